@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Exit codes, for every command.
+const (
+	exitPassed = 0 // the checks passed
+	exitPolicy = 1 // the policy failed: findings over the threshold, a failed verification, an undeclared capability
+	exitError  = 2 // customs could not do its job: bad usage, unreadable input, network or registry failure
+)
+
+// policyFailure is implemented by errors that mean "the policy said no"
+// rather than "something broke".
+type policyFailure interface {
+	PolicyFailure() bool
+}
+
+// exitCode maps an error to the exit code and prints it. It is the only
+// place that decides exit codes.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitPassed
+	}
+	var pf policyFailure
+	if errors.As(err, &pf) && pf.PolicyFailure() {
+		fmt.Fprintf(stderr, "customs: %v\n", err)
+		return exitPolicy
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "customs: interrupted")
+		return exitError
+	}
+	fmt.Fprintf(stderr, "customs: %v\n", err)
+	return exitError
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() + " (see customs --help)" }
+func (e usageError) Unwrap() error { return e.err }

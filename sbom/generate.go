@@ -1,0 +1,212 @@
+package sbom
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/anchore/packageurl-go"
+	"github.com/anchore/stereoscope/pkg/file"
+	"github.com/anchore/stereoscope/pkg/image"
+	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/artifact"
+	"github.com/anchore/syft/syft/format/syftjson"
+	"github.com/anchore/syft/syft/pkg"
+	syftsbom "github.com/anchore/syft/syft/sbom"
+	"github.com/anchore/syft/syft/source"
+	"github.com/anchore/syft/syft/source/directorysource"
+	"github.com/anchore/syft/syft/source/stereoscopesource"
+
+	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/pull"
+)
+
+// cacheSchema changes whenever what Generate produces for the same input
+// changes, so that cached SBOMs of older builds are not reused.
+const cacheSchema = "1"
+
+// Options configures Generate.
+type Options struct {
+	// Cache keeps generated SBOMs by image digest or module version; nil
+	// disables it.
+	Cache *cas.Store
+	// ToolName and ToolVersion are recorded in the SBOM.
+	ToolName, ToolVersion string
+	// Logger receives debug detail; nil discards it.
+	Logger *slog.Logger
+}
+
+// Generate builds the SBOM of a pulled artifact. Images are read layer by
+// layer and each package records the layer it came from; Go modules list
+// their whole module graph.
+func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
+	switch {
+	case a.SBOMPath != "":
+		f, err := os.Open(a.SBOMPath)
+		if err != nil {
+			return nil, fmt.Errorf("reading SBOM %s: %w", a.SBOMPath, err)
+		}
+		defer f.Close()
+		s, err := Decode(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading SBOM %s: %w", a.SBOMPath, err)
+		}
+		return s, nil
+	case a.Module != nil:
+		return cached(opts, "gomod/"+a.Module.Path+"@"+a.Module.Version.Version, func() (*syftsbom.SBOM, error) {
+			return moduleSBOM(ctx, a, opts)
+		})
+	case a.Dir != "":
+		src, err := directorysource.New(directorysource.Config{Path: a.Dir})
+		if err != nil {
+			return nil, fmt.Errorf("reading directory %s: %w", a.Dir, err)
+		}
+		defer src.Close()
+		return create(ctx, src, opts)
+	case a.Target.Kind.IsImage():
+		return cached(opts, "image/"+a.Digest.String(), func() (*syftsbom.SBOM, error) {
+			return imageSBOM(ctx, a, opts)
+		})
+	}
+	return nil, fmt.Errorf("no SBOM can be made of %s", a.Target)
+}
+
+// cached returns the SBOM stored under key, or makes and stores it. Entries
+// are syft JSON, which keeps everything the encoders need.
+func cached(opts Options, key string, make func() (*syftsbom.SBOM, error)) (*syftsbom.SBOM, error) {
+	key = "v" + cacheSchema + "/" + opts.ToolVersion + "/" + key
+	if opts.Cache != nil {
+		if b, err := opts.Cache.Get("sbom", key); err == nil {
+			if s, _, _, err := syftjson.NewFormatDecoder().Decode(bytes.NewReader(b)); err == nil {
+				return s, nil
+			}
+		}
+	}
+	s, err := make()
+	if err != nil || opts.Cache == nil {
+		return s, err
+	}
+	var buf bytes.Buffer
+	enc, err := syftjson.NewFormatEncoderWithConfig(syftjson.EncoderConfig{Legacy: false})
+	if err == nil && enc.Encode(&buf, *s) == nil {
+		opts.Cache.Put("sbom", key, buf.Bytes())
+	}
+	return s, nil
+}
+
+func config(opts Options) *syft.CreateSBOMConfig {
+	name, version := opts.ToolName, opts.ToolVersion
+	if name == "" {
+		name = "customs"
+	}
+	return syft.DefaultCreateSBOMConfig().WithTool(name, version)
+}
+
+func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {
+	s, err := syft.CreateSBOM(ctx, src, config(opts))
+	if err != nil {
+		return nil, fmt.Errorf("cataloging: %w", err)
+	}
+	return s, nil
+}
+
+func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
+	img, err := a.Image(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tmp := file.NewTempDirGenerator("customs")
+	defer tmp.Cleanup()
+	contentDir, err := tmp.NewDirectory("content")
+	if err != nil {
+		return nil, err
+	}
+	meta := []image.AdditionalMetadata{image.WithManifestDigest(a.Digest.String())}
+	if a.Target.Kind == pull.Registry {
+		meta = append(meta, image.WithRepoDigests(a.Reference))
+	}
+	simg := image.New(img, tmp, contentDir, meta...)
+	if err := simg.Read(ctx); err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", a.Reference, err)
+	}
+	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
+		Reference: a.Target.Input,
+		Alias:     source.Alias{Name: imageName(a), Version: a.Digest.String()},
+	})
+	defer src.Close()
+	return create(ctx, src, opts)
+}
+
+// imageName is the image's name without tag or digest, for the SBOM's
+// subject; the version is always the manifest digest.
+func imageName(a *pull.Artifact) string {
+	if a.Target.Kind != pull.Registry {
+		return a.Target.Input
+	}
+	name, _, _ := strings.Cut(a.Reference, "@")
+	return name
+}
+
+// moduleSBOM catalogs the unpacked module (for anything that is not Go,
+// such as vendored JavaScript) and replaces what syft reads from go.mod
+// with the module graph that minimal version selection chose.
+func moduleSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
+	m := a.Module
+	src, err := directorysource.New(directorysource.Config{
+		Path:  a.Dir,
+		Alias: source.Alias{Name: m.Path, Version: m.Version.Version},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	s, err := create(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	var drop []artifact.ID
+	for p := range s.Artifacts.Packages.Enumerate(pkg.GoModulePkg) {
+		drop = append(drop, p.ID())
+	}
+	s.Artifacts.Packages.Delete(drop...)
+	keep := s.Relationships[:0]
+	dropped := map[artifact.ID]bool{}
+	for _, id := range drop {
+		dropped[id] = true
+	}
+	for _, r := range s.Relationships {
+		if !dropped[r.From.ID()] && !dropped[r.To.ID()] {
+			keep = append(keep, r)
+		}
+	}
+	s.Relationships = keep
+
+	root := goPackage(m.Path, m.Version.Version, m.Sum)
+	s.Artifacts.Packages.Add(root)
+	for _, d := range m.Deps {
+		p := goPackage(d.Path, d.Version.Version, d.Sum)
+		s.Artifacts.Packages.Add(p)
+		s.Relationships = append(s.Relationships, artifact.Relationship{From: p, To: root, Type: artifact.DependencyOfRelationship})
+	}
+	return s, nil
+}
+
+func goPackage(path, version, sum string) pkg.Package {
+	ns, name := "", path
+	if i := strings.LastIndex(path, "/"); i > 0 {
+		ns, name = path[:i], path[i+1:]
+	}
+	p := pkg.Package{
+		Name:     path,
+		Version:  version,
+		Type:     pkg.GoModulePkg,
+		Language: pkg.Go,
+		PURL:     packageurl.NewPackageURL(packageurl.TypeGolang, ns, name, version, nil, "").ToString(),
+		Metadata: pkg.GolangModuleEntry{H1Digest: sum},
+	}
+	p.SetID()
+	return p
+}
