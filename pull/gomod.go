@@ -77,7 +77,7 @@ func goModule(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 		tr = http.DefaultTransport
 	}
 	f := &modFetcher{
-		proxy:  &goproxy{proxies: proxies, client: &http.Client{Transport: tr}},
+		proxy: &goproxy{proxies: proxies, client: &http.Client{Transport: tr}},
 		store: opts.Cache,
 	}
 	mod, err := f.resolve(ctx, path, version)

@@ -216,7 +216,7 @@ type blobImage struct {
 	layers   map[v1.Hash]*blobLayer
 }
 
-func (i *blobImage) RawConfigFile() ([]byte, error)     { return i.cfg, nil }
+func (i *blobImage) RawConfigFile() ([]byte, error)      { return i.cfg, nil }
 func (i *blobImage) MediaType() (types.MediaType, error) { return i.mt, nil }
 func (i *blobImage) RawManifest() ([]byte, error)        { return i.raw, nil }
 func (i *blobImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {

@@ -67,4 +67,3 @@ func writeOutputs(stdout io.Writer, outs []output, render func(io.Writer, string
 	}
 	return nil
 }
-

@@ -88,7 +88,7 @@ ID=debian
 func Image(t testing.TB, arch string, bin []byte) v1.Image {
 	t.Helper()
 	base, err := crane.Layer(map[string][]byte{
-		"etc/os-release":       []byte(osRelease),
+		"etc/os-release":      []byte(osRelease),
 		"var/lib/dpkg/status": DpkgStatus(arch),
 	})
 	if err != nil {
