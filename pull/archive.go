@@ -136,7 +136,7 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("the archive is truncated: %w", err)
 			}
-			return nil, fmt.Errorf("the archive is corrupt: %w", err)
+			return nil, fmt.Errorf("the archive is corrupt or not a tar file: %w", err)
 		}
 		entries++
 		name := cleanName(hdr.Name)

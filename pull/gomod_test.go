@@ -80,6 +80,7 @@ func TestModuleGraph(t *testing.T) {
 			t.Fatalf("go list -m all: %v\n%s", err, out)
 		}
 		goList := strings.Fields(string(out))
+		t.Logf("go list -m all: %v", goList)
 		if diff := cmp.Diff(goList, got); diff != "" {
 			t.Errorf("build list differs from go list -m all (-go +customs):\n%s", diff)
 		}
