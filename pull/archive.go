@@ -122,6 +122,13 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 		r = zr
 	}
 	tc := &tarContents{files: map[string]string{}, sizes: map[string]int64{}, links: map[string]string{}, keep: map[string][]byte{}}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// An archive cannot hold more than it expands to; sparse entries and
+	// gzip bombs could claim far more. Allow generous compression.
+	budget := maxExpansion*fi.Size() + 1<<20
 	tr := tar.NewReader(r)
 	entries := 0
 	for {
@@ -139,6 +146,16 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 			return nil, fmt.Errorf("the archive is corrupt or not a tar file: %w", err)
 		}
 		entries++
+		if entries > maxArchiveEntries {
+			return nil, fmt.Errorf("the archive has more than %d entries", maxArchiveEntries)
+		}
+		if isSparse(hdr) {
+			return nil, fmt.Errorf("%s is a sparse file, which image archives do not contain", hdr.Name)
+		}
+		if hdr.Size > budget {
+			return nil, fmt.Errorf("%s claims %d bytes, more than the archive can expand to (%dx its size)", hdr.Name, hdr.Size, maxExpansion)
+		}
+		budget -= hdr.Size
 		name := cleanName(hdr.Name)
 		switch hdr.Typeflag {
 		case tar.TypeReg:
@@ -175,6 +192,24 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 		return nil, errors.New("the archive is empty or not a tar file")
 	}
 	return tc, nil
+}
+
+// Limits on what an image archive may expand to.
+const (
+	maxExpansion      = 200
+	maxArchiveEntries = 1 << 20
+)
+
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func truncated(err error) error {

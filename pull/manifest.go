@@ -68,6 +68,16 @@ func isIndex(mt types.MediaType, raw []byte) bool {
 // selectImage walks from a root manifest or index to the image manifest
 // for the platform.
 func selectImage(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher, want v1.Platform, explicit bool) (selection, error) {
+	return selectImageDepth(root, raw, mt, fetch, want, explicit, 0)
+}
+
+// maxIndexDepth bounds indexes nested in indexes.
+const maxIndexDepth = 4
+
+func selectImageDepth(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher, want v1.Platform, explicit bool, depth int) (selection, error) {
+	if depth > maxIndexDepth {
+		return selection{}, fmt.Errorf("indexes nested more than %d deep", maxIndexDepth)
+	}
 	if !isIndex(mt, raw) {
 		return selection{manifest: root}, checkImageManifest(raw)
 	}
@@ -92,7 +102,7 @@ func selectImage(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher
 			if err != nil {
 				return selection{}, err
 			}
-			s, err := selectImage(d.Digest, child, d.MediaType, fetch, want, explicit)
+			s, err := selectImageDepth(d.Digest, child, d.MediaType, fetch, want, explicit, depth+1)
 			if err != nil {
 				return selection{}, err
 			}
@@ -114,7 +124,7 @@ func selectImage(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher
 			return selection{}, err
 		}
 		if isIndex(d.MediaType, raw) {
-			return selectImage(d.Digest, raw, d.MediaType, fetch, want, explicit)
+			return selectImageDepth(d.Digest, raw, d.MediaType, fetch, want, explicit, depth+1)
 		}
 		return selection{manifest: d.Digest, index: root}, checkImageManifest(raw)
 	}
