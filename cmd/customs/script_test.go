@@ -1,0 +1,25 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"customs": func() { os.Exit(mainCode()) },
+	})
+}
+
+// TestScripts runs the CLI end to end from testdata/script/*.txtar.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("CUSTOMS_CACHE", e.WorkDir+"/.cache")
+			return nil
+		},
+	})
+}
