@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/customs-dev/customs/internal/testimage"
+)
+
+// debianImage builds an image of about size bytes from this machine's
+// Debian files: the dpkg database and os-release whole, then binaries and
+// libraries until the size is reached.
+func debianImage(b *testing.B, size int64) v1.Image {
+	b.Helper()
+	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
+		b.Skip("skipping: not a Debian machine")
+	}
+	layerTar := filepath.Join(b.TempDir(), "layer.tar")
+	f, err := os.Create(layerTar)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	var total int64
+	add := func(p string) error {
+		fi, err := os.Lstat(p)
+		if err != nil || !(fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
+			return nil
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return nil
+		}
+		hdr.Name = strings.TrimPrefix(p, "/")
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			n, err := io.Copy(tw, src)
+			total += n
+			return err
+		}
+		return nil
+	}
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release", "/var/lib/dpkg/status"} {
+		if err := add(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, root := range []string{"/var/lib/dpkg/info", "/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/share"} {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || total >= size {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() {
+				return add(p)
+			}
+			return nil
+		})
+	}
+	tw.Close()
+	f.Close()
+	layer, err := tarball.LayerFromFile(layerTar)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return img
+}
+
+func writeArchive(b *testing.B, img v1.Image, path string) {
+	b.Helper()
+	tag, _ := name.NewTag("bench/image:1")
+	if err := tarball.WriteToFile(path, tag, img); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type result struct {
+	wall   time.Duration
+	maxRSS int64 // bytes
+}
+
+// runTool runs a command and returns its wall time and peak RSS.
+func runTool(b *testing.B, env []string, bin string, args ...string) result {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", bin, args, err, stderr.String())
+	}
+	wall := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return result{wall: wall, maxRSS: ru.Maxrss * 1024}
+}
+
+// BenchmarkSBOM compares customs and syft on the same image tarballs.
+func BenchmarkSBOM(b *testing.B) {
+	syft := os.Getenv("SYFT")
+	if syft == "" {
+		syft, _ = exec.LookPath("syft")
+	}
+	if syft == "" {
+		b.Skip("skipping: set SYFT to a syft v1.57.0 binary (see bench/README.md)")
+	}
+	dir := b.TempDir()
+	customs := filepath.Join(dir, "customs")
+	build := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building customs: %v\n%s", err, out)
+	}
+	images := map[string]string{
+		"debian-100MB": filepath.Join(dir, "debian.tar"),
+		"small-go":     filepath.Join(dir, "small-go.tar"),
+	}
+	writeArchive(b, debianImage(b, 100<<20), images["debian-100MB"])
+	writeArchive(b, testimage.Image(b, "amd64", testimage.GoBinary(b, "amd64")), images["small-go"])
+
+	results := map[string]result{}
+	var names []string
+	for _, img := range []string{"debian-100MB", "small-go"} {
+		archive := images[img]
+		fi, _ := os.Stat(archive)
+		tools := []struct {
+			name string
+			run  func(b *testing.B, i int) result
+		}{
+			{"syft", func(b *testing.B, i int) result {
+				return runTool(b, []string{"SYFT_CHECK_FOR_APP_UPDATE=false"}, syft, "scan", "docker-archive:"+archive, "-o", "cyclonedx-json", "-q")
+			}},
+			{"customs-cold", func(b *testing.B, i int) result {
+				cache := filepath.Join(dir, fmt.Sprintf("cold-%s-%d-%d", img, b.N, i))
+				defer os.RemoveAll(cache)
+				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, "sbom", "docker-archive:"+archive, "-o", "cyclonedx-json")
+			}},
+			{"customs-warm", func(b *testing.B, i int) result {
+				cache := filepath.Join(dir, "warm-"+img)
+				if _, err := os.Stat(cache); err != nil {
+					runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, "sbom", "docker-archive:"+archive, "-o", "cyclonedx-json")
+				}
+				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, "sbom", "docker-archive:"+archive, "-o", "cyclonedx-json")
+			}},
+		}
+		for _, tool := range tools {
+			key := img + "/" + tool.name
+			names = append(names, key)
+			b.Run(key, func(b *testing.B) {
+				var total time.Duration
+				var peak int64
+				for i := 0; i < b.N; i++ {
+					r := tool.run(b, i)
+					total += r.wall
+					peak = max(peak, r.maxRSS)
+				}
+				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
+				b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
+				results[key] = result{wall: total / time.Duration(b.N), maxRSS: peak}
+			})
+		}
+		b.Logf("%s: archive %.1f MiB", img, float64(fi.Size())/(1<<20))
+	}
+	sort.Strings(names)
+	var sum strings.Builder
+	fmt.Fprintf(&sum, "\n%-28s %10s %12s\n", "run", "wall", "peak RSS")
+	for _, n := range names {
+		r := results[n]
+		fmt.Fprintf(&sum, "%-28s %10s %9.0f MiB\n", n, r.wall.Round(time.Millisecond), float64(r.maxRSS)/(1<<20))
+	}
+	for _, img := range []string{"debian-100MB", "small-go"} {
+		s, c, w := results[img+"/syft"], results[img+"/customs-cold"], results[img+"/customs-warm"]
+		if c.wall > 0 && w.wall > 0 {
+			fmt.Fprintf(&sum, "%s: syft/customs-cold time %.2fx, syft/customs-warm time %.1fx, memory syft/customs-cold %.2fx\n",
+				img, float64(s.wall)/float64(c.wall), float64(s.wall)/float64(w.wall), float64(s.maxRSS)/float64(c.maxRSS))
+		}
+	}
+	b.Log(sum.String())
+}
