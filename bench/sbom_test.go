@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"archive/tar"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,82 +14,17 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/customs-dev/customs/bench/images"
 	"github.com/customs-dev/customs/internal/testimage"
 )
 
-// debianImage builds an image of about size bytes from this machine's
-// Debian files: the dpkg database and os-release whole, then binaries and
-// libraries until the size is reached.
 func debianImage(b *testing.B, size int64) v1.Image {
 	b.Helper()
-	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
-		b.Skip("skipping: not a Debian machine")
-	}
-	layerTar := filepath.Join(b.TempDir(), "layer.tar")
-	f, err := os.Create(layerTar)
+	img, err := images.Debian(b.TempDir(), size)
 	if err != nil {
-		b.Fatal(err)
-	}
-	tw := tar.NewWriter(f)
-	var total int64
-	add := func(p string) error {
-		fi, err := os.Lstat(p)
-		if err != nil || !(fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
-			return nil
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return nil
-		}
-		hdr.Name = strings.TrimPrefix(p, "/")
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			n, err := io.Copy(tw, src)
-			total += n
-			return err
-		}
-		return nil
-	}
-	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release", "/var/lib/dpkg/status"} {
-		if err := add(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, root := range []string{"/var/lib/dpkg/info", "/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/share"} {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || total >= size {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() {
-				return add(p)
-			}
-			return nil
-		})
-	}
-	tw.Close()
-	f.Close()
-	layer, err := tarball.LayerFromFile(layerTar)
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		b.Fatal(err)
+		b.Skip("skipping: ", err)
 	}
 	return img
 }

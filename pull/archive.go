@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,9 +15,12 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/customs-dev/customs/internal/cas"
 )
@@ -35,33 +37,65 @@ func (e *ArchiveError) Error() string {
 
 func (e *ArchiveError) Unwrap() error { return e.Err }
 
+// archiveEntry is what the cache keeps of an imported archive, keyed by
+// the archive's sha256: its index.json, and for an uncompressed archive
+// where each large blob lies in it, so that blobs are read in place.
+type archiveEntry struct {
+	Index    json.RawMessage    `json:"index"`
+	Sections map[string]section `json:"sections,omitempty"` // sha256 hex → place in the archive
+}
+
+type section struct {
+	Off  int64 `json:"off"`
+	Size int64 `json:"size"`
+}
+
 // archiveImage resolves docker-archive: and oci-archive: targets. The
-// archive is imported into the cache once, keyed by its sha256; later runs
-// on the same file only hash it.
+// archive is indexed once, keyed by its sha256; later runs on the same file
+// only hash it. Layers are read from the archive itself (or, for a
+// gzip-compressed archive, from the cache it was unpacked into).
 func archiveImage(ctx context.Context, t Target, opts Options) (*Artifact, error) {
+	start := time.Now()
 	sum, err := hashFile(t.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", t, err)
 	}
+	opts.logger().Debug("hashed archive", "path", t.Ref, "sha256", sum, "took", time.Since(start))
 	store := opts.Cache
 	key := t.Kind.String() + "/" + sum
-	indexJSON, err := store.Get("archives", key)
+	var entry archiveEntry
+	raw, err := store.Get("archives", key)
+	if err == nil {
+		err = json.Unmarshal(raw, &entry)
+	}
 	if err != nil {
 		if t.Kind == DockerArchive {
-			indexJSON, err = importDockerArchive(ctx, t.Ref, store)
+			entry, err = importDockerArchive(ctx, t.Ref, store)
 		} else {
-			indexJSON, err = importOCIArchive(ctx, t.Ref, store)
+			entry, err = importOCIArchive(ctx, t.Ref, store)
 		}
 		if err != nil {
 			return nil, &ArchiveError{Path: t.Ref, Err: err}
 		}
-		if err := store.Put("archives", key, indexJSON); err != nil {
+		opts.logger().Debug("indexed archive", "path", t.Ref, "took", time.Since(start))
+		raw, err := json.Marshal(entry)
+		if err != nil {
+			return nil, err
+		}
+		if err := store.Put("archives", key, raw); err != nil {
 			return nil, fmt.Errorf("caching %s: %w", t, err)
 		}
 	}
 	open := func(h v1.Hash) (io.ReadCloser, error) {
 		if h.Algorithm != "sha256" || !isHex(h.Hex) {
 			return nil, fmt.Errorf("unsupported digest %s", h)
+		}
+		if sec, ok := entry.Sections[h.Hex]; ok {
+			f, err := os.Open(t.Ref)
+			if err != nil {
+				return nil, err
+			}
+			return &readCloser{Reader: io.NewSectionReader(f, sec.Off, sec.Size), close: f.Close}, nil
 		}
 		f, err := os.Open(store.BlobPath(h.Hex))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -71,7 +105,7 @@ func archiveImage(ctx context.Context, t Target, opts Options) (*Artifact, error
 		}
 		return f, err
 	}
-	return indexedImage(ctx, t, indexJSON, open, opts)
+	return indexedImage(ctx, t, entry.Index, open, opts)
 }
 
 func hashFile(p string) (string, error) {
@@ -102,8 +136,12 @@ type tarContents struct {
 	sizes    map[string]int64
 	links    map[string]string // name → cleaned target
 	keep     map[string][]byte
-	keepName func(string) bool
+	sections map[string]section // sha256 hex → place, for large files of an uncompressed archive
 }
+
+// inPlaceMin is the size from which a file of an uncompressed archive is
+// read in place rather than copied into the cache.
+const inPlaceMin = 1 << 20
 
 func readTar(ctx context.Context, p string, store *cas.Store, keepName func(string) bool) (*tarContents, error) {
 	f, err := os.Open(p)
@@ -113,15 +151,21 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
 	var r io.Reader = br
+	var counter *countingReader
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, err := kgzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
 		r = zr
+	} else {
+		// tar.Reader reads whole blocks and no further, so the count after
+		// Next is where the entry's content starts in the file.
+		counter = &countingReader{r: br}
+		r = counter
 	}
-	tc := &tarContents{files: map[string]string{}, sizes: map[string]int64{}, links: map[string]string{}, keep: map[string][]byte{}}
+	tc := &tarContents{files: map[string]string{}, sizes: map[string]int64{}, links: map[string]string{}, keep: map[string][]byte{}, sections: map[string]section{}}
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -175,6 +219,18 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 				tc.files[name], tc.sizes[name] = d, n
 				continue
 			}
+			if counter != nil && hdr.Size >= inPlaceMin {
+				off := counter.n
+				h := sha256.New()
+				n, err := io.Copy(h, tr)
+				if err != nil {
+					return nil, truncated(err)
+				}
+				d := hex.EncodeToString(h.Sum(nil))
+				tc.files[name], tc.sizes[name] = d, n
+				tc.sections[d] = section{Off: off, Size: n}
+				continue
+			}
 			d, n, err := store.PutBlob(tr, "")
 			if err != nil {
 				return nil, truncated(err)
@@ -212,6 +268,17 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
 func truncated(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("the archive is truncated: %w", err)
@@ -247,43 +314,47 @@ type dockerManifestEntry struct {
 	Layers   []string
 }
 
-// importDockerArchive imports a `docker save` tarball and returns an
-// index.json for a Docker v2 manifest synthesized from it. Layer contents
-// are checked against the config's diff IDs.
-func importDockerArchive(ctx context.Context, p string, store *cas.Store) ([]byte, error) {
+// importDockerArchive indexes a `docker save` tarball and returns an
+// index.json for a Docker v2 manifest synthesized from it. Uncompressed
+// layers are checked against the config's diff IDs here; compressed ones
+// when they are read.
+func importDockerArchive(ctx context.Context, p string, store *cas.Store) (archiveEntry, error) {
 	tc, err := readTar(ctx, p, store, func(n string) bool { return n == "manifest.json" || n == "index.json" })
 	if err != nil {
-		return nil, err
+		return archiveEntry{}, err
 	}
 	raw, ok := tc.keep["manifest.json"]
 	if !ok {
 		if _, oci := tc.keep["index.json"]; oci {
-			return nil, &UsageError{Msg: p + " has no manifest.json but an index.json", Hint: "it is an OCI archive: use oci-archive:" + p}
+			return archiveEntry{}, &UsageError{Msg: p + " has no manifest.json but an index.json", Hint: "it is an OCI archive: use oci-archive:" + p}
 		}
-		return nil, errors.New("no manifest.json: not a docker save tarball")
+		return archiveEntry{}, errors.New("no manifest.json: not a docker save tarball")
 	}
 	var entries []dockerManifestEntry
 	if err := json.Unmarshal(raw, &entries); err != nil {
-		return nil, fmt.Errorf("parsing manifest.json: %w", err)
+		return archiveEntry{}, fmt.Errorf("parsing manifest.json: %w", err)
 	}
 	if len(entries) != 1 {
-		return nil, fmt.Errorf("manifest.json lists %d images; customs reads archives of exactly one image", len(entries))
+		return archiveEntry{}, fmt.Errorf("manifest.json lists %d images; customs reads archives of exactly one image", len(entries))
 	}
 	e := entries[0]
 	cfgHex, ok := tc.resolve(e.Config)
 	if !ok {
-		return nil, fmt.Errorf("config %s named by manifest.json is missing", e.Config)
+		return archiveEntry{}, fmt.Errorf("config %s named by manifest.json is missing", e.Config)
+	}
+	if _, inPlace := tc.sections[cfgHex]; inPlace {
+		return archiveEntry{}, fmt.Errorf("config %s is larger than %d bytes", e.Config, inPlaceMin)
 	}
 	cfgRaw, err := readBlob(store, v1.Hash{Algorithm: "sha256", Hex: cfgHex})
 	if err != nil {
-		return nil, err
+		return archiveEntry{}, err
 	}
 	cf, err := v1.ParseConfigFile(bytes.NewReader(cfgRaw))
 	if err != nil {
-		return nil, fmt.Errorf("parsing image config %s: %w", e.Config, err)
+		return archiveEntry{}, fmt.Errorf("parsing image config %s: %w", e.Config, err)
 	}
 	if len(cf.RootFS.DiffIDs) != len(e.Layers) {
-		return nil, fmt.Errorf("image config lists %d layers, manifest.json %d", len(cf.RootFS.DiffIDs), len(e.Layers))
+		return archiveEntry{}, fmt.Errorf("image config lists %d layers, manifest.json %d", len(cf.RootFS.DiffIDs), len(e.Layers))
 	}
 	m := v1.Manifest{
 		SchemaVersion: 2,
@@ -297,29 +368,32 @@ func importDockerArchive(ctx context.Context, p string, store *cas.Store) ([]byt
 	for i, l := range e.Layers {
 		d, ok := tc.resolve(l)
 		if !ok {
-			return nil, fmt.Errorf("layer %s named by manifest.json is missing", l)
+			return archiveEntry{}, fmt.Errorf("layer %s named by manifest.json is missing", l)
 		}
 		h := v1.Hash{Algorithm: "sha256", Hex: d}
-		diffID, mt, err := layerDiffID(store, h)
+		gz, err := tc.isGzip(p, store, d)
 		if err != nil {
-			return nil, fmt.Errorf("reading layer %s: %w", l, err)
+			return archiveEntry{}, fmt.Errorf("reading layer %s: %w", l, err)
 		}
-		if diffID != cf.RootFS.DiffIDs[i] {
-			return nil, fmt.Errorf("layer %d (%s) digest mismatch: its content is %s but the image config says %s", i, l, diffID, cf.RootFS.DiffIDs[i])
+		mt := types.DockerLayer
+		if !gz {
+			mt = types.DockerUncompressedLayer
+			if h != cf.RootFS.DiffIDs[i] {
+				return archiveEntry{}, fmt.Errorf("layer %d (%s) digest mismatch: its content is %s but the image config says %s", i, l, h, cf.RootFS.DiffIDs[i])
+			}
 		}
-		fi, err := os.Stat(store.BlobPath(d))
-		if err != nil {
-			return nil, err
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: mt, Size: tc.sizes[cleanName(l)], Digest: h})
+		if m.Layers[i].Size == 0 {
+			m.Layers[i].Size = tc.sizeOf(d)
 		}
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: mt, Size: fi.Size(), Digest: h})
 	}
 	mraw, err := json.Marshal(m)
 	if err != nil {
-		return nil, err
+		return archiveEntry{}, err
 	}
 	mhex, _, err := store.PutBlob(bytes.NewReader(mraw), "")
 	if err != nil {
-		return nil, err
+		return archiveEntry{}, err
 	}
 	desc := v1.Descriptor{
 		MediaType: types.DockerManifestSchema2,
@@ -329,48 +403,59 @@ func importDockerArchive(ctx context.Context, p string, store *cas.Store) ([]byt
 	if len(e.RepoTags) > 0 {
 		desc.Annotations = map[string]string{refNameAnnotation: e.RepoTags[0]}
 	}
-	return json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}})
+	index, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}})
+	return archiveEntry{Index: index, Sections: tc.sections}, err
 }
 
-// layerDiffID returns the digest of a layer's uncompressed tar and the
-// media type that describes the stored blob.
-func layerDiffID(store *cas.Store, h v1.Hash) (v1.Hash, types.MediaType, error) {
-	f, err := os.Open(store.BlobPath(h.Hex))
-	if err != nil {
-		return v1.Hash{}, "", err
+// isGzip tells whether an archive member starts like a gzip stream.
+func (tc *tarContents) isGzip(archive string, store *cas.Store, hexDigest string) (bool, error) {
+	var r io.ReadCloser
+	if sec, ok := tc.sections[hexDigest]; ok {
+		f, err := os.Open(archive)
+		if err != nil {
+			return false, err
+		}
+		r = &readCloser{Reader: io.NewSectionReader(f, sec.Off, sec.Size), close: f.Close}
+	} else {
+		f, err := os.Open(store.BlobPath(hexDigest))
+		if err != nil {
+			return false, err
+		}
+		r = f
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	magic, _ := br.Peek(2)
-	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-		return h, types.DockerUncompressedLayer, nil
-	}
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		return v1.Hash{}, "", err
-	}
-	d, _, err := v1.SHA256(zr)
-	return d, types.DockerLayer, err
+	defer r.Close()
+	magic := make([]byte, 2)
+	n, _ := io.ReadFull(r, magic)
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b, nil
 }
 
-// importOCIArchive imports a tarred OCI layout and returns its index.json.
+func (tc *tarContents) sizeOf(hexDigest string) int64 {
+	for name, d := range tc.files {
+		if d == hexDigest {
+			return tc.sizes[name]
+		}
+	}
+	return 0
+}
+
+// importOCIArchive indexes a tarred OCI layout and returns its index.json.
 // Blob names are checked against their contents.
-func importOCIArchive(ctx context.Context, p string, store *cas.Store) ([]byte, error) {
+func importOCIArchive(ctx context.Context, p string, store *cas.Store) (archiveEntry, error) {
 	tc, err := readTar(ctx, p, store, func(n string) bool { return n == "index.json" || n == "manifest.json" })
 	if err != nil {
-		return nil, err
+		return archiveEntry{}, err
 	}
 	for name, d := range tc.files {
 		if want, ok := strings.CutPrefix(name, "blobs/sha256/"); ok && want != d {
-			return nil, fmt.Errorf("blob %s digest mismatch: its content is sha256:%s", name, d)
+			return archiveEntry{}, fmt.Errorf("blob %s digest mismatch: its content is sha256:%s", name, d)
 		}
 	}
 	raw, ok := tc.keep["index.json"]
 	if !ok {
 		if _, docker := tc.keep["manifest.json"]; docker {
-			return nil, &UsageError{Msg: p + " has no index.json but a manifest.json", Hint: "it is a docker save tarball: use docker-archive:" + p}
+			return archiveEntry{}, &UsageError{Msg: p + " has no index.json but a manifest.json", Hint: "it is a docker save tarball: use docker-archive:" + p}
 		}
-		return nil, errors.New("no index.json: not an OCI archive")
+		return archiveEntry{}, errors.New("no index.json: not an OCI archive")
 	}
-	return raw, nil
+	return archiveEntry{Index: raw, Sections: tc.sections}, nil
 }

@@ -14,14 +14,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/customs-dev/customs/internal/cas"
 )
 
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
-// layoutImage resolves oci:DIR[:tag]. Blobs are copied into the cache with
-// their digests verified, so that a tampered layout is caught.
+// layoutImage resolves oci:DIR[:tag]. Blobs are read in place and checked
+// against their digests as they are read, so that a tampered layout is
+// caught.
 func layoutImage(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 	dir := t.Ref
 	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
@@ -43,7 +42,6 @@ func layoutImage(ctx context.Context, t Target, opts Options) (*Artifact, error)
 // indexedImage resolves an image from an OCI layout's index.json whose
 // blobs open will read.
 func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.Hash) (io.ReadCloser, error), opts Options) (*Artifact, error) {
-	store := opts.Cache
 	var index v1.IndexManifest
 	if err := json.Unmarshal(indexJSON, &index); err != nil {
 		return nil, fmt.Errorf("parsing index.json of %s: %w", t, err)
@@ -64,29 +62,17 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 	if len(index.Manifests) == 0 {
 		return nil, fmt.Errorf("%s: index.json lists no manifests: %w", t, ErrNotImage)
 	}
-	copyBlob := func(h v1.Hash) error {
-		if verifyBlob(store, h) == nil {
-			return nil
-		}
+	fetch := func(h v1.Hash) ([]byte, error) {
 		rc, err := open(h)
 		if err != nil {
-			return fmt.Errorf("blob %s is missing from %s: %w", h, t.Ref, err)
+			return nil, fmt.Errorf("blob %s of %s: %w", h, t.Ref, err)
 		}
 		defer rc.Close()
-		if _, _, err := store.PutBlob(rc, h.Hex); err != nil {
-			var mm *cas.MismatchError
-			if errors.As(err, &mm) {
-				return fmt.Errorf("blob %s in %s: digest mismatch: %w", h, t.Ref, err)
-			}
-			return err
+		b, err := readVerified(rc, h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Ref, err)
 		}
-		return nil
-	}
-	fetch := func(h v1.Hash) ([]byte, error) {
-		if err := copyBlob(h); err != nil {
-			return nil, err
-		}
-		return readBlob(store, h)
+		return b, nil
 	}
 	rootRaw, _ := json.Marshal(index)
 	root, _, _ := v1.SHA256(bytes.NewReader(rootRaw))
@@ -112,15 +98,11 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 		if err != nil {
 			return nil, fmt.Errorf("parsing manifest %s: %w", sel.manifest, err)
 		}
-		for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			if err := copyBlob(d.Digest); err != nil {
-				return nil, err
-			}
+		cfg, err := fetch(m.Config.Digest)
+		if err != nil {
+			return nil, err
 		}
-		return cachedImage(store, sel.manifest)
+		return newImage(raw, cfg, open)
 	}
 	return a, nil
 }

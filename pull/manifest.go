@@ -1,10 +1,14 @@
 package pull
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -12,8 +16,9 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/customs-dev/customs/internal/cas"
 )
@@ -148,7 +153,11 @@ func checkImageManifest(raw []byte) error {
 	return nil
 }
 
-// cachedImage builds an image from blobs in the store, verifying each blob
+// blobOpener opens a blob by digest, from the cache or from a local
+// image's own files.
+type blobOpener func(v1.Hash) (io.ReadCloser, error)
+
+// cachedImage builds an image from blobs in the store, verifying each layer
 // first. Missing or corrupt blobs are reported as fs.ErrNotExist so that
 // the caller can fetch them again.
 func cachedImage(store *cas.Store, manifest v1.Hash) (v1.Image, error) {
@@ -164,26 +173,189 @@ func cachedImage(store *cas.Store, manifest v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cf, err := v1.ParseConfigFile(bytes.NewReader(cfg))
+	for _, l := range m.Layers {
+		if err := verifyBlob(store, l.Digest); err != nil {
+			return nil, err
+		}
+	}
+	return newImage(raw, cfg, func(h v1.Hash) (io.ReadCloser, error) {
+		return os.Open(store.BlobPath(h.Hex))
+	})
+}
+
+// newImage is an image whose layers open reads. Layer contents are checked
+// as they are read: the compressed digest and, for compressed layers, the
+// diff ID from the config, so that a reader that consumes a layer to the
+// end never sees content that does not match the manifest.
+func newImage(rawManifest, rawConfig []byte, open blobOpener) (*blobImage, error) {
+	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
 	if err != nil {
 		return nil, fmt.Errorf("parsing image config %s: %w", m.Config.Digest, err)
 	}
 	if len(cf.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("image config lists %d layers, manifest %d", len(cf.RootFS.DiffIDs), len(m.Layers))
 	}
-	layers := make(map[v1.Hash]*blobLayer, len(m.Layers))
-	for i, l := range m.Layers {
-		if err := verifyBlob(store, l.Digest); err != nil {
-			return nil, err
+	img := &blobImage{raw: rawManifest, cfgRaw: rawConfig, manifest: m, config: cf}
+	for i, d := range m.Layers {
+		if d.Digest.Algorithm != "sha256" {
+			return nil, fmt.Errorf("layer %s: unsupported digest algorithm", d.Digest)
 		}
-		layers[l.Digest] = &blobLayer{store: store, desc: l, diffID: cf.RootFS.DiffIDs[i]}
+		img.layers = append(img.layers, &blobLayer{desc: d, diffID: cf.RootFS.DiffIDs[i], open: open})
 	}
-	mt := m.MediaType
-	if mt == "" {
-		mt = types.OCIManifestSchema1
-	}
-	return partial.CompressedToImage(&blobImage{raw: raw, cfg: cfg, mt: mt, layers: layers})
+	return img, nil
 }
+
+type blobImage struct {
+	raw, cfgRaw []byte
+	manifest    *v1.Manifest
+	config      *v1.ConfigFile
+	layers      []*blobLayer
+}
+
+var _ v1.Image = (*blobImage)(nil)
+
+func (i *blobImage) Layers() ([]v1.Layer, error) {
+	ls := make([]v1.Layer, len(i.layers))
+	for n, l := range i.layers {
+		ls[n] = l
+	}
+	return ls, nil
+}
+
+func (i *blobImage) MediaType() (types.MediaType, error) {
+	if i.manifest.MediaType == "" {
+		return types.OCIManifestSchema1, nil
+	}
+	return i.manifest.MediaType, nil
+}
+
+func (i *blobImage) Size() (int64, error)                { return int64(len(i.raw)), nil }
+func (i *blobImage) ConfigName() (v1.Hash, error)        { return i.manifest.Config.Digest, nil }
+func (i *blobImage) ConfigFile() (*v1.ConfigFile, error) { return i.config.DeepCopy(), nil }
+func (i *blobImage) RawConfigFile() ([]byte, error)      { return i.cfgRaw, nil }
+func (i *blobImage) Manifest() (*v1.Manifest, error)     { return i.manifest.DeepCopy(), nil }
+func (i *blobImage) RawManifest() ([]byte, error)        { return i.raw, nil }
+
+func (i *blobImage) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(i.raw))
+	return h, err
+}
+
+func (i *blobImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	for _, l := range i.layers {
+		if l.desc.Digest == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("layer %s is not in the image", h)
+}
+
+func (i *blobImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	for _, l := range i.layers {
+		if l.diffID == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no layer with diff ID %s in the image", h)
+}
+
+type blobLayer struct {
+	desc   v1.Descriptor
+	diffID v1.Hash
+	open   blobOpener
+}
+
+func (l *blobLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *blobLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *blobLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+
+// Compressed returns the blob as stored, checked against its digest when
+// read to the end.
+func (l *blobLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.open(l.desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return newVerifier(rc, l.desc.Digest, "layer "+l.desc.Digest.String()+" digest mismatch"), nil
+}
+
+// Uncompressed returns the layer's tar, decompressed with
+// klauspost/compress (about twice as fast as compress/gzip) and checked
+// against the diff ID when read to the end.
+func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 1<<16)
+	magic, _ := br.Peek(4)
+	var r io.Reader
+	var closeDec func()
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := kgzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+		}
+		r, closeDec = zr, func() { zr.Close() }
+	case len(magic) == 4 && bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+		}
+		r, closeDec = zr, zr.Close
+	default:
+		// Uncompressed: the digest is the diff ID and Compressed checks it.
+		return &readCloser{Reader: br, close: rc.Close}, nil
+	}
+	v := newVerifier(io.NopCloser(r), l.diffID, "layer "+l.desc.Digest.String()+": uncompressed content does not match the diff ID in the image config (digest mismatch)")
+	return &readCloser{Reader: v, close: func() error {
+		closeDec()
+		return rc.Close()
+	}}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }
+
+// verifier hashes what is read and fails the read that reaches the end if
+// the content does not match the digest.
+type verifier struct {
+	rc   io.ReadCloser
+	h    hash.Hash
+	want v1.Hash
+	msg  string
+}
+
+func newVerifier(rc io.ReadCloser, want v1.Hash, msg string) *verifier {
+	return &verifier{rc: rc, h: sha256.New(), want: want, msg: msg}
+}
+
+func (v *verifier) Read(b []byte) (int, error) {
+	n, err := v.rc.Read(b)
+	v.h.Write(b[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
+			return n, fmt.Errorf("%s: content is sha256:%s, want %s", v.msg, got, v.want)
+		}
+	}
+	return n, err
+}
+
+func (v *verifier) Close() error { return v.rc.Close() }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // readBlob reads and verifies a small blob from the store.
 func readBlob(store *cas.Store, h v1.Hash) ([]byte, error) {
@@ -195,7 +367,17 @@ func readBlob(store *cas.Store, h v1.Hash) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	b, err := readVerified(f, h)
+	if errors.Is(err, fs.ErrNotExist) {
+		os.Remove(store.BlobPath(h.Hex)) // corrupt: fetch it again
+	}
+	return b, err
+}
+
+// readVerified reads a small blob (a manifest, index or config) and checks
+// its digest.
+func readVerified(r io.Reader, h v1.Hash) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +385,7 @@ func readBlob(store *cas.Store, h v1.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s is larger than %d bytes", h, maxManifestSize)
 	}
 	if got, _, _ := v1.SHA256(bytes.NewReader(b)); got != h {
-		os.Remove(store.BlobPath(h.Hex))
-		return nil, fmt.Errorf("cached blob %s: %w (removed)", h, fs.ErrNotExist)
+		return nil, fmt.Errorf("blob %s: digest mismatch, content is %s: %w", h, got, fs.ErrNotExist)
 	}
 	return b, nil
 }
@@ -219,35 +400,3 @@ func verifyBlob(store *cas.Store, h v1.Hash) error {
 	}
 	return err
 }
-
-type blobImage struct {
-	raw, cfg []byte
-	mt       types.MediaType
-	layers   map[v1.Hash]*blobLayer
-}
-
-func (i *blobImage) RawConfigFile() ([]byte, error)      { return i.cfg, nil }
-func (i *blobImage) MediaType() (types.MediaType, error) { return i.mt, nil }
-func (i *blobImage) RawManifest() ([]byte, error)        { return i.raw, nil }
-func (i *blobImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if l, ok := i.layers[h]; ok {
-		return l, nil
-	}
-	return nil, fmt.Errorf("layer %s is not in the image", h)
-}
-
-type blobLayer struct {
-	store  *cas.Store
-	desc   v1.Descriptor
-	diffID v1.Hash
-}
-
-func (l *blobLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
-func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
-func (l *blobLayer) Size() (int64, error)                { return l.desc.Size, nil }
-func (l *blobLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
-func (l *blobLayer) Compressed() (io.ReadCloser, error) {
-	return os.Open(l.store.BlobPath(l.desc.Digest.Hex))
-}
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

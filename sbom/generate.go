@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/anchore/packageurl-go"
 	"github.com/anchore/stereoscope/pkg/file"
@@ -56,7 +57,7 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 		}
 		return s, nil
 	case a.Module != nil:
-		return cached(opts, "gomod/"+a.Module.Path+"@"+a.Module.Version.Version, func() (*syftsbom.SBOM, error) {
+		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
 			return moduleSBOM(ctx, a, opts)
 		})
 	case a.Dir != "":
@@ -67,26 +68,82 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 		defer src.Close()
 		return create(ctx, src, opts)
 	case a.Target.Kind.IsImage():
-		return cached(opts, "image/"+a.Digest.String(), func() (*syftsbom.SBOM, error) {
+		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
 			return imageSBOM(ctx, a, opts)
 		})
 	}
 	return nil, fmt.Errorf("no SBOM can be made of %s", a.Target)
 }
 
+// cacheKey names what an artifact's SBOM is cached under: the image
+// manifest digest or the module version, and the version of customs that
+// made it. Directories and SBOM files are not cached ("").
+func cacheKey(a *pull.Artifact, opts Options) string {
+	prefix := "v" + cacheSchema + "/" + opts.ToolVersion + "/"
+	switch {
+	case a.SBOMPath != "", a.Dir != "" && a.Module == nil:
+		return ""
+	case a.Module != nil:
+		return prefix + "gomod/" + a.Module.Path + "@" + a.Module.Version.Version
+	case a.Target.Kind.IsImage():
+		return prefix + "image/" + a.Digest.String()
+	}
+	return ""
+}
+
+// Render returns the artifact's SBOM encoded in each format. An artifact
+// whose SBOM was rendered in all these formats before is served from the
+// cache as it was first written (byte for byte, with its creation time and
+// serial number), without decoding anything.
+func Render(ctx context.Context, a *pull.Artifact, formats []string, opts Options) ([][]byte, error) {
+	key := cacheKey(a, opts)
+	out := make([][]byte, len(formats))
+	if key != "" && opts.Cache != nil {
+		hit := true
+		for i, f := range formats {
+			b, err := opts.Cache.Get("rendered", key+"/"+f)
+			if err != nil {
+				hit = false
+				break
+			}
+			out[i] = b
+		}
+		if hit {
+			opts.logger().Debug("rendered SBOMs from cache", "key", key)
+			return out, nil
+		}
+	}
+	s, err := Generate(ctx, a, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range formats {
+		var buf bytes.Buffer
+		if err := Encode(&buf, s, f); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f, err)
+		}
+		out[i] = buf.Bytes()
+		if key != "" && opts.Cache != nil {
+			opts.Cache.Put("rendered", key+"/"+f, out[i])
+		}
+	}
+	return out, nil
+}
+
 // cached returns the SBOM stored under key, or makes and stores it. Entries
 // are syft JSON, which keeps everything the encoders need.
 func cached(opts Options, key string, make func() (*syftsbom.SBOM, error)) (*syftsbom.SBOM, error) {
-	key = "v" + cacheSchema + "/" + opts.ToolVersion + "/" + key
 	if opts.Cache != nil {
+		start := time.Now()
 		if b, err := opts.Cache.Get("sbom", key); err == nil {
 			if s, _, _, err := syftjson.NewFormatDecoder().Decode(bytes.NewReader(b)); err == nil {
+				opts.logger().Debug("SBOM from cache", "key", key, "bytes", len(b), "took", time.Since(start))
 				return s, nil
 			}
 		}
 	}
 	s, err := make()
-	if err != nil || opts.Cache == nil {
+	if err != nil || opts.Cache == nil || key == "" {
 		return s, err
 	}
 	var buf bytes.Buffer
@@ -106,11 +163,20 @@ func config(opts Options) *syft.CreateSBOMConfig {
 }
 
 func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {
+	start := time.Now()
 	s, err := syft.CreateSBOM(ctx, src, config(opts))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
+	opts.logger().Debug("cataloged packages", "packages", s.Artifacts.Packages.PackageCount(), "took", time.Since(start))
 	return s, nil
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
 }
 
 func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
@@ -129,9 +195,11 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 		meta = append(meta, image.WithRepoDigests(a.Reference))
 	}
 	simg := image.New(img, tmp, contentDir, meta...)
+	start := time.Now()
 	if err := simg.Read(ctx); err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", a.Reference, err)
 	}
+	opts.logger().Debug("read image layers", "image", a.Reference, "took", time.Since(start))
 	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
 		Reference: a.Target.Input,
 		Alias:     source.Alias{Name: imageName(a), Version: a.Digest.String()},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -42,18 +41,9 @@ func parseOutputs(specs []string, known []string, def string) ([]output, error) 
 	return outs, nil
 }
 
-// writeOutputs renders every output into memory first, then writes files
-// through a temporary file and a rename, so that a failure leaves no
-// partial file behind.
-func writeOutputs(stdout io.Writer, outs []output, render func(io.Writer, string) error) error {
-	rendered := make([][]byte, len(outs))
-	for i, o := range outs {
-		var buf bytes.Buffer
-		if err := render(&buf, o.format); err != nil {
-			return fmt.Errorf("writing %s: %w", o.format, err)
-		}
-		rendered[i] = buf.Bytes()
-	}
+// writeOutputs writes rendered outputs: files through a temporary file and
+// a rename, so that a failure leaves no partial file behind.
+func writeOutputs(stdout io.Writer, outs []output, rendered [][]byte) error {
 	for i, o := range outs {
 		if o.file == "" {
 			if _, err := stdout.Write(rendered[i]); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -60,7 +59,11 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 				return err
 			}
 			defer art.Close()
-			s, err := sbom.Generate(ctx, art, sbom.Options{
+			formats := make([]string, len(outs))
+			for i, o := range outs {
+				formats[i] = o.format
+			}
+			rendered, err := sbom.Render(ctx, art, formats, sbom.Options{
 				Cache:       opts.Cache,
 				ToolName:    "customs",
 				ToolVersion: readVersion().Version,
@@ -69,9 +72,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 			if err != nil {
 				return fmt.Errorf("making the SBOM of %s: %w", target, err)
 			}
-			return writeOutputs(a.stdout, outs, func(w io.Writer, format string) error {
-				return sbom.Encode(w, s, format)
-			})
+			return writeOutputs(a.stdout, outs, rendered)
 		},
 	}
 	pf.register(cmd)
