@@ -48,7 +48,10 @@ func TestSBOMBadInput(t *testing.T) {
 	ld, _ := layers[0].Digest()
 	os.WriteFile(filepath.Join(tampered, "blobs", "sha256", ld.Hex), []byte("evil layer"), 0o644)
 
-	proxy := goproxytest.Start(t)
+	proxy := goproxytest.Start(t, goproxytest.Module{Path: "example.com/lib", Version: "v1.0.0", Files: map[string]string{
+		"go.mod": "module example.com/lib\n\ngo 1.21\n", "lib.go": "package lib\n"}})
+	proxy.Tamper["example.com/lib@v1.0.0"] = map[string]string{
+		"go.mod": "module example.com/lib\n\ngo 1.21\n", "lib.go": "package lib\n\nfunc init() { /* phone home */ }\n"}
 
 	for _, tc := range []struct {
 		name   string
@@ -64,6 +67,7 @@ func TestSBOMBadInput(t *testing.T) {
 		{"layer digest mismatch", "oci:" + tampered, []string{tampered, "digest mismatch"}},
 		{"manifest that is not an image", reg.Host + "/chart:1.0", []string{"chart", "not a container image"}},
 		{"module that does not exist", "gomod:example.com/nothere@v1.0.0", []string{"example.com/nothere@v1.0.0", "not found"}},
+		{"tampered module", "gomod:example.com/lib@v1.0.0", []string{"example.com/lib@v1.0.0", "checksum mismatch", "SECURITY ERROR"}},
 		{"module without version", "gomod:example.com/nothere", []string{"names no version"}},
 		{"missing sbom file", "sbom:" + filepath.Join(dir, "none.json"), []string{"none.json", "no such file"}},
 		{"sbom file that is not an SBOM", "sbom:" + garbage, []string{garbage, "SBOM"}},
