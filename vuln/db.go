@@ -1,0 +1,387 @@
+package vuln
+
+import (
+	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/customs-dev/customs/internal/cas"
+)
+
+// ErrNoDatabase reports a database directory that holds no OSV data.
+var ErrNoDatabase = errors.New("no OSV database")
+
+// MissingEcosystemError reports ecosystems that the SBOM has packages of
+// but the database lacks.
+type MissingEcosystemError struct {
+	Dir        string
+	Ecosystems []string
+}
+
+func (e *MissingEcosystemError) Error() string {
+	return fmt.Sprintf("the OSV database in %s has no data for %s: run `customs db update --ecosystem %s`, or `customs db import` an all.zip from osv-vulnerabilities",
+		e.Dir, strings.Join(e.Ecosystems, ", "), strings.Join(e.Ecosystems, " --ecosystem "))
+}
+
+// maxRecordSize bounds one OSV record.
+const maxRecordSize = 16 << 20
+
+// DB is an opened OSV database.
+type DB struct {
+	Dir string
+	// sources are the zips or JSON directories by ecosystem ("Go", "PyPI",
+	// "Debian"); a plain directory of records is under "".
+	sources map[string]string
+	cache   *cas.Store
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	indexes map[string]*index
+}
+
+// Options configure Open.
+type Options struct {
+	// Cache keeps package indexes between runs; nil builds them in memory.
+	Cache  *cas.Store
+	Logger *slog.Logger
+}
+
+// Open opens the database in dir: osv-scanner's offline layout
+// (DIR/<Ecosystem>/all.zip, also under DIR/osv-scanner/ or
+// DIR/osv-scalibr/) or a directory of OSV JSON records.
+func Open(dir string, opts Options) (*DB, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the OSV database %s: %w (run `customs db update`, or pass --db DIR)", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("opening the OSV database: %s is not a directory", dir)
+	}
+	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	for _, base := range []string{dir, filepath.Join(dir, "osv-scanner"), filepath.Join(dir, "osv-scalibr")} {
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			z := filepath.Join(base, e.Name(), "all.zip")
+			if _, err := os.Stat(z); err == nil {
+				if _, dup := db.sources[e.Name()]; !dup {
+					db.sources[e.Name()] = z
+				}
+			}
+		}
+	}
+	if len(db.sources) == 0 {
+		matches, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("%w in %s: expected <Ecosystem>/all.zip or OSV JSON files (run `customs db update`, or `customs db import`)", ErrNoDatabase, dir)
+		}
+		db.sources[""] = dir
+	}
+	return db, nil
+}
+
+// Ecosystems lists the ecosystems the database has, sorted.
+func (db *DB) Ecosystems() []string {
+	var out []string
+	for e := range db.sources {
+		if e != "" {
+			out = append(out, e)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// has reports whether the database can answer for an ecosystem.
+func (db *DB) has(base string) bool {
+	_, ok := db.sources[base]
+	_, plain := db.sources[""]
+	return ok || plain
+}
+
+// Revision identifies the database's content: a digest of the indexes'
+// content digests, so that caches can key on it.
+func (db *DB) Revision(ecosystems []string) (string, error) {
+	h := sha256.New()
+	for _, e := range ecosystems {
+		ix, err := db.index(e)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %s\n", e, ix.Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// index maps package names to the records that mention them, for one
+// ecosystem's source. It is built once per source content and cached.
+type index struct {
+	Digest   string              `json:"digest"`   // sha256 of the zip, or of the directory listing
+	Built    time.Time           `json:"built"`    // when it was built
+	Newest   time.Time           `json:"newest"`   // newest "modified" of the records
+	Records  int                 `json:"records"`  // how many records
+	Names    map[string][]string `json:"names"`    // "Ecosystem/name" → member names
+	Warnings []string            `json:"warnings"` // records that did not parse
+}
+
+func (db *DB) sourceFor(base string) (string, string) {
+	if p, ok := db.sources[base]; ok {
+		return base, p
+	}
+	return "", db.sources[""]
+}
+
+func (db *DB) index(base string) (*index, error) {
+	key, src := db.sourceFor(base)
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if ix, ok := db.indexes[key]; ok {
+		return ix, nil
+	}
+	fp, err := fingerprint(src)
+	if err != nil {
+		return nil, err
+	}
+	if db.cache != nil {
+		if b, err := db.cache.Get("osv-index", fp); err == nil {
+			var ix index
+			if json.Unmarshal(b, &ix) == nil {
+				db.indexes[key] = &ix
+				return &ix, nil
+			}
+		}
+	}
+	start := time.Now()
+	ix, err := buildIndex(src)
+	if err != nil {
+		return nil, err
+	}
+	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
+	for _, w := range ix.Warnings {
+		db.logger.Warn(w)
+	}
+	if db.cache != nil {
+		if b, err := json.Marshal(ix); err == nil {
+			db.cache.Put("osv-index", fp, b)
+		}
+	}
+	db.indexes[key] = ix
+	return ix, nil
+}
+
+// fingerprint identifies a source by path, size and modification time,
+// so that an unchanged database is not read again to find its index.
+func fingerprint(src string) (string, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return fmt.Sprintf("zip %s %d %d", src, fi.Size(), fi.ModTime().UnixNano()), nil
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			fmt.Fprintf(h, "%s %d %d\n", e.Name(), info.Size(), info.ModTime().UnixNano())
+		}
+	}
+	return fmt.Sprintf("dir %s %x", src, h.Sum(nil)), nil
+}
+
+// recordHead is what the index reads of each record.
+type recordHead struct {
+	ID       string    `json:"id"`
+	Modified time.Time `json:"modified"`
+	Affected []struct {
+		Package struct {
+			Ecosystem string `json:"ecosystem"`
+			Name      string `json:"name"`
+		} `json:"package"`
+	} `json:"affected"`
+}
+
+func buildIndex(src string) (*index, error) {
+	ix := &index{Names: map[string][]string{}, Built: time.Now().UTC()}
+	h := sha256.New()
+	add := func(member string, b []byte) {
+		var head recordHead
+		if err := json.Unmarshal(b, &head); err != nil {
+			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", member, src, err))
+			return
+		}
+		ix.Records++
+		if head.Modified.After(ix.Newest) {
+			ix.Newest = head.Modified
+		}
+		seen := map[string]bool{}
+		for _, a := range head.Affected {
+			k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
+			if !seen[k] {
+				seen[k] = true
+				ix.Names[k] = append(ix.Names[k], member)
+			}
+		}
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			b, err := readLimited(filepath.Join(src, e.Name()))
+			if err != nil {
+				ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s: %v", e.Name(), err))
+				continue
+			}
+			fmt.Fprintf(h, "%s %x\n", e.Name(), sha256.Sum256(b))
+			add(e.Name(), b)
+		}
+		ix.Digest = hex.EncodeToString(h.Sum(nil))
+		return ix, nil
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	ix.Digest = hex.EncodeToString(h.Sum(nil))
+	zr, err := zip.NewReader(f, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update` to fetch it again)", src, err)
+	}
+	for _, zf := range zr.File {
+		if !strings.HasSuffix(zf.Name, ".json") {
+			continue
+		}
+		b, err := readMember(zf)
+		if err != nil {
+			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", zf.Name, src, err))
+			continue
+		}
+		add(zf.Name, b)
+	}
+	return ix, nil
+}
+
+func readLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAllLimited(f)
+}
+
+func readMember(zf *zip.File) ([]byte, error) {
+	if zf.UncompressedSize64 > maxRecordSize {
+		return nil, fmt.Errorf("record is larger than %d bytes", maxRecordSize)
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readAllLimited(rc)
+}
+
+func readAllLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxRecordSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("record is larger than %d bytes", maxRecordSize)
+	}
+	return b, nil
+}
+
+// records reads the records that mention any of names ("Ecosystem/name")
+// in one ecosystem's source.
+func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []string, error) {
+	ix, err := db.index(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	members := map[string]bool{}
+	for _, n := range names {
+		for _, m := range ix.Names[n] {
+			members[m] = true
+		}
+	}
+	if len(members) == 0 {
+		return nil, nil, nil
+	}
+	_, src := db.sourceFor(base)
+	read := func(m string) ([]byte, error) { return readLimited(filepath.Join(src, filepath.Base(m))) }
+	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+		zr, err := zip.OpenReader(src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
+		}
+		defer zr.Close()
+		byName := map[string]*zip.File{}
+		for _, zf := range zr.File {
+			if members[zf.Name] {
+				byName[zf.Name] = zf
+			}
+		}
+		read = func(m string) ([]byte, error) {
+			zf, ok := byName[m]
+			if !ok {
+				return nil, fs.ErrNotExist
+			}
+			return readMember(zf)
+		}
+	}
+	var out []*osvpb.Vulnerability
+	var warnings []string
+	sorted := make([]string, 0, len(members))
+	for m := range members {
+		sorted = append(sorted, m)
+	}
+	sort.Strings(sorted)
+	opts := protojson.UnmarshalOptions{DiscardUnknown: true}
+	for _, m := range sorted {
+		b, err := read(m)
+		if err == nil {
+			v := &osvpb.Vulnerability{}
+			if err = opts.Unmarshal(b, v); err == nil {
+				out = append(out, v)
+				continue
+			}
+		}
+		warnings = append(warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", m, src, err))
+	}
+	return out, warnings, nil
+}
