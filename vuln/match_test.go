@@ -99,3 +99,30 @@ func TestMatchAgreesWithOSVScanner(t *testing.T) {
 		t.Errorf("cached index gives other findings:\n%s", diff)
 	}
 }
+
+// TestMatchAgreesWithOSVScannerOnPython does the same for a Python
+// environment: dist-info METADATA files against the PyPI records.
+func TestMatchAgreesWithOSVScannerOnPython(t *testing.T) {
+	dbDir := sharedDB(t)
+	dir := filepath.Join(testimage.Root(), "testdata", "pyenv")
+	a, err := pull.Fetch(context.Background(), pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, pull.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s, err := sbom.Generate(context.Background(), a, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dbDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Match(context.Background(), Packages(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(readGolden(t, "osv-scanner-pyenv.golden"), pairs(res)); diff != "" {
+		t.Errorf("findings differ from osv-scanner's (-osv-scanner +customs):\n%s", diff)
+	}
+}
