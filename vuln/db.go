@@ -385,3 +385,26 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 	}
 	return out, warnings, nil
 }
+
+// Newest is the time of the newest data: the newest "modified" date of any
+// record, or, where records carry none (the Go database's are zero), the
+// time the source file was last written.
+func (db *DB) Newest() (time.Time, error) {
+	var newest time.Time
+	for e, src := range db.sources {
+		ix, err := db.index(e)
+		if err != nil {
+			return time.Time{}, err
+		}
+		t := ix.Newest
+		if t.Year() < 1990 {
+			if fi, err := os.Stat(src); err == nil {
+				t = fi.ModTime()
+			}
+		}
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	return newest, nil
+}

@@ -2,7 +2,6 @@ package vuln
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -178,7 +177,9 @@ func newFinding(p Package, records []*osvpb.Vulnerability) Finding {
 		ids[v.GetId()] = true
 		f.IDs = append(f.IDs, v.GetId())
 	}
-	sort.Slice(f.IDs, func(i, j int) bool { return idRank(f.IDs[i]) < idRank(f.IDs[j]) || idRank(f.IDs[i]) == idRank(f.IDs[j]) && f.IDs[i] < f.IDs[j] })
+	sort.Slice(f.IDs, func(i, j int) bool {
+		return idRank(f.IDs[i]) < idRank(f.IDs[j]) || idRank(f.IDs[i]) == idRank(f.IDs[j]) && f.IDs[i] < f.IDs[j]
+	})
 	f.ID = f.IDs[0]
 	aliases := map[string]bool{}
 	fixed := map[string]bool{}
@@ -211,16 +212,18 @@ func newFinding(p Package, records []*osvpb.Vulnerability) Finding {
 	return f
 }
 
-// idRank orders IDs: language and GHSA databases first, then the rest,
-// CVEs last.
+// idRank orders IDs: the ecosystems' own databases first, then GitHub's,
+// then the rest, CVEs last.
 func idRank(id string) int {
 	switch {
-	case strings.HasPrefix(id, "CVE-"):
-		return 2
-	case strings.HasPrefix(id, "GHSA-"), strings.HasPrefix(id, "GO-"), strings.HasPrefix(id, "PYSEC-"), strings.HasPrefix(id, "RUSTSEC-"):
+	case strings.HasPrefix(id, "GO-"), strings.HasPrefix(id, "PYSEC-"), strings.HasPrefix(id, "RUSTSEC-"):
 		return 0
+	case strings.HasPrefix(id, "GHSA-"):
+		return 1
+	case strings.HasPrefix(id, "CVE-"):
+		return 3
 	}
-	return 1
+	return 2
 }
 
 // IsAffected reports whether an OSV record affects a package version, with
@@ -357,4 +360,3 @@ func rangeContains(r *osvpb.Range, p Package) bool {
 	return affected
 }
 
-var _ = fmt.Sprintf

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 	gocvss30 "github.com/pandatix/go-cvss/30"
 	gocvss31 "github.com/pandatix/go-cvss/31"
 	gocvss40 "github.com/pandatix/go-cvss/40"
-	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 )
 
 // Severity is a finding's severity, ordered.

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/vuln"
+)
+
+func (a *app) newDBCmd() *cobra.Command {
+	var db string
+	cmd := &cobra.Command{
+		Use:   "db",
+		Short: "Manage the OSV vulnerability database: update, status, import",
+		Long: `The vulnerability database is osv-scanner's offline layout: DIR/<Ecosystem>/all.zip,
+one zip of OSV records per ecosystem, so an osv-scanner cache can be reused
+(DIR/osv-scanner/... is read too). DIR is --db, else $CUSTOMS_DB, else the cache
+dir + /osv.`,
+	}
+	cmd.PersistentFlags().StringVar(&db, "db", "", "database directory (default $CUSTOMS_DB, else the cache dir + /osv)")
+	cmd.AddCommand(a.newDBStatusCmd(&db), a.newDBUpdateCmd(&db), a.newDBImportCmd(&db))
+	return cmd
+}
+
+func (a *app) newDBStatusCmd(db *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Say which ecosystems the database has, how many records and how old",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir := a.dbPath(*db)
+			store, err := cas.Open(a.cachePath())
+			if err != nil {
+				return err
+			}
+			d, err := vuln.Open(dir, vuln.Options{Cache: store})
+			if err != nil {
+				return err
+			}
+			sts, err := d.Status()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "database: %s\n\n", dir)
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ECOSYSTEM\tRECORDS\tNEWEST RECORD\tWRITTEN\tSOURCE")
+			for _, s := range sts {
+				newest := "-"
+				if s.Newest.Year() > 1990 {
+					newest = s.Newest.Format("2006-01-02")
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s (%s ago)\t%s\n", s.Ecosystem, s.Records, newest, s.Written.Format("2006-01-02 15:04"), time.Since(s.Written).Round(time.Minute), s.Source)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) newDBUpdateCmd(db *string) *cobra.Command {
+	var ecosystems []string
+	var baseURL string
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Download each ecosystem's all.zip, check it and swap it in atomically",
+		Long: `Downloads DIR/<Ecosystem>/all.zip from the OSV project's bucket (or --base-url, a
+mirror with the same layout), checks that every record parses, and replaces the
+old copy atomically; the previous copy stays as all.zip.prev. Without
+--ecosystem, the ecosystems the database already has are updated, or, for a new
+database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
+		Example: `  customs db update
+  customs db update --ecosystem Go --ecosystem PyPI
+  customs db update --base-url https://mirror.example/osv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir := a.dbPath(*db)
+			ecos := ecosystems
+			if len(ecos) == 0 {
+				if d, err := vuln.Open(dir, vuln.Options{}); err == nil {
+					ecos = d.Ecosystems()
+				}
+			}
+			if len(ecos) == 0 {
+				ecos = vuln.DefaultEcosystems
+			}
+			prog := newProgress(a.stderr)
+			counts, err := vuln.Update(cmd.Context(), dir, ecos, baseURL, &http.Client{}, func(eco string, n int64) {
+				prog.update(pull.Progress{What: "downloading " + eco, Done: n})
+			})
+			var names []string
+			for e := range counts {
+				names = append(names, e)
+			}
+			sort.Strings(names)
+			for _, e := range names {
+				fmt.Fprintf(a.stdout, "%s: %d records\n", e, counts[e])
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&ecosystems, "ecosystem", nil, "ecosystem to update, as OSV names it: Go, PyPI, npm, Maven, crates.io, Debian, … (repeatable)")
+	cmd.Flags().StringVar(&baseURL, "base-url", vuln.DefaultBaseURL, "where <Ecosystem>/all.zip are served")
+	return cmd
+}
+
+func (a *app) newDBImportCmd(db *string) *cobra.Command {
+	var ecosystem string
+	cmd := &cobra.Command{
+		Use:   "import DIR|ZIP",
+		Short: "Install all.zip files from a directory or a zip, for air-gapped machines",
+		Long: `Installs OSV data copied from elsewhere: a directory in osv-scanner's layout
+(<Ecosystem>/all.zip, or osv-scanner/<Ecosystem>/all.zip), or one zip whose
+ecosystem is --ecosystem or, if its records name only one, that one.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("import takes one DIR or ZIP")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := a.dbPath(*db)
+			src := args[0]
+			fi, err := os.Stat(src)
+			if err != nil {
+				return fmt.Errorf("importing %s: %w", src, err)
+			}
+			zips := map[string]string{}
+			if fi.IsDir() {
+				for _, base := range []string{src, filepath.Join(src, "osv-scanner")} {
+					matches, _ := filepath.Glob(filepath.Join(base, "*", "all.zip"))
+					for _, m := range matches {
+						zips[filepath.Base(filepath.Dir(m))] = m
+					}
+				}
+				if len(zips) == 0 {
+					return fmt.Errorf("importing %s: no <Ecosystem>/all.zip in it", src)
+				}
+			} else {
+				eco := ecosystem
+				if eco == "" {
+					_, ecos, err := vuln.Check(src)
+					if err != nil {
+						return fmt.Errorf("importing %s: %w", src, err)
+					}
+					if len(ecos) != 1 {
+						return usageError{fmt.Errorf("importing %s: its records name %d ecosystems (%s): say which with --ecosystem", src, len(ecos), strings.Join(ecos, ", "))}
+					}
+					eco = ecos[0]
+				}
+				zips[eco] = src
+			}
+			var names []string
+			for e := range zips {
+				names = append(names, e)
+			}
+			sort.Strings(names)
+			for _, e := range names {
+				n, err := vuln.Install(dir, e, zips[e])
+				if err != nil {
+					return fmt.Errorf("importing %s: %w", zips[e], err)
+				}
+				fmt.Fprintf(a.stdout, "%s: %d records installed in %s\n", e, n, filepath.Join(dir, e))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ecosystem, "ecosystem", "", "the ecosystem of a single zip")
+	return cmd
+}

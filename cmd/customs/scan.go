@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/report"
+	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/vuln"
+)
+
+func (a *app) newScanCmd() *cobra.Command {
+	var pf pullFlags
+	var outputs, vexFiles []string
+	var db, failOn, unknown, config string
+	var maxAge, warnAge time.Duration
+	cmd := &cobra.Command{
+		Use:   "scan TARGET",
+		Short: "Scan an image, module, directory or SBOM for known vulnerabilities and apply the policy",
+		Long: `Pulls TARGET, makes its SBOM, matches the packages against OSV vulnerability
+data offline, and holds the findings against the policy.
+
+The gate: findings at or above --fail-on (default high) fail the scan (exit 1).
+Findings with no severity at all (UNKNOWN) fail too, unless --unknown-severity
+pass: a gate must not open for want of data.
+
+Ignores: .customs.yaml in the working directory (or --config FILE):
+  ignore:
+    - id: GO-2021-0113
+      package: golang.org/x/text   # optional
+      reason: only parses trusted language tags
+      until: 2027-01-31            # optional; expired entries stop ignoring
+Expired and unused entries are reported. --vex FILE (OpenVEX, repeatable):
+not_affected and fixed statements suppress the findings they name.
+
+The vulnerability data (--db, else $CUSTOMS_DB, else the cache dir + /osv) is
+osv-scanner's offline layout, DIR/<Ecosystem>/all.zip, or a directory of OSV
+JSON records. Get it with "customs db update".
+
+Formats (-o FORMAT[=FILE], repeatable; default table to stdout): table, json,
+sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
+		Example: `  customs scan gomod:github.com/tidwall/gjson@v1.6.5 --db testdata/osv-demo
+  customs scan registry.example/app:1.0 --fail-on critical -o sarif=customs.sarif -o table
+  customs scan sbom:app.cdx.json --vex app.openvex.json -o json=report.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("scan takes exactly one TARGET, got %d", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			outs, err := parseOutputs(outputs, report.Formats, report.Formats[0])
+			if err != nil {
+				return err
+			}
+			policy := scan.DefaultPolicy()
+			if policy.FailOn, err = vuln.ParseSeverity(failOn); err != nil || policy.FailOn == vuln.Unknown {
+				return usageError{fmt.Errorf("--fail-on %q: use low, medium, high or critical", failOn)}
+			}
+			switch unknown {
+			case "fail":
+			case "pass":
+				policy.UnknownSeverityPasses = true
+			default:
+				return usageError{fmt.Errorf("--unknown-severity %q: use fail or pass", unknown)}
+			}
+			policy.MaxDBAge, policy.WarnDBAge = maxAge, warnAge
+			if err := a.loadIgnores(&policy, config); err != nil {
+				return err
+			}
+			for _, f := range vexFiles {
+				st, err := scan.ReadVEX(f)
+				if err != nil {
+					return fmt.Errorf("reading VEX %s: %w", f, err)
+				}
+				policy.VEX = append(policy.VEX, st...)
+			}
+			target, err := pull.ParseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			opts, err := pf.options(a, cmd)
+			if err != nil {
+				return err
+			}
+			res, err := scan.Run(cmd.Context(), target, scan.Options{
+				Pull:   opts,
+				SBOM:   sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
+				DB:     a.dbPath(db),
+				Policy: policy,
+				Logger: opts.Logger,
+			})
+			var perr *scan.PolicyError
+			if err != nil && !errors.As(err, &perr) {
+				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(a.stderr, "customs: warning: %s\n", w)
+			}
+			rendered := make([][]byte, len(outs))
+			for i, o := range outs {
+				var buf bytes.Buffer
+				if werr := report.Write(&buf, res, o.format); werr != nil {
+					return fmt.Errorf("writing %s: %w", o.format, werr)
+				}
+				rendered[i] = buf.Bytes()
+			}
+			if werr := writeOutputs(a.stdout, outs, rendered); werr != nil {
+				return werr
+			}
+			return err
+		},
+	}
+	pf.register(cmd)
+	f := cmd.Flags()
+	f.StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): table, json, sarif, cyclonedx-json, openvex, markdown")
+	f.StringVar(&db, "db", "", "vulnerability database directory (default $CUSTOMS_DB, else the cache dir + /osv)")
+	f.StringVar(&failOn, "fail-on", "high", "lowest severity that fails the scan: low, medium, high or critical")
+	f.StringVar(&unknown, "unknown-severity", "fail", "what findings without a severity do to the gate: fail or pass")
+	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
+	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
+	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
+	f.DurationVar(&warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
+	return cmd
+}
+
+// loadIgnores reads --config, or .customs.yaml when it exists.
+func (a *app) loadIgnores(p *scan.Policy, path string) error {
+	explicit := path != ""
+	if !explicit {
+		path = ".customs.yaml"
+	}
+	c, err := scan.ReadConfig(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("reading the ignore file: %w", err)
+	}
+	p.Ignores = c.Ignore
+	return nil
+}
+
+// dbPath is --db, else $CUSTOMS_DB, else <cache>/osv.
+func (a *app) dbPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if d := a.getenv("CUSTOMS_DB"); d != "" {
+		return d
+	}
+	return filepath.Join(a.cachePath(), "osv")
+}

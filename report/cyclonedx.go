@@ -1,0 +1,97 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	cyclonedx "github.com/CycloneDX/cyclonedx-go"
+
+	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// writeCycloneDX writes the SBOM as CycloneDX 1.6 with a vulnerabilities
+// section that points at the affected components.
+func writeCycloneDX(w io.Writer, r *scan.Result) error {
+	if r.SBOM == nil {
+		return fmt.Errorf("the result carries no SBOM")
+	}
+	var buf bytes.Buffer
+	if err := sbom.Encode(&buf, r.SBOM, "cyclonedx-json"); err != nil {
+		return err
+	}
+	var bom cyclonedx.BOM
+	if err := cyclonedx.NewBOMDecoder(&buf, cyclonedx.BOMFileFormatJSON).Decode(&bom); err != nil {
+		return err
+	}
+	refs := map[string]string{} // purl → bom-ref
+	if bom.Components != nil {
+		for _, c := range *bom.Components {
+			if c.PackageURL != "" {
+				refs[c.PackageURL] = c.BOMRef
+			}
+		}
+	}
+	var vulns []cyclonedx.Vulnerability
+	for _, f := range r.Findings {
+		ref := refs[f.Package.PURL]
+		if ref == "" {
+			ref = f.Package.PURL
+		}
+		v := cyclonedx.Vulnerability{
+			BOMRef:      f.ID + "/" + ref,
+			ID:          f.ID,
+			Source:      &cyclonedx.Source{Name: "OSV", URL: "https://osv.dev/vulnerability/" + f.ID},
+			Description: f.Summary,
+			Affects:     &[]cyclonedx.Affects{{Ref: ref}},
+			Ratings:     &[]cyclonedx.VulnerabilityRating{rating(f)},
+		}
+		var refsTo []cyclonedx.VulnerabilityReference
+		for _, id := range append(f.IDs[1:], f.Aliases...) {
+			refsTo = append(refsTo, cyclonedx.VulnerabilityReference{ID: id, Source: &cyclonedx.Source{Name: "OSV", URL: "https://osv.dev/vulnerability/" + id}})
+		}
+		if len(refsTo) > 0 {
+			v.References = &refsTo
+		}
+		if len(f.Fixed) > 0 {
+			v.Recommendation = "Upgrade " + f.Package.Name + " to " + fixed(f)
+		}
+		switch f.Status {
+		case scan.NotAffected:
+			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASNotAffected, Detail: f.VEX.Justification}
+		case scan.Fixed:
+			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASResolved}
+		case scan.Ignored:
+			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASExploitable, Response: &[]cyclonedx.ImpactAnalysisResponse{cyclonedx.IARWillNotFix}, Detail: "ignored: " + f.Ignore.Reason}
+		}
+		vulns = append(vulns, v)
+	}
+	if len(vulns) > 0 {
+		bom.Vulnerabilities = &vulns
+	}
+	return cyclonedx.NewBOMEncoder(w, cyclonedx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(&bom, cyclonedx.SpecVersion1_6)
+}
+
+func rating(f scan.Finding) cyclonedx.VulnerabilityRating {
+	sev := map[vuln.Severity]cyclonedx.Severity{
+		vuln.Unknown: cyclonedx.SeverityUnknown, vuln.Low: cyclonedx.SeverityLow, vuln.Medium: cyclonedx.SeverityMedium,
+		vuln.High: cyclonedx.SeverityHigh, vuln.Critical: cyclonedx.SeverityCritical,
+	}[f.Severity]
+	r := cyclonedx.VulnerabilityRating{Severity: sev}
+	if f.Score > 0 {
+		s := f.Score
+		r.Score = &s
+	}
+	if len(f.Vectors) > 0 {
+		r.Vector = f.Vectors[0]
+		r.Method = cyclonedx.ScoringMethodCVSSv31
+		if len(r.Vector) > 8 && r.Vector[:8] == "CVSS:4.0" {
+			r.Method = cyclonedx.ScoringMethodCVSSv4
+		} else if r.Vector[:8] == "CVSS:3.0" {
+			r.Method = cyclonedx.ScoringMethodCVSSv3
+		}
+	}
+	return r
+}

@@ -1,0 +1,169 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// SARIF 2.1.0, as GitHub code scanning reads it: one rule per
+// vulnerability, one result per affected package, located at the file the
+// package was found in (for images, the path inside the image layer).
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool    sarifTool     `json:"tool"`
+	Results []sarifResult `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	Version        string      `json:"version,omitempty"`
+	InformationURI string      `json:"informationUri"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifRule struct {
+	ID               string         `json:"id"`
+	ShortDescription sarifText      `json:"shortDescription"`
+	FullDescription  sarifText      `json:"fullDescription"`
+	Help             sarifHelp      `json:"help"`
+	HelpURI          string         `json:"helpUri,omitempty"`
+	Properties       map[string]any `json:"properties,omitempty"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
+}
+
+type sarifResult struct {
+	RuleID       string             `json:"ruleId"`
+	RuleIndex    int                `json:"ruleIndex"`
+	Level        string             `json:"level"`
+	Message      sarifText          `json:"message"`
+	Locations    []sarifLocation    `json:"locations"`
+	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	Properties   map[string]any     `json:"properties,omitempty"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status"`
+	Justification string `json:"justification,omitempty"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysical `json:"physicalLocation"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+func level(s vuln.Severity) string {
+	switch s {
+	case vuln.Critical, vuln.High:
+		return "error"
+	case vuln.Medium:
+		return "warning"
+	}
+	return "note"
+}
+
+func writeSARIF(w io.Writer, r *scan.Result) error {
+	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "customs", Version: r.Tool.Version, InformationURI: "https://github.com/customs-dev/customs", Rules: []sarifRule{}}}, Results: []sarifResult{}}
+	ruleIndex := map[string]int{}
+	for _, f := range r.Findings {
+		idx, ok := ruleIndex[f.ID]
+		if !ok {
+			idx = len(run.Tool.Driver.Rules)
+			ruleIndex[f.ID] = idx
+			summary := f.Summary
+			if summary == "" {
+				summary = f.ID
+			}
+			help := fmt.Sprintf("%s: %s\n\nAliases: %s\nFixed in: %s\nDetails: https://osv.dev/vulnerability/%s", ids(f), summary, strings.Join(f.Aliases, ", "), fixed(f), f.ID)
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
+				ID:               f.ID,
+				ShortDescription: sarifText{Text: fmt.Sprintf("%s: %s", f.ID, summary)},
+				FullDescription:  sarifText{Text: summary},
+				Help: sarifHelp{Text: help, Markdown: fmt.Sprintf("**%s** %s\n\n| Package | Fixed in |\n| --- | --- |\n| %s | %s |\n\n[%s on osv.dev](https://osv.dev/vulnerability/%s)",
+					ids(f), md(summary), md(f.Package.Name), md(fixed(f)), f.ID, f.ID)},
+				HelpURI:    "https://osv.dev/vulnerability/" + f.ID,
+				Properties: map[string]any{"security-severity": fmt.Sprintf("%.1f", securityScore(f)), "tags": []string{"security", "vulnerability"}},
+			})
+		}
+		res := sarifResult{
+			RuleID:     f.ID,
+			RuleIndex:  idx,
+			Level:      level(f.Severity),
+			Message:    sarifText{Text: fmt.Sprintf("%s %s is affected by %s (%s); fixed in %s", f.Package.Name, f.Package.Version, ids(f), f.Severity, fixed(f))},
+			Locations:  []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: locationURI(f)}}}},
+			Properties: map[string]any{"package": f.Package.Name, "version": f.Package.Version, "purl": f.Package.PURL},
+		}
+		switch {
+		case f.Ignore != nil:
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: f.Ignore.Reason}}
+		case f.VEX != nil:
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: "VEX " + f.VEX.Status + ": " + f.VEX.Justification}}
+		}
+		run.Results = append(run.Results, res)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+}
+
+// securityScore is what GitHub sorts by: the CVSS score, or a score
+// standing for the severity.
+func securityScore(f scan.Finding) float64 {
+	if f.Score > 0 {
+		return f.Score
+	}
+	switch f.Severity {
+	case vuln.Critical:
+		return 9.5
+	case vuln.High:
+		return 8
+	case vuln.Medium:
+		return 5.5
+	case vuln.Low:
+		return 2
+	}
+	return 0
+}
+
+// locationURI is the path of the file the package was found in, relative,
+// without the layer prefix.
+func locationURI(f scan.Finding) string {
+	for _, l := range f.Package.Locations {
+		if i := strings.LastIndex(l, ":"); i >= 0 && strings.HasPrefix(l, "sha256:") {
+			l = l[i+1:]
+		}
+		if l = strings.TrimPrefix(l, "/"); l != "" {
+			return l
+		}
+	}
+	return "."
+}

@@ -1,0 +1,49 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/customs-dev/customs/scan"
+)
+
+// writeTable prints findings grouped by package, with installed and fixed
+// versions, IDs, severity and summary, then the verdict.
+func writeTable(w io.Writer, r *scan.Result) error {
+	fmt.Fprintf(w, "%s", r.Target.Input)
+	if r.Target.Digest != "" {
+		fmt.Fprintf(w, " (%s)", r.Target.Digest)
+	}
+	fmt.Fprintf(w, "\n%d packages, %d with vulnerability data; database %s revision %s\n\n", r.Packages.Total, r.Packages.Matched, r.Database.Dir, r.Database.Revision)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tINSTALLED\tFIXED IN\tSEVERITY\tID\tSTATUS\tSUMMARY")
+	last := ""
+	for _, f := range r.Findings {
+		name := f.Package.Name
+		if name == last {
+			name = ""
+		}
+		last = f.Package.Name
+		status := string(f.Status)
+		if f.Fails {
+			status = "FAILS"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, f.Package.Version, fixed(f), f.Severity, ids(f), status, trim(f.Summary, 70))
+	}
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(tw, "(no vulnerabilities found)")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", verdict(r))
+	return err
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

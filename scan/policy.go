@@ -1,0 +1,133 @@
+package scan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/customs-dev/customs/vuln"
+)
+
+// Policy is what a scan is held against.
+type Policy struct {
+	// FailOn is the lowest severity that fails the scan.
+	FailOn vuln.Severity
+	// UnknownSeverityPasses lets findings without any severity pass; by
+	// default they fail, so that a gate never opens for want of data.
+	UnknownSeverityPasses bool
+	// Ignores suppress findings until they expire.
+	Ignores []Ignore
+	// VEX statements suppress findings they declare not_affected or fixed.
+	VEX []VEXStatement
+	// MaxDBAge fails the scan when the vulnerability data is older; 0 never
+	// fails. WarnDBAge only warns (default 7 days).
+	MaxDBAge, WarnDBAge time.Duration
+}
+
+// DefaultPolicy fails on HIGH and above, and on UNKNOWN.
+func DefaultPolicy() Policy {
+	return Policy{FailOn: vuln.High, WarnDBAge: 7 * 24 * time.Hour}
+}
+
+// Ignore is one entry of the ignore file.
+type Ignore struct {
+	ID      string `yaml:"id" json:"id"`
+	Package string `yaml:"package,omitempty" json:"package,omitempty"`
+	Reason  string `yaml:"reason" json:"reason"`
+	Until   Date   `yaml:"until,omitempty" json:"until,omitempty"`
+	// Source is the file and line the entry came from.
+	Source string `yaml:"-" json:"source,omitempty"`
+}
+
+// Date is a day (YYYY-MM-DD); an entry is in force until the end of it.
+type Date struct{ time.Time }
+
+// UnmarshalYAML reads YYYY-MM-DD or an RFC 3339 time.
+func (d *Date) UnmarshalYAML(n *yaml.Node) error {
+	for _, layout := range []string{"2006-01-02", time.RFC3339} {
+		if t, err := time.Parse(layout, n.Value); err == nil {
+			if layout == "2006-01-02" {
+				t = t.Add(24*time.Hour - time.Nanosecond)
+			}
+			d.Time = t
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: until %q is not a date (write YYYY-MM-DD)", n.Line, n.Value)
+}
+
+// MarshalText writes the day.
+func (d Date) MarshalText() ([]byte, error) {
+	if d.IsZero() {
+		return []byte(""), nil
+	}
+	return []byte(d.Format("2006-01-02")), nil
+}
+
+// Config is the ignore file (.customs.yaml).
+type Config struct {
+	Ignore []Ignore `yaml:"ignore"`
+}
+
+// ErrConfig reports an ignore file that does not parse.
+var ErrConfig = errors.New("invalid config")
+
+const maxConfigSize = 4 << 20
+
+// ReadConfig reads an ignore file. Unknown keys are errors, so that a typo
+// does not silently ignore nothing (or everything).
+func ReadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig parses an ignore file's contents.
+func ParseConfig(path string, b []byte) (*Config, error) {
+	if len(b) > maxConfigSize {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrConfig, maxConfigSize)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &c, nil
+		}
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
+	}
+	if err := root.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
+	}
+	// Line numbers, for messages about expired and unused entries.
+	if len(root.Content) > 0 {
+		for i := 0; i+1 < len(root.Content[0].Content); i += 2 {
+			if root.Content[0].Content[i].Value != "ignore" {
+				continue
+			}
+			for j, item := range root.Content[0].Content[i+1].Content {
+				if j < len(c.Ignore) {
+					c.Ignore[j].Source = fmt.Sprintf("%s:%d", path, item.Line)
+				}
+			}
+		}
+	}
+	for _, ig := range c.Ignore {
+		if ig.ID == "" {
+			return nil, fmt.Errorf("%s: %w: an ignore entry has no id", ig.Source, ErrConfig)
+		}
+		if strings.TrimSpace(ig.Reason) == "" {
+			return nil, fmt.Errorf("%s: %w: ignore %s has no reason; say why it is safe", ig.Source, ErrConfig, ig.ID)
+		}
+	}
+	return &c, nil
+}

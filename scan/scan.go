@@ -1,0 +1,285 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	syftsbom "github.com/anchore/syft/syft/sbom"
+
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// SchemaVersion is the version of the JSON report (docs/report.schema.json).
+const SchemaVersion = "1"
+
+// Options configure Run.
+type Options struct {
+	Pull pull.Options
+	SBOM sbom.Options
+	// DB is the vulnerability database directory.
+	DB string
+	// Policy is what the result is held against.
+	Policy Policy
+	// Now is the clock (ignore expiry, database age); nil is time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Status says what became of a finding.
+type Status string
+
+// The statuses of a finding.
+const (
+	Affected    Status = "affected"     // counts against the gate
+	Ignored     Status = "ignored"      // an ignore entry in force
+	NotAffected Status = "not_affected" // a VEX statement
+	Fixed       Status = "fixed"        // a VEX statement
+)
+
+// Finding is a vulnerability finding with what the policy made of it.
+type Finding struct {
+	vuln.Finding
+	Status Status `json:"status"`
+	// Fails is set when the finding fails the gate.
+	Fails bool `json:"fails"`
+	// Ignore is the entry that ignores it; VEX the statement that
+	// suppresses it.
+	Ignore *Ignore       `json:"ignore,omitempty"`
+	VEX    *VEXStatement `json:"vex,omitempty"`
+}
+
+// Result is a whole scan: what every front end renders.
+type Result struct {
+	SchemaVersion string    `json:"schema_version"`
+	Tool          Tool      `json:"tool"`
+	Time          time.Time `json:"time"`
+	Target        Target    `json:"target"`
+	Packages      Packages  `json:"packages"`
+	Database      Database  `json:"database"`
+	Findings      []Finding `json:"findings"`
+	Gate          Gate      `json:"gate"`
+	// ExpiredIgnores stopped ignoring; UnusedIgnores matched nothing.
+	ExpiredIgnores []Ignore       `json:"expired_ignores,omitempty"`
+	UnusedIgnores  []Ignore       `json:"unused_ignores,omitempty"`
+	Warnings       []string       `json:"warnings,omitempty"`
+	SBOM           *syftsbom.SBOM `json:"-"`
+}
+
+// Tool names the scanner.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Target is what was scanned.
+type Target struct {
+	Input     string `json:"input"`
+	Kind      string `json:"kind"`
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+}
+
+// Packages summarizes the SBOM.
+type Packages struct {
+	Total       int            `json:"total"`
+	Matched     int            `json:"matched"` // with an OSV ecosystem
+	ByEcosystem map[string]int `json:"by_ecosystem"`
+}
+
+// Database describes the vulnerability data used.
+type Database struct {
+	Dir        string    `json:"dir"`
+	Revision   string    `json:"revision"`
+	Ecosystems []string  `json:"ecosystems"`
+	Newest     time.Time `json:"newest,omitempty"`
+}
+
+// Gate is the policy's verdict.
+type Gate struct {
+	FailOn          string   `json:"fail_on"`
+	UnknownSeverity string   `json:"unknown_severity"`
+	Passed          bool     `json:"passed"`
+	Reasons         []string `json:"reasons,omitempty"`
+}
+
+// PolicyError is returned with a result that fails the policy: the CLI
+// exits 1 for it, and 2 for every other error.
+type PolicyError struct {
+	Reasons []string
+}
+
+func (e *PolicyError) Error() string {
+	return "the policy failed: " + strings.Join(e.Reasons, "; ")
+}
+
+// PolicyFailure marks the error as "the policy said no".
+func (e *PolicyError) PolicyFailure() bool { return true }
+
+// Run scans a target. It returns the result and, when the policy fails, a
+// *PolicyError alongside it.
+func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	art, err := pull.Fetch(ctx, t, opts.Pull)
+	if err != nil {
+		return nil, err
+	}
+	defer art.Close()
+	s, err := sbom.Generate(ctx, art, opts.SBOM)
+	if err != nil {
+		return nil, fmt.Errorf("making the SBOM of %s: %w", t, err)
+	}
+	return Evaluate(ctx, art, s, opts, now())
+}
+
+// Evaluate matches an SBOM against the database and applies the policy.
+func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Options, now time.Time) (*Result, error) {
+	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	pkgs := vuln.Packages(s)
+	m, err := db.Match(ctx, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{
+		SchemaVersion: SchemaVersion,
+		Tool:          Tool{Name: "customs", Version: opts.SBOM.ToolVersion},
+		Time:          now.UTC().Truncate(time.Second),
+		Target:        target(art),
+		Packages:      Packages{Total: s.Artifacts.Packages.PackageCount(), Matched: len(pkgs), ByEcosystem: map[string]int{}},
+		Database:      Database{Dir: opts.DB, Revision: m.Revision, Ecosystems: db.Ecosystems()},
+		Warnings:      m.Warnings,
+		SBOM:          s,
+	}
+	for _, p := range pkgs {
+		r.Packages.ByEcosystem[p.Ecosystem]++
+	}
+	if newest, err := db.Newest(); err == nil {
+		r.Database.Newest = newest
+		if age := now.Sub(newest); opts.Policy.WarnDBAge > 0 && age > opts.Policy.WarnDBAge {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("the vulnerability data is %s old (newest record %s): run `customs db update`", roundAge(age), newest.Format("2006-01-02")))
+		}
+	}
+	apply(r, m.Findings, opts.Policy, now)
+	if max := opts.Policy.MaxDBAge; max > 0 && !r.Database.Newest.IsZero() && now.Sub(r.Database.Newest) > max {
+		r.Gate.Reasons = append(r.Gate.Reasons, fmt.Sprintf("the vulnerability data is older than the maximum age %s: run `customs db update`", max))
+		r.Gate.Passed = false
+	}
+	if !r.Gate.Passed {
+		return r, &PolicyError{Reasons: r.Gate.Reasons}
+	}
+	return r, nil
+}
+
+func roundAge(d time.Duration) string {
+	if d > 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	return d.Round(time.Hour).String()
+}
+
+func target(a *pull.Artifact) Target {
+	t := Target{Input: a.Target.Input, Kind: a.Target.Kind.String(), Reference: a.Reference}
+	if a.Target.Kind.IsImage() {
+		t.Digest = a.Digest.String()
+	}
+	if a.Platform != nil {
+		t.Platform = a.Platform.String()
+	}
+	return t
+}
+
+// apply sets each finding's status and the gate's verdict.
+func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time) {
+	used := make([]bool, len(p.Ignores))
+	expiredSeen := make([]bool, len(p.Ignores))
+	r.Gate = Gate{FailOn: p.FailOn.String(), UnknownSeverity: "fail", Passed: true}
+	if p.UnknownSeverityPasses {
+		r.Gate.UnknownSeverity = "pass"
+	}
+	counts := map[vuln.Severity]int{}
+	for _, vf := range findings {
+		f := Finding{Finding: vf, Status: Affected}
+		ids := append(append([]string{}, vf.IDs...), vf.Aliases...)
+		for i := range p.Ignores {
+			ig := &p.Ignores[i]
+			if !ig.matches(ids, vf.Package.Name) {
+				continue
+			}
+			if !ig.Until.IsZero() && now.After(ig.Until.Time) {
+				expiredSeen[i] = true
+				continue
+			}
+			used[i] = true
+			f.Status, f.Ignore = Ignored, ig
+			break
+		}
+		if f.Status == Affected {
+			for i := range p.VEX {
+				st := &p.VEX[i]
+				if (st.Status == "not_affected" || st.Status == "fixed") && st.appliesTo(ids, vf.Package.PURL) {
+					f.Status, f.VEX = Status(st.Status), st
+					break
+				}
+			}
+		}
+		if f.Status == Affected {
+			f.Fails = vf.Severity >= p.FailOn || vf.Severity == vuln.Unknown && !p.UnknownSeverityPasses
+			if f.Fails {
+				counts[vf.Severity]++
+			}
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	for i, ig := range p.Ignores {
+		switch {
+		case expiredSeen[i] && !used[i]:
+			r.ExpiredIgnores = append(r.ExpiredIgnores, ig)
+		case !used[i] && !expiredSeen[i]:
+			r.UnusedIgnores = append(r.UnusedIgnores, ig)
+		}
+	}
+	var sevs []vuln.Severity
+	for s := range counts {
+		sevs = append(sevs, s)
+	}
+	sort.Slice(sevs, func(i, j int) bool { return sevs[i] > sevs[j] })
+	for _, s := range sevs {
+		reason := fmt.Sprintf("%d %s finding(s), at or above %s", counts[s], s, p.FailOn)
+		if s == vuln.Unknown {
+			reason = fmt.Sprintf("%d finding(s) of UNKNOWN severity (pass them with --unknown-severity pass)", counts[s])
+		}
+		r.Gate.Reasons = append(r.Gate.Reasons, reason)
+	}
+	for _, ig := range r.ExpiredIgnores {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("ignore of %s (%s) expired on %s and no longer applies", ig.ID, ig.Source, ig.Until.Format("2006-01-02")))
+	}
+	for _, ig := range r.UnusedIgnores {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("ignore of %s (%s) matched no finding: remove it", ig.ID, ig.Source))
+	}
+	r.Gate.Passed = len(r.Gate.Reasons) == 0
+}
+
+func (ig *Ignore) matches(ids []string, pkg string) bool {
+	if ig.Package != "" && ig.Package != pkg {
+		return false
+	}
+	for _, id := range ids {
+		if strings.EqualFold(id, ig.ID) {
+			return true
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,216 @@
+package vuln
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL serves each ecosystem's all.zip, as osv-scanner fetches it.
+const DefaultBaseURL = "https://osv-vulnerabilities.storage.googleapis.com"
+
+// DefaultEcosystems are updated when the database has none yet.
+var DefaultEcosystems = []string{"Go", "PyPI", "npm", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist", "Debian", "Ubuntu", "Alpine"}
+
+// maxZipSize bounds a downloaded or imported all.zip.
+const maxZipSize = 4 << 30
+
+// Check opens an all.zip and parses every record's head, returning how many
+// records it has and the ecosystems they name.
+func Check(zipPath string) (int, []string, error) {
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s is not a valid zip: %w", zipPath, err)
+	}
+	defer zr.Close()
+	n := 0
+	ecos := map[string]bool{}
+	for _, zf := range zr.File {
+		if !strings.HasSuffix(zf.Name, ".json") {
+			continue
+		}
+		b, err := readMember(zf)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s: record %s: %w", zipPath, zf.Name, err)
+		}
+		var head recordHead
+		if err := json.Unmarshal(b, &head); err != nil {
+			return 0, nil, fmt.Errorf("%s: record %s does not parse: %w", zipPath, zf.Name, err)
+		}
+		for _, a := range head.Affected {
+			ecos[baseEcosystem(a.Package.Ecosystem)] = true
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%s holds no OSV records", zipPath)
+	}
+	var list []string
+	for e := range ecos {
+		list = append(list, e)
+	}
+	return n, list, nil
+}
+
+// Install checks an all.zip and swaps it in as dbDir/<ecosystem>/all.zip.
+// The previous copy is kept as all.zip.prev until the new one is in place;
+// a zip that does not check out leaves the database as it was.
+func Install(dbDir, ecosystem, zipPath string) (int, error) {
+	if ecosystem == "" || strings.ContainsAny(ecosystem, `/\`) || ecosystem == "." || ecosystem == ".." {
+		return 0, fmt.Errorf("invalid ecosystem name %q", ecosystem)
+	}
+	n, _, err := Check(zipPath)
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(dbDir, ecosystem)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(dir, ".all.zip-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	src, err := os.Open(zipPath)
+	if err != nil {
+		tmp.Close()
+		return 0, err
+	}
+	_, err = io.Copy(tmp, src)
+	src.Close()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	dst := filepath.Join(dir, "all.zip")
+	if _, err := os.Stat(dst); err == nil {
+		if err := os.Link(dst, dst+".prev"); err != nil {
+			os.Remove(dst + ".prev")
+			os.Link(dst, dst+".prev")
+		}
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Update downloads each ecosystem's all.zip from baseURL and installs it.
+func Update(ctx context.Context, dbDir string, ecosystems []string, baseURL string, client *http.Client, progress func(eco string, n int64)) (map[string]int, error) {
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if err := os.MkdirAll(dbDir, 0o755); err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	var errs []error
+	for _, eco := range ecosystems {
+		n, err := updateOne(ctx, dbDir, eco, strings.TrimSuffix(baseURL, "/"), client, progress)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("updating %s: %w", eco, err))
+			continue
+		}
+		counts[eco] = n
+	}
+	return counts, errors.Join(errs...)
+}
+
+func updateOne(ctx context.Context, dbDir, eco, baseURL string, client *http.Client, progress func(string, int64)) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/"+eco+"/all.zip", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", "customs")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach %s: %w (use --base-url for a mirror, or `customs db import` offline)", baseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s/%s/all.zip: %s", baseURL, eco, resp.Status)
+	}
+	tmp, err := os.CreateTemp(dbDir, ".download-*.zip")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	var r io.Reader = io.LimitReader(resp.Body, maxZipSize+1)
+	if progress != nil {
+		r = &countReader{r: r, f: func(n int64) { progress(eco, n) }}
+	}
+	n, err := io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n > maxZipSize {
+		return 0, fmt.Errorf("all.zip is larger than %d bytes", int64(maxZipSize))
+	}
+	return Install(dbDir, eco, tmp.Name())
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+	f func(int64)
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	c.f(c.n)
+	return n, err
+}
+
+// Status describes one ecosystem of a database.
+type Status struct {
+	Ecosystem string    `json:"ecosystem"`
+	Source    string    `json:"source"`
+	Records   int       `json:"records"`
+	Newest    time.Time `json:"newest"`
+	Written   time.Time `json:"written"`
+}
+
+// Status describes every ecosystem of the database.
+func (db *DB) Status() ([]Status, error) {
+	var out []Status
+	keys := db.Ecosystems()
+	if _, plain := db.sources[""]; plain {
+		keys = append(keys, "")
+	}
+	for _, e := range keys {
+		ix, err := db.index(e)
+		if err != nil {
+			return nil, err
+		}
+		_, src := db.sourceFor(e)
+		st := Status{Ecosystem: e, Source: src, Records: ix.Records, Newest: ix.Newest}
+		if fi, err := os.Stat(src); err == nil {
+			st.Written = fi.ModTime()
+		}
+		if st.Ecosystem == "" {
+			st.Ecosystem = "(JSON records)"
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
