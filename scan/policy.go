@@ -98,14 +98,14 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
+	if err := dec.Decode(&c); err != nil {
 		if errors.Is(err, io.EOF) {
 			return &c, nil
 		}
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
 	}
-	if err := root.Decode(&c); err != nil {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
 	}
 	// Line numbers, for messages about expired and unused entries.
