@@ -184,6 +184,11 @@ func newFinding(p Package, records []*osvpb.Vulnerability) Finding {
 	aliases := map[string]bool{}
 	fixed := map[string]bool{}
 	for _, v := range records {
+		if v.GetId() == f.ID {
+			f.Summary = v.GetSummary()
+		}
+	}
+	for _, v := range records {
 		if f.Summary == "" {
 			f.Summary = v.GetSummary()
 		}

@@ -1,0 +1,194 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/customs-dev/customs/internal/testimage"
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/scan"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// result scans a directory whose go.mod requires gjson v1.6.5 against the
+// demo database, with one finding ignored and one suppressed by VEX.
+func result(t *testing.T) *scan.Result {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.22\n\nrequire (\n\tgithub.com/tidwall/gjson v1.6.5\n\tgolang.org/x/text v0.3.0\n)\n"), 0o644)
+	ctx := context.Background()
+	a, err := pull.Fetch(ctx, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:app"}, pull.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s, err := sbom.Generate(ctx, a, sbom.Options{ToolVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := scan.DefaultPolicy()
+	p.WarnDBAge = 0
+	p.Ignores = []scan.Ignore{{ID: "GO-2021-0113", Reason: "language tags come from our own config", Source: ".customs.yaml:2"}}
+	p.VEX = []scan.VEXStatement{{Vulnerability: "CVE-2021-42248", Status: "not_affected", Justification: "vulnerable_code_not_in_execute_path", Source: "app.openvex.json"}}
+	r, err := scan.Evaluate(ctx, a, s, scan.Options{DB: filepath.Join(testimage.Root(), "testdata", "osv-demo"), SBOM: sbom.Options{ToolVersion: "test"}, Policy: p},
+		time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	var perr *scan.PolicyError
+	if err != nil && !errors.As(err, &perr) {
+		t.Fatal(err)
+	}
+	r.Database.Dir = "testdata/osv-demo" // not the checkout's absolute path
+	return r
+}
+
+func render(t *testing.T, r *scan.Result, format string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Write(&buf, r, format); err != nil {
+		t.Fatalf("Write(%s): %v", format, err)
+	}
+	return buf.Bytes()
+}
+
+func TestStatuses(t *testing.T) {
+	r := result(t)
+	got := map[string]scan.Status{}
+	for _, f := range r.Findings {
+		got[f.ID] = f.Status
+	}
+	want := map[string]scan.Status{"GO-2021-0054": scan.Affected, "GO-2021-0265": scan.NotAffected, "GO-2021-0113": scan.Ignored}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if r.Gate.Passed {
+		t.Errorf("gate passed with a HIGH finding affected")
+	}
+}
+
+func TestGolden(t *testing.T) {
+	r := result(t)
+	for _, format := range []string{"table", "markdown"} {
+		got := render(t, r, format)
+		path := filepath.Join("testdata", format+".golden")
+		if *update {
+			os.WriteFile(path, got, 0o644)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if diff := cmp.Diff(string(want), string(got)); diff != "" {
+			t.Errorf("%s differs from %s (-want +got):\n%s", format, path, diff)
+		}
+	}
+}
+
+func validator(t *testing.T, url string, files map[string]string) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	for u, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		c.AddResource(u, doc)
+	}
+	s, err := c.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, doc []byte) {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(v); err != nil {
+		t.Errorf("does not validate: %v", err)
+	}
+}
+
+func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
+	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
+	validate(t, s, render(t, result(t), "json"))
+}
+
+// moduleDir downloads (or finds) a module that publishes a schema.
+func moduleDir(t *testing.T, mod string) string {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "download", "-json", mod).Output()
+	if err != nil {
+		t.Skipf("skipping: go mod download %s: %v", mod, err)
+	}
+	var m struct{ Dir string }
+	if json.Unmarshal(out, &m) != nil || m.Dir == "" {
+		t.Skipf("skipping: no directory for %s", mod)
+	}
+	return m.Dir
+}
+
+func TestSARIFValidatesAgainst210Schema(t *testing.T) {
+	// go-sarif publishes the OASIS SARIF 2.1.0 schema as a Go string.
+	src, err := os.ReadFile(filepath.Join(moduleDir(t, "github.com/owenrumney/go-sarif/v3@v3.3.0"), "pkg", "report", "v210", "sarif", "schema.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(src), "const schema = `")
+	schemaText, _, _ := strings.Cut(rest, "`")
+	file := filepath.Join(t.TempDir(), "sarif-schema-2.1.0.json")
+	os.WriteFile(file, []byte(schemaText), 0o644)
+	s := validator(t, "file:///sarif.json", map[string]string{"file:///sarif.json": file})
+	validate(t, s, render(t, result(t), "sarif"))
+}
+
+func TestCycloneDXWithVulnerabilitiesValidatesAgainst16Schema(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-json", "github.com/CycloneDX/cyclonedx-go").Output()
+	if err != nil {
+		t.Skip(err)
+	}
+	var m struct{ Dir string }
+	json.Unmarshal(out, &m)
+	dir := filepath.Join(m.Dir, "schema")
+	s := validator(t, "http://cyclonedx.org/schema/bom-1.6.schema.json", map[string]string{
+		"http://cyclonedx.org/schema/bom-1.6.schema.json":  filepath.Join(dir, "bom-1.6.schema.json"),
+		"http://cyclonedx.org/schema/spdx.schema.json":     filepath.Join(dir, "spdx.schema.json"),
+		"http://cyclonedx.org/schema/jsf-0.82.schema.json": filepath.Join(dir, "jsf-0.82.schemax.json"),
+	})
+	doc := render(t, result(t), "cyclonedx-json")
+	validate(t, s, doc)
+	if !bytes.Contains(doc, []byte(`"vulnerabilities"`)) || !bytes.Contains(doc, []byte("GO-2021-0054")) {
+		t.Errorf("no vulnerabilities section with GO-2021-0054")
+	}
+}
+
+// TestOpenVEXRoundTrip reads the OpenVEX output back as VEX input.
+func TestOpenVEXRoundTrip(t *testing.T) {
+	r := result(t)
+	st, err := scan.ParseVEX("out.openvex.json", render(t, r, "openvex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != len(r.Findings) {
+		t.Errorf("%d statements for %d findings", len(st), len(r.Findings))
+	}
+}
