@@ -38,6 +38,10 @@ func (e *MissingEcosystemError) Error() string {
 		e.Dir, strings.Join(e.Ecosystems, ", "), strings.Join(e.Ecosystems, " --ecosystem "))
 }
 
+// indexFormat changes with the index's layout, so that indexes cached by
+// older builds are rebuilt.
+const indexFormat = "index-2"
+
 // maxRecordSize bounds one OSV record.
 const maxRecordSize = 16 << 20
 
@@ -105,15 +109,31 @@ func (db *DB) Ecosystems() []string {
 			out = append(out, e)
 		}
 	}
+	if _, plain := db.sources[""]; plain {
+		if ix, err := db.index(""); err == nil {
+			for e := range ix.Ecosystems {
+				out = append(out, e)
+			}
+		}
+	}
 	sort.Strings(out)
 	return out
 }
 
-// has reports whether the database can answer for an ecosystem.
+// has reports whether the database can answer for an ecosystem: it has the
+// ecosystem's zip, or its directory of records has records of it.
 func (db *DB) has(base string) bool {
-	_, ok := db.sources[base]
-	_, plain := db.sources[""]
-	return ok || plain
+	if _, ok := db.sources[base]; ok {
+		return true
+	}
+	if _, plain := db.sources[""]; !plain {
+		return false
+	}
+	ix, err := db.index("")
+	if err != nil {
+		return false
+	}
+	return ix.Ecosystems[base]
 }
 
 // Revision identifies the database's content: a digest of the indexes'
@@ -133,12 +153,14 @@ func (db *DB) Revision(ecosystems []string) (string, error) {
 // index maps package names to the records that mention them, for one
 // ecosystem's source. It is built once per source content and cached.
 type index struct {
-	Digest   string              `json:"digest"`   // sha256 of the zip, or of the directory listing
-	Built    time.Time           `json:"built"`    // when it was built
-	Newest   time.Time           `json:"newest"`   // newest "modified" of the records
-	Records  int                 `json:"records"`  // how many records
-	Names    map[string][]string `json:"names"`    // "Ecosystem/name" → member names
-	Warnings []string            `json:"warnings"` // records that did not parse
+	Digest  string              `json:"digest"`  // sha256 of the zip, or of the directory listing
+	Built   time.Time           `json:"built"`   // when it was built
+	Newest  time.Time           `json:"newest"`  // newest "modified" of the records
+	Records int                 `json:"records"` // how many records
+	Names   map[string][]string `json:"names"`   // "Ecosystem/name" → member names
+	// Ecosystems are the base ecosystems the records name.
+	Ecosystems map[string]bool `json:"ecosystems"`
+	Warnings   []string        `json:"warnings"` // records that did not parse
 }
 
 func (db *DB) sourceFor(base string) (string, string) {
@@ -159,6 +181,7 @@ func (db *DB) index(base string) (*index, error) {
 	if err != nil {
 		return nil, err
 	}
+	fp = indexFormat + " " + fp
 	if db.cache != nil {
 		if b, err := db.cache.Get("osv-index", fp); err == nil {
 			var ix index
@@ -222,7 +245,7 @@ type recordHead struct {
 }
 
 func buildIndex(src string) (*index, error) {
-	ix := &index{Names: map[string][]string{}, Built: time.Now().UTC()}
+	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]bool{}, Built: time.Now().UTC()}
 	h := sha256.New()
 	add := func(member string, b []byte) {
 		var head recordHead
@@ -236,6 +259,7 @@ func buildIndex(src string) (*index, error) {
 		}
 		seen := map[string]bool{}
 		for _, a := range head.Affected {
+			ix.Ecosystems[baseEcosystem(a.Package.Ecosystem)] = true
 			k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
 			if !seen[k] {
 				seen[k] = true

@@ -364,4 +364,3 @@ func rangeContains(r *osvpb.Range, p Package) bool {
 	}
 	return affected
 }
-

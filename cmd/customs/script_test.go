@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/customs-dev/customs/internal/testimage"
 )
 
 func TestMain(m *testing.M) {
@@ -19,6 +22,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("CUSTOMS_CACHE", e.WorkDir+"/.cache")
+			e.Setenv("DEMO_DB", filepath.Join(testimage.Root(), "testdata", "osv-demo"))
 			return nil
 		},
 	})
