@@ -180,8 +180,20 @@ func (o Options) logger() *slog.Logger {
 }
 
 func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
+	// syft's license scanner takes most of a second of CPU to build; build it
+	// while the image is fetched and read.
+	type licensed struct {
+		ctx context.Context
+		err error
+	}
+	lic := make(chan licensed, 1)
+	go func() {
+		c, err := syft.SetContextLicenseScanner(ctx, config(opts).Licenses)
+		lic <- licensed{c, err}
+	}()
 	img, err := a.Image(ctx)
 	if err != nil {
+		<-lic
 		return nil, err
 	}
 	tmp := file.NewTempDirGenerator("customs")
@@ -205,7 +217,11 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 		Alias:     source.Alias{Name: imageName(a), Version: a.Digest.String()},
 	})
 	defer src.Close()
-	return create(ctx, src, opts)
+	l := <-lic
+	if l.err != nil {
+		return nil, l.err
+	}
+	return create(l.ctx, src, opts)
 }
 
 // imageName is the image's name without tag or digest, for the SBOM's

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"archive/zip"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/customs-dev/customs/bench/images"
+	"github.com/customs-dev/customs/internal/testimage"
+)
+
+// benchDB lays out the shared OSV data as both tools read it, plus a
+// Debian all.zip with one synthetic record (the shared data has no Debian
+// records, and both tools refuse or skip an image whose distribution they
+// have no data for). The synthetic record is benchmark load, not a fact.
+func benchDB(b *testing.B, dir string) string {
+	b.Helper()
+	shared := filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv")
+	db := filepath.Join(dir, "db")
+	for _, eco := range []string{"Go", "PyPI"} {
+		src, err := os.ReadFile(filepath.Join(shared, eco, "all.zip"))
+		if err != nil {
+			b.Skipf("skipping: shared OSV data absent: %v", err)
+		}
+		for _, d := range []string{filepath.Join(db, eco), filepath.Join(db, "osv-scanner", eco)} {
+			os.MkdirAll(d, 0o755)
+			os.WriteFile(filepath.Join(d, "all.zip"), src, 0o644)
+		}
+	}
+	for _, d := range []string{filepath.Join(db, "Debian"), filepath.Join(db, "osv-scanner", "Debian")} {
+		os.MkdirAll(d, 0o755)
+		f, _ := os.Create(filepath.Join(d, "all.zip"))
+		zw := zip.NewWriter(f)
+		w, _ := zw.Create("BENCH-0001.json")
+		w.Write([]byte(`{"id":"BENCH-0001","modified":"2026-11-01T00:00:00Z","summary":"synthetic benchmark record","affected":[{"package":{"ecosystem":"Debian:12","name":"zlib"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:9.9-1"}]}]}]}`))
+		zw.Close()
+		f.Close()
+	}
+	return db
+}
+
+// BenchmarkScan compares customs scan and osv-scanner v2.4.0 offline on
+// the same inputs and data: a Go binary, a Debian-based image tarball of
+// about 100 MB with that binary in it, and a CycloneDX SBOM.
+func BenchmarkScan(b *testing.B) {
+	osv := os.Getenv("OSV_SCANNER")
+	if osv == "" {
+		osv, _ = exec.LookPath("osv-scanner")
+	}
+	if osv == "" {
+		b.Skip("skipping: set OSV_SCANNER to an osv-scanner v2.4.0 binary (see bench/README.md)")
+	}
+	dir := b.TempDir()
+	db := benchDB(b, dir)
+	customs := filepath.Join(dir, "customs")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
+		b.Fatalf("building customs: %v\n%s", err, out)
+	}
+	bin := testimage.GoBinary(b, "amd64")
+	binDir := filepath.Join(dir, "bin")
+	os.MkdirAll(binDir, 0o755)
+	os.WriteFile(filepath.Join(binDir, "goapp"), bin, 0o755)
+
+	deb, err := images.Debian(b.TempDir(), 100<<20)
+	if err != nil {
+		b.Skip(err)
+	}
+	app, _ := testimage.Image(b, "amd64", bin).Layers()
+	img, err := mutate.AppendLayers(deb, app[len(app)-1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	archive := filepath.Join(dir, "debian-go.tar")
+	writeArchive(b, img, archive)
+
+	sbomDir := filepath.Join(dir, "sbom")
+	os.MkdirAll(sbomDir, 0o755)
+	cdx := filepath.Join(sbomDir, "goapp.cdx.json")
+	runTool(b, []string{"CUSTOMS_CACHE=" + filepath.Join(dir, "c0")}, customs, "sbom", "dir:"+binDir, "-o", "cyclonedx-json="+cdx)
+
+	inputs := []struct {
+		name    string
+		customs []string
+		osv     []string
+	}{
+		{"go-binary", []string{"dir:" + binDir}, []string{"scan", "source", "--experimental-plugins", "go/binary", "-r", binDir}},
+		{"debian-image-100MB", []string{"docker-archive:" + archive}, []string{"scan", "image", "--archive", archive}},
+		{"cyclonedx-sbom", []string{"sbom:" + cdx}, []string{"scan", "source", "-r", sbomDir}},
+	}
+	results := map[string]result{}
+	var names []string
+	for _, in := range inputs {
+		customsArgs := append([]string{"scan"}, in.customs...)
+		customsArgs = append(customsArgs, "--db", db, "-o", "json", "--fail-on", "critical", "--unknown-severity", "pass", "--db-warn-age", "0")
+		osvArgs := append(in.osv, "--offline-vulnerabilities", "--local-db-path", db, "--format", "json")
+		tools := []struct {
+			name string
+			run  func(b *testing.B, i int) result
+		}{
+			{"osv-scanner", func(b *testing.B, i int) result { return runToolAllowFail(b, nil, osv, osvArgs...) }},
+			{"customs-cold", func(b *testing.B, i int) result {
+				cache := filepath.Join(dir, fmt.Sprintf("cold-%s-%d-%d", in.name, b.N, i))
+				defer os.RemoveAll(cache)
+				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, customsArgs...)
+			}},
+			{"customs-warm", func(b *testing.B, i int) result {
+				cache := filepath.Join(dir, "warm-"+in.name)
+				if _, err := os.Stat(cache); err != nil {
+					runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, customsArgs...)
+				}
+				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, customsArgs...)
+			}},
+		}
+		for _, tool := range tools {
+			key := in.name + "/" + tool.name
+			names = append(names, key)
+			b.Run(key, func(b *testing.B) {
+				var total time.Duration
+				var peak int64
+				for i := 0; i < b.N; i++ {
+					r := tool.run(b, i)
+					total += r.wall
+					peak = max(peak, r.maxRSS)
+				}
+				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
+				b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
+				results[key] = result{wall: total / time.Duration(b.N), maxRSS: peak}
+			})
+		}
+	}
+	sort.Strings(names)
+	var sum strings.Builder
+	fmt.Fprintf(&sum, "\n%-36s %10s %12s\n", "run", "wall", "peak RSS")
+	for _, n := range names {
+		r := results[n]
+		fmt.Fprintf(&sum, "%-36s %10s %9.0f MiB\n", n, r.wall.Round(time.Millisecond), float64(r.maxRSS)/(1<<20))
+	}
+	for _, in := range inputs {
+		o, c, w := results[in.name+"/osv-scanner"], results[in.name+"/customs-cold"], results[in.name+"/customs-warm"]
+		if c.wall > 0 && w.wall > 0 {
+			fmt.Fprintf(&sum, "%s: osv-scanner/customs-cold %.2fx, osv-scanner/customs-warm %.1fx\n", in.name, float64(o.wall)/float64(c.wall), float64(o.wall)/float64(w.wall))
+		}
+	}
+	fmt.Println(sum.String())
+}
