@@ -37,6 +37,23 @@ func writeArchive(b *testing.B, img v1.Image, path string) {
 	}
 }
 
+// measure runs one tool b.N times as a sub-benchmark and records its mean
+// wall time and peak RSS under key.
+func measure(b *testing.B, results map[string]result, key string, run func(*testing.B, int) result) {
+	b.Run(key, func(b *testing.B) {
+		var total time.Duration
+		var peak int64
+		for i := 0; i < b.N; i++ {
+			r := run(b, i)
+			total += r.wall
+			peak = max(peak, r.maxRSS)
+		}
+		b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
+		b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
+		results[key] = result{wall: total / time.Duration(b.N), maxRSS: peak}
+	})
+}
+
 type result struct {
 	wall   time.Duration
 	maxRSS int64 // bytes
@@ -76,7 +93,9 @@ func run(b *testing.B, allowExit1 bool, env []string, bin string, args ...string
 	wall := time.Since(start)
 	var kb int64
 	if raw, err := os.ReadFile(rssFile); err == nil {
-		fmt.Sscan(strings.TrimSpace(string(raw)), &kb)
+		// The last line is the number; a line before it may report the exit status.
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		fmt.Sscan(lines[len(lines)-1], &kb)
 	} else {
 		kb = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 	}
@@ -133,18 +152,7 @@ func BenchmarkSBOM(b *testing.B) {
 		for _, tool := range tools {
 			key := img + "/" + tool.name
 			names = append(names, key)
-			b.Run(key, func(b *testing.B) {
-				var total time.Duration
-				var peak int64
-				for i := 0; i < b.N; i++ {
-					r := tool.run(b, i)
-					total += r.wall
-					peak = max(peak, r.maxRSS)
-				}
-				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
-				b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
-				results[key] = result{wall: total / time.Duration(b.N), maxRSS: peak}
-			})
+			measure(b, results, key, tool.run)
 		}
 		fmt.Printf("%s: docker-archive of %.1f MiB\n", img, float64(fi.Size())/(1<<20))
 	}

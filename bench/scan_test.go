@@ -122,18 +122,7 @@ func BenchmarkScan(b *testing.B) {
 		for _, tool := range tools {
 			key := in.name + "/" + tool.name
 			names = append(names, key)
-			b.Run(key, func(b *testing.B) {
-				var total time.Duration
-				var peak int64
-				for i := 0; i < b.N; i++ {
-					r := tool.run(b, i)
-					total += r.wall
-					peak = max(peak, r.maxRSS)
-				}
-				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
-				b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
-				results[key] = result{wall: total / time.Duration(b.N), maxRSS: peak}
-			})
+			measure(b, results, key, tool.run)
 		}
 	}
 	sort.Strings(names)

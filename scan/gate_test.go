@@ -106,7 +106,7 @@ func TestExpiredAndUnusedIgnoresAreReported(t *testing.T) {
 func TestParseConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, wantErr string
-		n                  int
+		n                   int
 	}{
 		{"empty", "", "", 0},
 		{"entries", "ignore:\n  - id: GO-1\n    reason: unreachable\n    until: 2027-01-31\n  - id: GO-2\n    package: x\n    reason: r\n", "", 2},

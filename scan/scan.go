@@ -282,4 +282,3 @@ func (ig *Ignore) matches(ids []string, pkg string) bool {
 	}
 	return false
 }
-

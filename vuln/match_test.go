@@ -42,6 +42,37 @@ func readGolden(t *testing.T, name string) []string {
 	return out
 }
 
+// scanTarget makes the SBOM of a target and matches its packages of the
+// given ecosystem (all when empty) against the shared data.
+func scanTarget(t *testing.T, target pull.Target, ecosystem string) *Result {
+	t.Helper()
+	dbDir := sharedDB(t)
+	a, err := pull.Fetch(context.Background(), target, pull.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s, err := sbom.Generate(context.Background(), a, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dbDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []Package
+	for _, p := range Packages(s) {
+		if ecosystem == "" || p.Ecosystem == ecosystem {
+			pkgs = append(pkgs, p)
+		}
+	}
+	res, err := db.Match(context.Background(), pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // pairs lists "package version ID" for every ID of every finding.
 func pairs(res *Result) []string {
 	var out []string
@@ -104,25 +135,8 @@ func TestMatchAgreesWithOSVScanner(t *testing.T) {
 // TestMatchAgreesWithOSVScannerOnPython does the same for a Python
 // environment: dist-info METADATA files against the PyPI records.
 func TestMatchAgreesWithOSVScannerOnPython(t *testing.T) {
-	dbDir := sharedDB(t)
 	dir := filepath.Join(testimage.Root(), "testdata", "pyenv")
-	a, err := pull.Fetch(context.Background(), pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, pull.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	s, err := sbom.Generate(context.Background(), a, sbom.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(dbDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.Match(context.Background(), Packages(s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanTarget(t, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, "")
 	if diff := cmp.Diff(readGolden(t, "osv-scanner-pyenv.golden"), pairs(res)); diff != "" {
 		t.Errorf("findings differ from osv-scanner's (-osv-scanner +customs):\n%s", diff)
 	}
@@ -131,29 +145,7 @@ func TestMatchAgreesWithOSVScannerOnPython(t *testing.T) {
 // TestMatchAgreesWithOSVScannerOnCycloneDX does the same for a CycloneDX
 // SBOM given as sbom:FILE.
 func TestMatchAgreesWithOSVScannerOnCycloneDX(t *testing.T) {
-	dbDir := sharedDB(t)
-	a, err := pull.Fetch(context.Background(), pull.Target{Kind: pull.SBOMFile, Ref: "testdata/goapp.cdx.json", Input: "sbom:testdata/goapp.cdx.json"}, pull.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sbom.Generate(context.Background(), a, sbom.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(dbDir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkgs []Package
-	for _, p := range Packages(s) {
-		if p.Ecosystem == "Go" {
-			pkgs = append(pkgs, p)
-		}
-	}
-	res, err := db.Match(context.Background(), pkgs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanTarget(t, pull.Target{Kind: pull.SBOMFile, Ref: "testdata/goapp.cdx.json", Input: "sbom:testdata/goapp.cdx.json"}, "Go")
 	var got []string
 	for _, f := range res.Findings {
 		for _, id := range f.IDs {

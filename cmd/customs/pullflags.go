@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 
@@ -17,6 +19,14 @@ type pullFlags struct {
 func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of a multi-platform image, os/arch[/variant] (default: the host's)")
 	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry HOST[:PORT] over plain HTTP (repeatable; loopback hosts need not be named)")
+}
+
+// oneTarget checks that a command was given exactly one TARGET.
+func oneTarget(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError{fmt.Errorf("%s takes exactly one TARGET, got %d", cmd.Name(), len(args))}
+	}
+	return nil
 }
 
 // options builds pull options from the flags and the injected environment.

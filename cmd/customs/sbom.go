@@ -34,12 +34,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
   customs sbom oci:./layout:v1 --platform linux/arm64 -o table
   customs sbom docker-archive:app.tar.gz
   customs sbom sbom:app.spdx.json -o table`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("sbom takes exactly one TARGET, got %d", len(args))}
-			}
-			return nil
-		},
+		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			outs, err := parseOutputs(outputs, sbom.Formats, sbom.Formats[0])
 			if err != nil {

@@ -50,12 +50,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 		Example: `  customs scan gomod:github.com/tidwall/gjson@v1.6.5 --db testdata/osv-demo
   customs scan registry.example/app:1.0 --fail-on critical -o sarif=customs.sarif -o table
   customs scan sbom:app.cdx.json --vex app.openvex.json -o json=report.json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("scan takes exactly one TARGET, got %d", len(args))}
-			}
-			return nil
-		},
+		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			outs, err := parseOutputs(outputs, report.Formats, report.Formats[0])
 			if err != nil {
