@@ -165,7 +165,7 @@ func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Op
 	for _, p := range pkgs {
 		r.Packages.ByEcosystem[p.Ecosystem]++
 	}
-	if newest, err := db.Newest(); err == nil {
+	if newest, err := db.Newest(usedEcosystems(pkgs)); err == nil {
 		r.Database.Newest = newest
 		if age := now.Sub(newest); opts.Policy.WarnDBAge > 0 && age > opts.Policy.WarnDBAge {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("the vulnerability data is %s old (newest record %s): run `customs db update`", roundAge(age), newest.Format("2006-01-02")))
@@ -180,6 +180,21 @@ func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Op
 		return r, &PolicyError{Reasons: r.Gate.Reasons}
 	}
 	return r, nil
+}
+
+// usedEcosystems are the base ecosystems of the packages, whose data ages
+// matter.
+func usedEcosystems(pkgs []vuln.Package) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range pkgs {
+		b, _, _ := strings.Cut(p.Ecosystem, ":")
+		if !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func roundAge(d time.Duration) string {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -253,19 +254,7 @@ func buildIndex(src string) (*index, error) {
 			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", member, src, err))
 			return
 		}
-		ix.Records++
-		if head.Modified.After(ix.Newest) {
-			ix.Newest = head.Modified
-		}
-		seen := map[string]bool{}
-		for _, a := range head.Affected {
-			ix.Ecosystems[baseEcosystem(a.Package.Ecosystem)] = true
-			k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
-			if !seen[k] {
-				seen[k] = true
-				ix.Names[k] = append(ix.Names[k], member)
-			}
-		}
+		addHead(ix, member, head)
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -304,18 +293,60 @@ func buildIndex(src string) (*index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update` to fetch it again)", src, err)
 	}
-	for _, zf := range zr.File {
+	// Decompressing and reading record heads is most of the work: spread it
+	// over the cores, then merge in zip order so the index is deterministic.
+	type head struct {
+		h   recordHead
+		err error
+	}
+	heads := make([]head, len(zr.File))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(zr.File); i += workers {
+				zf := zr.File[i]
+				if !strings.HasSuffix(zf.Name, ".json") {
+					continue
+				}
+				b, err := readMember(zf)
+				if err == nil {
+					err = json.Unmarshal(b, &heads[i].h)
+				}
+				heads[i].err = err
+			}
+		}()
+	}
+	wg.Wait()
+	for i, zf := range zr.File {
 		if !strings.HasSuffix(zf.Name, ".json") {
 			continue
 		}
-		b, err := readMember(zf)
-		if err != nil {
-			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", zf.Name, src, err))
+		if heads[i].err != nil {
+			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", zf.Name, src, heads[i].err))
 			continue
 		}
-		add(zf.Name, b)
+		addHead(ix, zf.Name, heads[i].h)
 	}
 	return ix, nil
+}
+
+func addHead(ix *index, member string, head recordHead) {
+	ix.Records++
+	if head.Modified.After(ix.Newest) {
+		ix.Newest = head.Modified
+	}
+	seen := map[string]bool{}
+	for _, a := range head.Affected {
+		ix.Ecosystems[baseEcosystem(a.Package.Ecosystem)] = true
+		k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
+		if !seen[k] {
+			seen[k] = true
+			ix.Names[k] = append(ix.Names[k], member)
+		}
+	}
 }
 
 func readLimited(p string) ([]byte, error) {
@@ -413,9 +444,10 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 // Newest is the time of the newest data: the newest "modified" date of any
 // record, or, where records carry none (the Go database's are zero), the
 // time the source file was last written.
-func (db *DB) Newest() (time.Time, error) {
+func (db *DB) Newest(ecosystems []string) (time.Time, error) {
 	var newest time.Time
-	for e, src := range db.sources {
+	for _, e := range ecosystems {
+		_, src := db.sourceFor(e)
 		ix, err := db.index(e)
 		if err != nil {
 			return time.Time{}, err
