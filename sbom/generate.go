@@ -3,9 +3,15 @@ package sbom
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -61,12 +67,14 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 			return moduleSBOM(ctx, a, opts)
 		})
 	case a.Dir != "":
-		src, err := directorysource.New(directorysource.Config{Path: a.Dir})
-		if err != nil {
-			return nil, fmt.Errorf("reading directory %s: %w", a.Dir, err)
-		}
-		defer src.Close()
-		return create(ctx, src, opts)
+		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
+			src, err := directorysource.New(directorysource.Config{Path: a.Dir})
+			if err != nil {
+				return nil, fmt.Errorf("reading directory %s: %w", a.Dir, err)
+			}
+			defer src.Close()
+			return create(ctx, src, opts)
+		})
 	case a.Target.Kind.IsImage():
 		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
 			return imageSBOM(ctx, a, opts)
@@ -81,14 +89,78 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 func cacheKey(a *pull.Artifact, opts Options) string {
 	prefix := "v" + cacheSchema + "/" + opts.ToolVersion + "/"
 	switch {
-	case a.SBOMPath != "", a.Dir != "" && a.Module == nil:
+	case a.SBOMPath != "":
 		return ""
+	case a.Dir != "" && a.Module == nil:
+		d, err := dirDigest(a.Dir)
+		if err != nil {
+			return ""
+		}
+		abs, _ := filepath.Abs(a.Dir)
+		return prefix + "dir/" + abs + "/" + d
 	case a.Module != nil:
 		return prefix + "gomod/" + a.Module.Path + "@" + a.Module.Version.Version
 	case a.Target.Kind.IsImage():
 		return prefix + "image/" + a.Digest.String()
 	}
 	return ""
+}
+
+// Directories larger than this are cataloged every time rather than
+// hashed for the cache.
+const (
+	maxCachedDirFiles = 200_000
+	maxCachedDirBytes = 8 << 30
+)
+
+// CacheKey names what the artifact's SBOM is cached under, "" when it is
+// not cached; other stages key what they derive from the SBOM by it.
+func CacheKey(a *pull.Artifact, opts Options) string { return cacheKey(a, opts) }
+
+// dirDigest is a digest of a directory's content: every entry's path and
+// type, each file's sha256 and each link's target. Hashing a tree costs
+// far less than cataloging it, so a directory's SBOM can be cached by it.
+func dirDigest(dir string) (string, error) {
+	if abs, err := filepath.Abs(dir); err != nil || abs == "/" {
+		return "", errors.New("a whole root filesystem is not cached") // and /proc may block
+	}
+	h := sha256.New()
+	var files, size int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch t := d.Type(); {
+		case t.IsRegular():
+			if info, err := d.Info(); err == nil {
+				files, size = files+1, size+info.Size()
+			}
+			if files > maxCachedDirFiles || size > maxCachedDirBytes {
+				return errors.New("too large to cache")
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			fh := sha256.New()
+			_, err = io.Copy(fh, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "f %q %x\n", rel, fh.Sum(nil))
+		case t&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			fmt.Fprintf(h, "l %q %q\n", rel, target)
+		case t.IsDir():
+			fmt.Fprintf(h, "d %q\n", rel)
+		default:
+			fmt.Fprintf(h, "o %q %v\n", rel, t)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 // Render returns the artifact's SBOM encoded in each format. An artifact

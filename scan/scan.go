@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -26,6 +27,9 @@ type Options struct {
 	DB string
 	// Policy is what the result is held against.
 	Policy Policy
+	// NeedSBOM keeps the whole SBOM in the result (for CycloneDX output);
+	// otherwise a warm scan reads only the packages it matches.
+	NeedSBOM bool
 	// Now is the clock (ignore expiry, database age); nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -65,10 +69,11 @@ type Result struct {
 	Findings      []Finding `json:"findings"`
 	Gate          Gate      `json:"gate"`
 	// ExpiredIgnores stopped ignoring; UnusedIgnores matched nothing.
-	ExpiredIgnores []Ignore       `json:"expired_ignores,omitempty"`
-	UnusedIgnores  []Ignore       `json:"unused_ignores,omitempty"`
-	Warnings       []string       `json:"warnings,omitempty"`
-	SBOM           *syftsbom.SBOM `json:"-"`
+	ExpiredIgnores []Ignore `json:"expired_ignores,omitempty"`
+	UnusedIgnores  []Ignore `json:"unused_ignores,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
+	SBOM *syftsbom.SBOM `json:"-"`
 }
 
 // Tool names the scanner.
@@ -134,20 +139,52 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer art.Close()
+	// What matching needs of an SBOM is cached beside it, so that a warm
+	// scan does not decode the whole SBOM unless a report needs it.
+	key := sbom.CacheKey(art, opts.SBOM)
+	if key != "" && opts.Pull.Cache != nil && !opts.NeedSBOM {
+		if b, err := opts.Pull.Cache.Get("scan-packages", key); err == nil {
+			var inv inventory
+			if json.Unmarshal(b, &inv) == nil {
+				return evaluate(ctx, art, inv, opts, now())
+			}
+		}
+	}
 	s, err := sbom.Generate(ctx, art, opts.SBOM)
 	if err != nil {
 		return nil, fmt.Errorf("making the SBOM of %s: %w", t, err)
 	}
-	return Evaluate(ctx, art, s, opts, now())
+	inv := newInventory(s)
+	if key != "" && opts.Pull.Cache != nil {
+		if b, err := json.Marshal(inv); err == nil {
+			opts.Pull.Cache.Put("scan-packages", key, b)
+		}
+	}
+	return evaluate(ctx, art, inv, opts, now())
+}
+
+// inventory is what matching needs of an SBOM.
+type inventory struct {
+	Total    int            `json:"total"`
+	Packages []vuln.Package `json:"packages"`
+	sbom     *syftsbom.SBOM
+}
+
+func newInventory(s *syftsbom.SBOM) inventory {
+	return inventory{Total: s.Artifacts.Packages.PackageCount(), Packages: vuln.Packages(s), sbom: s}
 }
 
 // Evaluate matches an SBOM against the database and applies the policy.
 func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Options, now time.Time) (*Result, error) {
+	return evaluate(ctx, art, newInventory(s), opts, now)
+}
+
+func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Options, now time.Time) (*Result, error) {
+	pkgs := inv.Packages
 	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	pkgs := vuln.Packages(s)
 	m, err := db.Match(ctx, pkgs)
 	if err != nil {
 		return nil, err
@@ -157,10 +194,10 @@ func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Op
 		Tool:          Tool{Name: "customs", Version: opts.SBOM.ToolVersion},
 		Time:          now.UTC().Truncate(time.Second),
 		Target:        target(art),
-		Packages:      Packages{Total: s.Artifacts.Packages.PackageCount(), Matched: len(pkgs), ByEcosystem: map[string]int{}},
+		Packages:      Packages{Total: inv.Total, Matched: len(pkgs), ByEcosystem: map[string]int{}},
 		Database:      Database{Dir: opts.DB, Revision: m.Revision, Ecosystems: db.Ecosystems()},
 		Warnings:      m.Warnings,
-		SBOM:          s,
+		SBOM:          inv.sbom,
 	}
 	for _, p := range pkgs {
 		r.Packages.ByEcosystem[p.Ecosystem]++

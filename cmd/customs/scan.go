@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,11 +88,12 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 				return err
 			}
 			res, err := scan.Run(cmd.Context(), target, scan.Options{
-				Pull:   opts,
-				SBOM:   sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
-				DB:     a.dbPath(db),
-				Policy: policy,
-				Logger: opts.Logger,
+				Pull:     opts,
+				SBOM:     sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
+				DB:       a.dbPath(db),
+				Policy:   policy,
+				Logger:   opts.Logger,
+				NeedSBOM: slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" }),
 			})
 			var perr *scan.PolicyError
 			if err != nil && !errors.As(err, &perr) {
