@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/customs-dev/customs/internal/testimage"
+)
+
+// TestVerifyBlob drives `customs verify blob` the way the Sigstore
+// conformance suite does, with the real bundles of the shared data.
+func TestVerifyBlob(t *testing.T) {
+	dir := filepath.Join(testimage.Root(), "..", "shared", "testdata", "sigstore", "sigstore-go")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("skipping: shared Sigstore data absent: %v", err)
+	}
+	p := func(rel string) string { return filepath.Join(dir, rel) }
+	const digest = "sha512:46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c"
+	keyless := []string{"verify", "blob", "--bundle", p("bundles/sigstore.js@2.0.0-provenance.sigstore.json"), "--trusted-root", p("trusted-roots/public-good.json"),
+		"--certificate-oidc-issuer", "https://token.actions.githubusercontent.com"}
+	bad := filepath.Join(t.TempDir(), "bad.sigstore.json")
+	os.WriteFile(bad, []byte(`{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": {`), 0o644)
+	badKey := filepath.Join(t.TempDir(), "bad.pub")
+	os.WriteFile(badKey, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o644)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"verifies", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", digest), 0, "Verified OK"},
+		{"identity changed", append(keyless, "--certificate-identity", "https://github.com/evil/x/.github/workflows/release.yml@refs/heads/main", digest), 1, "identity mismatch"},
+		{"artifact changed", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "sha512:"+strings.Repeat("ab", 64)), 1, "digest mismatch"},
+		{"too old", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "--max-age", "720h", digest), 1, "signature too old"},
+		{"key-signed", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("examples/trusted-root-public-good.json"), "--key", p("examples/publish_key.pub"),
+			"sha512:76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751"}, 0, "signer: key"},
+		{"malformed bundle", []string{"verify", "blob", "--bundle", bad, "--trusted-root", p("trusted-roots/public-good.json"), "--key", p("examples/publish_key.pub"), "sha256:00"}, 2, "bad.sigstore.json"},
+		{"malformed key", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "--key", badKey, "sha256:00"}, 2, "public key"},
+		{"no identity", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "sha256:00"}, 2, "say who must have signed"},
+		{"malformed digest", append(keyless, "--certificate-identity", "x", "sha512:zz"), 2, "invalid sha512 digest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := customs(t, cacheEnv(t), tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Errorf("exit %d, want %d; output does not mention %q:\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+		})
+	}
+}

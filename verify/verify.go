@@ -1,0 +1,334 @@
+package verify
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// The checks a verification can fail, as failure messages name them.
+const (
+	CheckNoSignature     = "no signature found"
+	CheckKey             = "key mismatch"
+	CheckIdentity        = "identity mismatch"
+	CheckTlog            = "no transparency-log proof"
+	CheckCertExpired     = "certificate expired at signing time"
+	CheckTooOld          = "signature too old"
+	CheckDigest          = "digest mismatch"
+	CheckSignature       = "signature invalid"
+	CheckTrustedMaterial = "not signed by trusted material"
+)
+
+// CheckError is a signature that does not verify: the policy said no, and
+// the CLI exits 1 for it.
+type CheckError struct {
+	Check string
+	Err   error
+}
+
+func (e *CheckError) Error() string {
+	if e.Err == nil {
+		return "verification failed: " + e.Check
+	}
+	return fmt.Sprintf("verification failed: %s: %v", e.Check, e.Err)
+}
+
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// PolicyFailure marks the error as "the policy said no".
+func (e *CheckError) PolicyFailure() bool { return true }
+
+// Identity is who must have signed, for keyless signatures.
+type Identity struct {
+	Subject, SubjectRegexp string
+	Issuer, IssuerRegexp   string
+}
+
+// Options say what a signature must satisfy.
+type Options struct {
+	// TrustedRoot is the trusted material (Fulcio, Rekor, TSA keys).
+	TrustedRoot root.TrustedMaterial
+	// Key, when set, is the public key that must have signed.
+	Key crypto.PublicKey
+	// Identity, when Key is nil, is who must have signed.
+	Identity *Identity
+	// MaxAge, when set, is how old the verified signing time may be.
+	MaxAge time.Duration
+	// InsecureIgnoreTlog accepts signatures with neither a
+	// transparency-log entry nor a signed timestamp. Unsafe.
+	InsecureIgnoreTlog bool
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Result says what verified.
+type Result struct {
+	// Signer is the certificate's subject (keyless) or "key".
+	Signer string `json:"signer"`
+	Issuer string `json:"issuer,omitempty"`
+	// SignedAt is the verified signing time: the earliest verified
+	// timestamp (log integrated time or RFC 3161 time).
+	SignedAt time.Time `json:"signed_at"`
+	// LogIndex is the transparency-log entry's index, -1 when none.
+	LogIndex int64 `json:"log_index"`
+}
+
+// LoadTrustedRoot reads a trusted_root.json.
+func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading trusted root %s: %w", path, err)
+	}
+	tr, err := root.NewTrustedRootFromJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("parsing trusted root %s: %w", path, err)
+	}
+	return tr, nil
+}
+
+// LoadKey reads a PEM public key: ECDSA, Ed25519 or RSA.
+func LoadKey(path string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading key %s: %w", path, err)
+	}
+	return ParseKey(b)
+}
+
+// ParseKey parses a PEM public key.
+func ParseKey(b []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("the key is not PEM")
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the public key: %w", err)
+	}
+	switch k.(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey, *rsa.PublicKey:
+		return k, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k)
+}
+
+// LoadBundle reads a Sigstore bundle.
+func LoadBundle(path string) (*bundle.Bundle, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle %s: %w", path, err)
+	}
+	bun, err := ParseBundle(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return bun, nil
+}
+
+const maxBundleSize = 32 << 20
+
+// ParseBundle parses a Sigstore bundle (any published version).
+func ParseBundle(b []byte) (*bundle.Bundle, error) {
+	if len(b) > maxBundleSize {
+		return nil, fmt.Errorf("bundle larger than %d bytes", maxBundleSize)
+	}
+	var bun bundle.Bundle
+	if err := bun.UnmarshalJSON(b); err != nil {
+		return nil, fmt.Errorf("parsing bundle: %w", err)
+	}
+	return &bun, nil
+}
+
+// Artifact is what a bundle must be a signature of: its content or its
+// digest.
+type Artifact struct {
+	Content io.Reader
+	// DigestAlgorithm ("sha256", "sha512") and Digest, when Content is nil.
+	DigestAlgorithm string
+	Digest          []byte
+}
+
+// ParseArtifact reads FILE_OR_DIGEST: "sha256:<hex>" (or sha384, sha512)
+// or a path. The caller closes the returned file, if any.
+func ParseArtifact(s string) (Artifact, io.Closer, error) {
+	for _, alg := range []string{"sha256", "sha384", "sha512"} {
+		if h, ok := strings.CutPrefix(s, alg+":"); ok {
+			d, err := hex.DecodeString(h)
+			if err != nil || len(d) == 0 {
+				return Artifact{}, nil, fmt.Errorf("invalid %s digest %q", alg, h)
+			}
+			return Artifact{DigestAlgorithm: alg, Digest: d}, nil, nil
+		}
+	}
+	f, err := os.Open(s)
+	if err != nil {
+		return Artifact{}, nil, fmt.Errorf("reading the artifact: %w", err)
+	}
+	return Artifact{Content: f}, f, nil
+}
+
+// Entity verifies a signed entity (a bundle) against an artifact.
+func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error) {
+	if opts.TrustedRoot == nil && opts.Key == nil {
+		return nil, errors.New("no trusted material: give a trusted root or a key")
+	}
+	var material root.TrustedMaterialCollection
+	if opts.TrustedRoot != nil {
+		material = append(material, opts.TrustedRoot)
+	}
+	var policyOpts []sgverify.PolicyOption
+	if opts.Key != nil {
+		v, err := signature.LoadVerifier(opts.Key, crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("loading the key: %w", err)
+		}
+		material = append(material, root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
+		}))
+		policyOpts = append(policyOpts, sgverify.WithKey())
+	} else {
+		if opts.Identity == nil {
+			return nil, errors.New("say who must have signed: --certificate-identity and --certificate-oidc-issuer, or --key")
+		}
+		id, err := sgverify.NewShortCertificateIdentity(opts.Identity.Issuer, opts.Identity.IssuerRegexp, opts.Identity.Subject, opts.Identity.SubjectRegexp)
+		if err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+		policyOpts = append(policyOpts, sgverify.WithCertificateIdentity(id))
+	}
+	var verifierOpts []sgverify.VerifierOption
+	if opts.InsecureIgnoreTlog {
+		verifierOpts = append(verifierOpts, sgverify.WithCurrentTime())
+	} else {
+		// A log entry (integrated time, Rekor v1) or a signed timestamp
+		// (RFC 3161, as Rekor v2 bundles carry) must vouch for the time.
+		verifierOpts = append(verifierOpts, sgverify.WithObserverTimestamps(1))
+	}
+	hasTlog := false
+	if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
+		hasTlog = true
+		if !opts.InsecureIgnoreTlog {
+			verifierOpts = append(verifierOpts, sgverify.WithTransparencyLog(1))
+		}
+	}
+	v, err := sgverify.NewVerifier(material, verifierOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the verifier: %w", err)
+	}
+	var artOpt sgverify.ArtifactPolicyOption
+	if art.Content != nil {
+		artOpt = sgverify.WithArtifact(art.Content)
+	} else {
+		artOpt = sgverify.WithArtifactDigest(art.DigestAlgorithm, art.Digest)
+	}
+	res, err := v.Verify(e, sgverify.NewPolicy(artOpt, policyOpts...))
+	if err != nil {
+		if expired := certExpiredAtLogTime(e); expired != nil {
+			return nil, &CheckError{Check: CheckCertExpired, Err: expired}
+		}
+		return nil, classify(err, opts, hasTlog)
+	}
+	out := &Result{Signer: "key", LogIndex: -1}
+	if res.Signature != nil && res.Signature.Certificate != nil {
+		out.Signer = res.Signature.Certificate.SubjectAlternativeName
+		out.Issuer = res.Signature.Certificate.Issuer
+	}
+	for _, ts := range res.VerifiedTimestamps {
+		if out.SignedAt.IsZero() || ts.Timestamp.Before(out.SignedAt) {
+			out.SignedAt = ts.Timestamp
+		}
+	}
+	if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
+		out.LogIndex = entries[0].LogIndex()
+	}
+	if opts.MaxAge > 0 {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		if out.SignedAt.IsZero() || now().Sub(out.SignedAt) > opts.MaxAge {
+			return out, &CheckError{Check: CheckTooOld, Err: fmt.Errorf("signed at %s, more than %s ago", out.SignedAt.Format(time.RFC3339), opts.MaxAge)}
+		}
+	}
+	return out, nil
+}
+
+// certExpiredAtLogTime reports a log entry whose time falls outside the
+// signing certificate's validity: sigstore-go rejects such an entry without
+// saying why.
+func certExpiredAtLogTime(e sgverify.SignedEntity) error {
+	vc, err := e.VerificationContent()
+	if err != nil {
+		return nil
+	}
+	cert := vc.Certificate()
+	if cert == nil {
+		return nil
+	}
+	entries, err := e.TlogEntries()
+	if err != nil {
+		return nil
+	}
+	for _, entry := range entries {
+		t := entry.IntegratedTime()
+		if t.IsZero() {
+			continue
+		}
+		if t.Before(cert.NotBefore) || t.After(cert.NotAfter) {
+			return fmt.Errorf("logged at %s, but the certificate was valid from %s to %s",
+				t.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// classify names the check a sigstore-go error comes from.
+func classify(err error, opts Options, hasTlog bool) error {
+	msg := err.Error()
+	check := CheckSignature
+	switch {
+	case strings.Contains(msg, "certificate does not match"), strings.Contains(msg, "key does not match"):
+		// The log entry was made for another key or certificate.
+		check = CheckKey
+		if opts.Key == nil {
+			check = CheckTrustedMaterial
+		}
+	case strings.Contains(msg, "failed to verify log inclusion"), strings.Contains(msg, "threshold not met for verified log entry"),
+		strings.Contains(msg, "failed to verify timestamps"), strings.Contains(msg, "must provide timestamp"),
+		strings.Contains(msg, "threshold not met") && !hasTlog:
+		check = CheckTlog
+	case strings.Contains(msg, "certificate has expired or is not yet valid"), strings.Contains(msg, "outside of public key validity"):
+		check = CheckCertExpired
+	case strings.Contains(msg, "failed to verify certificate identity"), strings.Contains(msg, "can't verify certificate identities"):
+		check = CheckIdentity
+	case strings.Contains(msg, "expected key signature, not certificate"):
+		check = CheckKey
+	case strings.Contains(msg, "failed to verify leaf certificate"):
+		check = CheckTrustedMaterial
+	case strings.Contains(msg, "failed to verify signature"), strings.Contains(msg, "failed to get signature verifier"):
+		switch {
+		case strings.Contains(msg, "digest"), strings.Contains(msg, "artifact"):
+			check = CheckDigest
+		case opts.Key != nil:
+			check = CheckKey
+		default:
+			check = CheckDigest
+		}
+	}
+	return &CheckError{Check: check, Err: err}
+}
