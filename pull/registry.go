@@ -94,8 +94,10 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 			return nil, classify(t.Ref, "resolving", err)
 		}
 		root, raw, mt = desc.Digest, desc.Manifest, desc.MediaType
-		if _, _, err := store.PutBlob(bytesReader(raw), root.Hex); err != nil {
-			return nil, fmt.Errorf("caching manifest %s: %w", root, err)
+		if !store.HasBlob(root.Hex) {
+			if _, _, err := store.PutBlob(bytesReader(raw), root.Hex); err != nil {
+				return nil, fmt.Errorf("caching manifest %s: %w", root, err)
+			}
 		}
 	}
 	sel, err := selectImage(root, raw, mt, fetchBlob, opts.platform(), opts.Platform != nil)
