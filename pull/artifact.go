@@ -36,6 +36,9 @@ type Artifact struct {
 	Module *Module
 	// SBOMPath is the file of an sbom: target.
 	SBOMPath string
+	// Warnings are what the fetch could not check or had to skip, for the
+	// user to see.
+	Warnings []string
 
 	image func(context.Context) (v1.Image, error)
 	close []func() error
@@ -73,6 +76,7 @@ func Fetch(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 		}
 		store, err := cas.Open(dir)
 		if err != nil {
+			os.RemoveAll(dir)
 			return nil, err
 		}
 		opts.Cache = store

@@ -86,7 +86,9 @@ func goModule(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 	}
 	// The checksum database is consulted only for what the cache has not
 	// verified before, so a warm run needs no network.
-	f.sums = &checksums{ctx: ctx, opts: &opts, proxy: f.proxy}
+	if f.sums, err = newChecksums(ctx, &opts, f.proxy); err != nil {
+		return nil, err
+	}
 	dir, err := f.unpack(ctx, mod, &opts)
 	if err != nil {
 		return nil, err
@@ -95,9 +97,14 @@ func goModule(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	var warnings []string
+	if w := f.sums.warning(); w != "" {
+		warnings = append(warnings, w)
+	}
 	return &Artifact{
 		Target:    t,
 		Dir:       dir,
+		Warnings:  warnings,
 		Module:    mod,
 		Reference: mod.Path + "@" + mod.Version.Version,
 		close:     []func() error{func() error { return os.RemoveAll(dir) }},
@@ -168,7 +175,7 @@ func (f *modFetcher) goMod(ctx context.Context, m module.Version) ([]byte, error
 		return p
 	}()
 	if b, err := os.ReadFile(file); err == nil {
-		if want, err := f.store.Get("gosum", key); err == nil && hashGoMod(b) == string(want) {
+		if want, err := f.store.Get(f.sums.kind(m.Path), key); err == nil && hashGoMod(b) == string(want) {
 			return b, nil
 		}
 	}
@@ -190,12 +197,12 @@ func (f *modFetcher) goMod(ctx context.Context, m module.Version) ([]byte, error
 		return nil, &ModuleError{Module: m.String(), Op: "verifying go.mod of", Err: fmt.Errorf("%w: downloaded %s, checksum database has %s", ErrChecksumMismatch, got, want), Hint: "SECURITY ERROR: the proxy served a go.mod that differs from the one everyone else gets"}
 	}
 	if z := sums[m.Version]; z != "" {
-		f.store.Put("gosum", m.Path+" "+m.Version, []byte(z))
+		f.store.Put(sumVerified, m.Path+" "+m.Version, []byte(z))
 	}
 	if err := cas.WriteFile(file, b, 0o644); err != nil {
 		return nil, err
 	}
-	f.store.Put("gosum", key, []byte(got))
+	f.store.Put(f.sums.kind(m.Path), key, []byte(got))
 	return b, nil
 }
 
@@ -219,7 +226,7 @@ func (f *modFetcher) unpack(ctx context.Context, m *Module, opts *Options) (stri
 	}
 	key := m.Path + " " + m.Version.Version
 	verified := false
-	if want, err := f.store.Get("gosum", key); err == nil {
+	if want, err := f.store.Get(f.sums.kind(m.Path), key); err == nil {
 		if got, err := dirhash.HashZip(zipPath, dirhash.Hash1); err == nil && got == string(want) {
 			verified = true
 			m.Sum = got
@@ -234,11 +241,16 @@ func (f *modFetcher) unpack(ctx context.Context, m *Module, opts *Options) (stri
 			return "", moduleErr(m.Version.String(), "downloading", err)
 		}
 		opts.progress(Progress{What: "downloading " + m.Version.String(), Done: int64(len(b)), Total: int64(len(b)), Finished: true})
-		tmp := zipPath + ".partial"
-		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		tmpf, err := os.CreateTemp(filepath.Dir(zipPath), ".zip-*")
+		if err != nil {
 			return "", err
 		}
+		tmp := tmpf.Name()
 		defer os.Remove(tmp)
+		_, werr := tmpf.Write(b)
+		if err := errors.Join(werr, tmpf.Close()); err != nil {
+			return "", err
+		}
 		got, err := dirhash.HashZip(tmp, dirhash.Hash1)
 		if err != nil {
 			return "", &ModuleError{Module: m.Version.String(), Op: "reading zip of", Err: err}
@@ -256,7 +268,7 @@ func (f *modFetcher) unpack(ctx context.Context, m *Module, opts *Options) (stri
 		if err := os.Rename(tmp, zipPath); err != nil {
 			return "", err
 		}
-		f.store.Put("gosum", key, []byte(got))
+		f.store.Put(f.sums.kind(m.Path), key, []byte(got))
 		m.Sum = got
 	}
 	dir, err := os.MkdirTemp("", "customs-gomod-")
@@ -412,7 +424,7 @@ func (f *modFetcher) graph(ctx context.Context, m *Module) error {
 			r := r
 			d.Replace = &r
 		}
-		if s, err := f.store.Get("gosum", p+" "+v); err == nil {
+		if s, err := f.store.Get(sumVerified, p+" "+v); err == nil {
 			d.Sum = string(s)
 		}
 		m.Deps = append(m.Deps, d)

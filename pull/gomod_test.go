@@ -169,3 +169,64 @@ func TestModuleRealProxy(t *testing.T) {
 		t.Errorf("gjson zip hash = %s", a.Module.Sum)
 	}
 }
+
+// TestModuleUnverifiedCacheIsNotTrusted fetches a tampered module with
+// checksum verification turned off, then again with it on: the hash the
+// first run recorded must not pass for verified.
+func TestModuleUnverifiedCacheIsNotTrusted(t *testing.T) {
+	p := goproxytest.Start(t, testModules()...)
+	p.Tamper["example.com/lib@v1.0.0"] = map[string]string{
+		"go.mod": gomod("example.com/lib", "1.21", "example.com/dep v1.1.0", "example.com/old v1.0.0"),
+		"x.go":   "package x\n\nfunc init() { /* phone home */ }\n",
+	}
+	store, _ := cas.Open(t.TempDir())
+	target := Target{Kind: GoModule, Ref: "example.com/lib@v1.0.0", Input: "gomod:example.com/lib@v1.0.0"}
+	off := map[string]string{"GOPROXY": p.URL, "GOSUMDB": "off"}
+	a, err := Fetch(context.Background(), target, Options{Cache: store, Getenv: func(k string) string { return off[k] }})
+	if err != nil {
+		t.Fatalf("Fetch with GOSUMDB=off: %v", err)
+	}
+	if len(a.Warnings) == 0 || !strings.Contains(a.Warnings[0], "not verified") {
+		t.Errorf("GOSUMDB=off gave no warning: %q", a.Warnings)
+	}
+	a.Close()
+	_, err = Fetch(context.Background(), target, Options{Cache: store, Getenv: proxyEnv(p)})
+	if !errors.Is(err, ErrChecksumMismatch) {
+		t.Fatalf("Fetch with verification back on: err = %v, want ErrChecksumMismatch", err)
+	}
+}
+
+// TestModuleIgnoresSettingsGoIgnores checks that settings the go command
+// does not honour (GONOSUMCHECK, -insecure in GOFLAGS) do not turn
+// verification off.
+func TestModuleIgnoresSettingsGoIgnores(t *testing.T) {
+	p := goproxytest.Start(t, testModules()...)
+	p.Tamper["example.com/lib@v1.0.0"] = map[string]string{
+		"go.mod": gomod("example.com/lib", "1.21", "example.com/dep v1.1.0", "example.com/old v1.0.0"),
+		"x.go":   "package x\n\nfunc init() { /* phone home */ }\n",
+	}
+	store, _ := cas.Open(t.TempDir())
+	env := map[string]string{"GOPROXY": p.URL, "GOSUMDB": p.GOSUMDB, "GONOSUMCHECK": "1", "GOFLAGS": "-insecure"}
+	_, err := Fetch(context.Background(), Target{Kind: GoModule, Ref: "example.com/lib@v1.0.0", Input: "gomod:example.com/lib@v1.0.0"}, Options{Cache: store, Getenv: func(k string) string { return env[k] }})
+	if !errors.Is(err, ErrChecksumMismatch) {
+		t.Fatalf("err = %v, want ErrChecksumMismatch", err)
+	}
+}
+
+func TestSumDBURL(t *testing.T) {
+	for _, tc := range []struct{ gosumdb, base string }{
+		{"", "https://sum.golang.org"},
+		{"sum.golang.google.cn", "https://sum.golang.google.cn"},
+		{"sum.golang.org https://mirror.example/sumdb/", "https://mirror.example/sumdb"},
+	} {
+		c, err := newChecksums(context.Background(), &Options{Getenv: func(k string) string {
+			if k == "GOSUMDB" {
+				return tc.gosumdb
+			}
+			return ""
+		}}, nil)
+		if err != nil || c.base != tc.base {
+			t.Errorf("GOSUMDB=%q: base %q, %v; want %q", tc.gosumdb, c.base, err, tc.base)
+		}
+	}
+}

@@ -65,7 +65,7 @@ func proxyList(goproxy string) ([]proxyEntry, error) {
 		default:
 			u, err := url.Parse(entry)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
-				return nil, &UsageError{Msg: fmt.Sprintf("invalid GOPROXY entry %q", entry), Hint: "GOPROXY is a list of https://, http:// or file:// URLs, direct and off"}
+				return nil, &UsageError{Msg: fmt.Sprintf("invalid GOPROXY entry %q", redactURL(entry)), Hint: "GOPROXY is a list of https://, http:// or file:// URLs, direct and off"}
 			}
 			entry = strings.TrimSuffix(entry, "/")
 		}
@@ -148,10 +148,11 @@ func (g *goproxy) fetch(ctx context.Context, u string) ([]byte, error) {
 	}
 }
 
+// redactURL hides the password of a URL with credentials, for messages.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
-		return s
+		return "(an unparsable URL)"
 	}
 	return u.Redacted()
 }

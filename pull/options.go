@@ -3,6 +3,7 @@ package pull
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -30,7 +31,7 @@ type Options struct {
 	// Transport is the HTTP transport for registries and the module proxy.
 	Transport http.RoundTripper
 	// Getenv reads the Go settings (GOPROXY, GOSUMDB, GONOSUMDB, GOPRIVATE,
-	// GONOPROXY, GOFLAGS, GOINSECURE, GONOSUMCHECK). nil reads nothing.
+	// GONOPROXY). nil reads nothing.
 	Getenv func(string) string
 	// Progress receives download progress; nil discards it.
 	Progress func(Progress)
@@ -105,7 +106,7 @@ type plainHTTPGuard struct {
 }
 
 func (g *plainHTTPGuard) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !isLoopback(r.URL.Hostname()) && !g.isAllowed(r.URL.Host) {
+	if r.URL.Scheme == "http" && !IsLoopback(r.URL.Hostname()) && !g.isAllowed(r.URL.Host) {
 		return nil, &UsageError{
 			Msg:  "refusing plain HTTP to " + r.URL.Host,
 			Hint: "pass --insecure-registry " + r.URL.Host + " if this registry really has no TLS",
@@ -115,16 +116,32 @@ func (g *plainHTTPGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (g *plainHTTPGuard) isAllowed(host string) bool {
-	for _, h := range g.allowed {
-		if strings.EqualFold(h, host) || strings.EqualFold(h, strings.Split(host, ":")[0]) {
+	return insecureAllowed(g.allowed, host)
+}
+
+// insecureAllowed reports whether host (host[:port]) was named insecure:
+// by host and port, or by host alone for any port, without regard to case.
+func insecureAllowed(allowed []string, host string) bool {
+	bare := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		bare = h
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(a, host) || strings.EqualFold(a, bare) {
 			return true
 		}
 	}
 	return false
 }
 
-func isLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+// IsLoopback reports whether a host name or IP address is this machine.
+func IsLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func quote(s string) string { return "\"" + s + "\"" }

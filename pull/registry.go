@@ -39,12 +39,8 @@ func (e *RegistryError) Unwrap() error { return e.Err }
 
 func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 	var nameOpts []name.Option
-	if host := registryHost(t.Ref); host != "" {
-		for _, h := range opts.InsecureRegistries {
-			if h == host {
-				nameOpts = append(nameOpts, name.Insecure)
-			}
-		}
+	if host := registryHost(t.Ref); host != "" && insecureAllowed(opts.InsecureRegistries, host) {
+		nameOpts = append(nameOpts, name.Insecure)
 	}
 	ref, err := name.ParseReference(t.Ref, nameOpts...)
 	if err != nil {

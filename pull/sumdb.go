@@ -22,6 +22,14 @@ var knownSumDBs = map[string]string{
 	"sum.golang.google.cn": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
 }
 
+// Cache kinds of module hashes: verified against the checksum database, or
+// recorded for a module the Go settings exclude from checking. A hash of
+// the second kind is never taken as verified.
+const (
+	sumVerified   = "gosum"
+	sumUnverified = "gosum-unverified"
+)
+
 // checksums verifies module hashes against the checksum database, as the go
 // command does, unless the Go settings exclude the module.
 // It connects to the database on first use, so that a run that finds
@@ -31,61 +39,97 @@ type checksums struct {
 	opts  *Options
 	proxy *goproxy
 
-	once     sync.Once
-	initErr  error
-	client   *sumdb.Client // nil when GOSUMDB=off
-	noSumDB  string        // GONOSUMDB, with GOPRIVATE as fallback
-	disabled bool          // GONOSUMCHECK=1 or GOSUMDB=off
+	key     string // verifier key
+	base    string // URL given in GOSUMDB, or "https://" + the name written
+	viaURL  bool   // GOSUMDB named the URL, so no proxy stands in for it
+	noSumDB string // GONOSUMDB, with GOPRIVATE as fallback
+	off     bool   // GOSUMDB=off
+
+	once    sync.Once
+	initErr error
+	client  *sumdb.Client
+	ops     *sumdbOps
 }
 
-func (c *checksums) init() {
-	c.initErr = c.connect(c.ctx, c.opts, c.proxy)
-}
-
-func (c *checksums) connect(ctx context.Context, opts *Options, proxy *goproxy) error {
-	gosumdb := opts.getenv("GOSUMDB")
+// newChecksums reads the Go settings; it does not touch the network.
+func newChecksums(ctx context.Context, opts *Options, proxy *goproxy) (*checksums, error) {
+	c := &checksums{ctx: ctx, opts: opts, proxy: proxy}
+	c.noSumDB = firstNonEmpty(opts.getenv("GONOSUMDB"), opts.getenv("GOPRIVATE"))
+	gosumdb := strings.TrimSpace(opts.getenv("GOSUMDB"))
 	if gosumdb == "" {
 		gosumdb = "sum.golang.org"
 	}
-	noSumDB := opts.getenv("GONOSUMDB")
-	if noSumDB == "" {
-		noSumDB = opts.getenv("GOPRIVATE")
+	if gosumdb == "off" {
+		c.off = true
+		return c, nil
 	}
-	c.noSumDB = noSumDB
-	if gosumdb == "off" || opts.getenv("GONOSUMCHECK") == "1" || strings.Contains(opts.getenv("GOFLAGS"), "-insecure") {
-		c.disabled = true
-		return nil
-	}
-	key, direct, _ := strings.Cut(gosumdb, " ")
-	if k, ok := knownSumDBs[key]; ok {
+	written, direct, _ := strings.Cut(gosumdb, " ")
+	key := written
+	if k, ok := knownSumDBs[written]; ok {
 		key = k
 	}
-	name, _, _ := strings.Cut(key, "+")
 	if !strings.Contains(key, "+") {
-		return &UsageError{Msg: fmt.Sprintf("GOSUMDB=%q names an unknown checksum database without its key", gosumdb), Hint: "write GOSUMDB=\"NAME+KEY [URL]\" or GOSUMDB=off"}
+		return nil, &UsageError{Msg: fmt.Sprintf("GOSUMDB=%q names an unknown checksum database without its key", gosumdb), Hint: "write GOSUMDB=\"NAME+KEY [URL]\" or GOSUMDB=off"}
 	}
-	base := strings.TrimSpace(direct)
-	if base == "" {
-		base = "https://" + name
+	c.key = key
+	c.base = strings.TrimSuffix(strings.TrimSpace(direct), "/")
+	c.viaURL = c.base != ""
+	if !c.viaURL {
+		name, _, _ := strings.Cut(written, "+")
+		c.base = "https://" + name
+	}
+	return c, nil
+}
+
+// verifies reports whether the settings have path checked against the
+// database.
+func (c *checksums) verifies(path string) bool {
+	return !c.off && !module.MatchPrefixPatterns(c.noSumDB, path)
+}
+
+// kind is the cache kind under which path's hashes are kept.
+func (c *checksums) kind(path string) string {
+	if c.verifies(path) {
+		return sumVerified
+	}
+	return sumUnverified
+}
+
+// warning says what the settings leave unverified, or "".
+func (c *checksums) warning() string {
+	if c.off {
+		return "GOSUMDB=off: module checksums are not verified against the checksum database"
+	}
+	return ""
+}
+
+func (c *checksums) init() {
+	c.initErr = c.connect(c.ctx)
+}
+
+func (c *checksums) connect(ctx context.Context) error {
+	name, _, _ := strings.Cut(c.key, "+")
+	base := c.base
+	if !c.viaURL {
 		// Like the go command, prefer a proxy that serves the database.
-		for _, p := range proxy.proxies {
+		for _, p := range c.proxy.proxies {
 			if p.url == "direct" || p.url == "off" || p.url == "noproxy" {
 				break
 			}
-			if _, err := proxy.fetch(ctx, p.url+"/sumdb/"+name+"/supported"); err == nil {
+			if _, err := c.proxy.fetch(ctx, p.url+"/sumdb/"+name+"/supported"); err == nil {
 				base = p.url + "/sumdb/" + name
 				break
 			}
 		}
 	}
-	dir, err := opts.Cache.Path("sumdb", "x")
+	dir, err := c.opts.Cache.Path("sumdb", "x")
 	if err != nil {
 		return err
 	}
-	ops := &sumdbOps{ctx: ctx, key: key, base: strings.TrimSuffix(base, "/"), dir: filepath.Dir(dir), proxy: proxy}
-	c.client = sumdb.NewClient(ops)
-	if noSumDB != "" {
-		c.client.SetGONOSUMDB(noSumDB)
+	c.ops = &sumdbOps{ctx: ctx, key: c.key, base: base, dir: filepath.Dir(dir), proxy: c.proxy}
+	c.client = sumdb.NewClient(c.ops)
+	if c.noSumDB != "" {
+		c.client.SetGONOSUMDB(c.noSumDB)
 	}
 	return nil
 }
@@ -93,12 +137,12 @@ func (c *checksums) connect(ctx context.Context, opts *Options, proxy *goproxy) 
 // lookup returns the go.sum lines for path@version ("h1:" hashes for the
 // zip and for "/go.mod"), or nil when the module is excluded from checking.
 func (c *checksums) lookup(path, version string) (map[string]string, error) {
+	if !c.verifies(path) {
+		return nil, nil
+	}
 	c.once.Do(c.init)
 	if c.initErr != nil {
 		return nil, c.initErr
-	}
-	if c.disabled || module.MatchPrefixPatterns(c.noSumDB, path) {
-		return nil, nil
 	}
 	out := map[string]string{}
 	// The database holds both lines in one record; Lookup filters by version.
@@ -108,6 +152,9 @@ func (c *checksums) lookup(path, version string) (map[string]string, error) {
 			return nil, nil
 		}
 		if err != nil {
+			if msgs := c.ops.securityErrors(); len(msgs) > 0 {
+				err = fmt.Errorf("%w; SECURITY ERROR from the checksum database client: %s", err, strings.Join(msgs, "; "))
+			}
 			return nil, fmt.Errorf("looking up %s@%s in the checksum database: %w", path, version, err)
 		}
 		for _, l := range lines {
@@ -173,6 +220,12 @@ func (o *sumdbOps) SecurityError(msg string) {
 	o.mu.Lock()
 	o.security = append(o.security, msg)
 	o.mu.Unlock()
+}
+
+func (o *sumdbOps) securityErrors() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.security...)
 }
 
 func (o *sumdbOps) configPath(file string) string {

@@ -44,12 +44,18 @@ type Options struct {
 	ToolName, ToolVersion string
 	// Logger receives debug detail; nil discards it.
 	Logger *slog.Logger
+	// Key is the artifact's cache key when the caller already has it from
+	// CacheKey (a directory's costs a walk over its content); "" computes it.
+	Key string
 }
 
 // Generate builds the SBOM of a pulled artifact. Images are read layer by
 // layer and each package records the layer it came from; Go modules list
 // their whole module graph.
 func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
+	if a.SBOMPath == "" && opts.Key == "" {
+		opts.Key = cacheKey(a, opts)
+	}
 	switch {
 	case a.SBOMPath != "":
 		f, err := os.Open(a.SBOMPath)
@@ -63,11 +69,11 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 		}
 		return s, nil
 	case a.Module != nil:
-		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
+		return cached(opts, opts.Key, func() (*syftsbom.SBOM, error) {
 			return moduleSBOM(ctx, a, opts)
 		})
 	case a.Dir != "":
-		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
+		return cached(opts, opts.Key, func() (*syftsbom.SBOM, error) {
 			src, err := directorysource.New(directorysource.Config{Path: a.Dir})
 			if err != nil {
 				return nil, fmt.Errorf("reading directory %s: %w", a.Dir, err)
@@ -76,7 +82,7 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 			return create(ctx, src, opts)
 		})
 	case a.Target.Kind.IsImage():
-		return cached(opts, cacheKey(a, opts), func() (*syftsbom.SBOM, error) {
+		return cached(opts, opts.Key, func() (*syftsbom.SBOM, error) {
 			return imageSBOM(ctx, a, opts)
 		})
 	}
@@ -101,7 +107,9 @@ func cacheKey(a *pull.Artifact, opts Options) string {
 	case a.Module != nil:
 		return prefix + "gomod/" + a.Module.Path + "@" + a.Module.Version.Version
 	case a.Target.Kind.IsImage():
-		return prefix + "image/" + a.Digest.String()
+		// The SBOM names the image as the target wrote it, so the same
+		// digest under another name is another entry.
+		return prefix + "image/" + a.Target.Kind.String() + "/" + a.Reference + "/" + a.Digest.String()
 	}
 	return ""
 }
@@ -168,7 +176,11 @@ func dirDigest(dir string) (string, error) {
 // cache as it was first written (byte for byte, with its creation time and
 // serial number), without decoding anything.
 func Render(ctx context.Context, a *pull.Artifact, formats []string, opts Options) ([][]byte, error) {
-	key := cacheKey(a, opts)
+	key := opts.Key
+	if key == "" {
+		key = cacheKey(a, opts)
+		opts.Key = key
+	}
 	out := make([][]byte, len(formats))
 	if key != "" && opts.Cache != nil {
 		hit := true

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ func finding(id string, sev vuln.Severity, aliases ...string) vuln.Finding {
 	return vuln.Finding{ID: id, IDs: []string{id}, Aliases: aliases, Severity: sev,
 		Package: vuln.Package{Name: "example.com/lib", Version: "1.0.0", Ecosystem: "Go", PURL: "pkg:golang/example.com/lib@v1.0.0"}}
 }
+
+var imageHex = strings.Repeat("ab", 32)
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -54,7 +57,7 @@ func TestGate(t *testing.T) {
 			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-2", Reason: "r"}} }, false, "1 HIGH"},
 		{"VEX not_affected passes", []vuln.Finding{finding("GO-1", vuln.Critical, "CVE-2020-1")},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "CVE-2020-1", Status: "not_affected", Products: []string{"pkg:golang/example.com/lib"}}}
+				p.VEX = []VEXStatement{{Vulnerability: "CVE-2020-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:golang/example.com/lib"}}}}
 			}, true, ""},
 		{"VEX affected does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) { p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "affected"}} }, false, "1 CRITICAL"},
@@ -62,8 +65,38 @@ func TestGate(t *testing.T) {
 			func(p *Policy) { p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "under_investigation"}} }, false, "1 CRITICAL"},
 		{"VEX for another product does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []string{"pkg:golang/example.com/other"}}}
+				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:golang/example.com/other"}}}}
 			}, false, "1 CRITICAL"},
+		{"VEX on the scanned image, for the package in it, passes", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:oci/app@sha256%3A" + imageHex, Subcomponents: []string{"pkg:golang/example.com/lib@v1.0.0"}}}}}
+			}, true, ""},
+		{"VEX on the scanned image as a whole passes", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "registry.example/app@sha256:" + imageHex}}}}
+			}, true, ""},
+		{"VEX on another image does not suppress, whatever its subcomponents", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:oci/other@sha256%3A" + strings.Repeat("0", 64), Subcomponents: []string{"pkg:golang/example.com/lib"}}}}}
+			}, false, "1 CRITICAL"},
+		{"VEX on the image for another subcomponent does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "sha256:" + imageHex, Subcomponents: []string{"pkg:golang/example.com/other"}}}}}
+			}, false, "1 CRITICAL"},
+		{"a later affected statement overrides not_affected", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{
+					{Vulnerability: "GO-1", Status: "affected", Timestamp: now.Add(-time.Hour)},
+					{Vulnerability: "GO-1", Status: "not_affected", Timestamp: now.Add(-2 * time.Hour)},
+				}
+			}, false, "1 CRITICAL"},
+		{"a later not_affected statement overrides affected", []vuln.Finding{finding("GO-1", vuln.Critical)},
+			func(p *Policy) {
+				p.VEX = []VEXStatement{
+					{Vulnerability: "GO-1", Status: "affected", Timestamp: now.Add(-2 * time.Hour)},
+					{Vulnerability: "GO-1", Status: "not_affected", Timestamp: now.Add(-time.Hour)},
+				}
+			}, true, ""},
 		{"one suppressed, one not", []vuln.Finding{finding("GO-1", vuln.Critical), finding("GO-2", vuln.High)},
 			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Reason: "r"}} }, false, "1 HIGH"},
 	} {
@@ -72,7 +105,7 @@ func TestGate(t *testing.T) {
 			if tc.policy != nil {
 				tc.policy(&p)
 			}
-			r := &Result{}
+			r := &Result{Target: Target{Input: "registry.example/app:1", Kind: "registry", Reference: "registry.example/app@sha256:" + imageHex, Digest: "sha256:" + imageHex}}
 			apply(r, tc.findings, p, now)
 			if r.Gate.Passed != tc.pass {
 				t.Fatalf("gate passed = %v, want %v (reasons %q)", r.Gate.Passed, tc.pass, r.Gate.Reasons)
@@ -143,4 +176,30 @@ func FuzzParseConfig(f *testing.F) {
 func FuzzParseVEX(f *testing.F) {
 	f.Add([]byte(`{"@context":"https://openvex.dev/ns/v0.2.0","statements":[{"vulnerability":{"name":"CVE-1"},"products":[{"@id":"pkg:golang/x@v1"}],"status":"not_affected","justification":"vulnerable_code_not_present"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) { ParseVEX("f.json", b) })
+}
+
+// TestParseVEXKeepsProductsAndTimes checks that a statement keeps which
+// subcomponents belong to which product, and inherits the document's time.
+func TestParseVEXKeepsProductsAndTimes(t *testing.T) {
+	doc := `{"@context":"https://openvex.dev/ns/v0.2.0","timestamp":"2026-01-02T03:04:05Z","statements":[
+	 {"vulnerability":{"name":"CVE-1"},"status":"not_affected","justification":"component_not_present",
+	  "products":[{"@id":"pkg:oci/app@sha256%3Aab","subcomponents":[{"@id":"pkg:golang/x@v1"}]},{"@id":"pkg:golang/y@v2"}]},
+	 {"vulnerability":"CVE-2","status":"affected","timestamp":"2026-02-01T00:00:00Z","products":[{"@id":"pkg:golang/y@v2"}]}]}`
+	st, err := ParseVEX("doc.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VEXProduct{{ID: "pkg:oci/app@sha256%3Aab", Subcomponents: []string{"pkg:golang/x@v1"}}, {ID: "pkg:golang/y@v2"}}
+	if len(st) != 2 || !reflect.DeepEqual(st[0].Products, want) {
+		t.Fatalf("products = %+v, want %+v", st[0].Products, want)
+	}
+	if got := st[0].Timestamp.Format(time.RFC3339); got != "2026-01-02T03:04:05Z" {
+		t.Errorf("first statement's time = %s, want the document's", got)
+	}
+	if got := st[1].Timestamp.Format(time.RFC3339); got != "2026-02-01T00:00:00Z" {
+		t.Errorf("second statement's time = %s, want its own", got)
+	}
+	if _, err := ParseVEX("bad.json", []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","statements":[{"vulnerability":"CVE-1","status":"fixed","products":[{"subcomponents":[{"@id":"x"}]}]}]}`)); err == nil {
+		t.Error("a product without @id was accepted")
+	}
 }

@@ -28,6 +28,10 @@ type Policy struct {
 	// MaxDBAge fails the scan when the vulnerability data is older; 0 never
 	// fails. WarnDBAge only warns (default 7 days).
 	MaxDBAge, WarnDBAge time.Duration
+	// AllowUnscanned passes distribution packages that matching cannot
+	// look up (rpm, say); by default they fail the gate, which must not
+	// open because customs cannot see.
+	AllowUnscanned bool
 }
 
 // DefaultPolicy fails on HIGH and above, and on UNKNOWN.

@@ -96,6 +96,11 @@ type Packages struct {
 	Total       int            `json:"total"`
 	Matched     int            `json:"matched"` // with an OSV ecosystem
 	ByEcosystem map[string]int `json:"by_ecosystem"`
+	// UnscannedByType counts the packages matching could not look up.
+	UnscannedByType map[string]int `json:"unscanned_by_type,omitempty"`
+	// Gaps are the distribution packages among them: OSV covers such
+	// packages, so their vulnerabilities are unknown rather than absent.
+	Gaps []vuln.Unscanned `json:"gaps,omitempty"`
 }
 
 // Database describes the vulnerability data used.
@@ -143,35 +148,42 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 	// scan does not decode the whole SBOM unless a report needs it.
 	key := sbom.CacheKey(art, opts.SBOM)
 	if key != "" && opts.Pull.Cache != nil && !opts.NeedSBOM {
-		if b, err := opts.Pull.Cache.Get("scan-packages", key); err == nil {
+		if b, err := opts.Pull.Cache.Get(inventoryKind, key); err == nil {
 			var inv inventory
 			if json.Unmarshal(b, &inv) == nil {
 				return evaluate(ctx, art, inv, opts, now())
 			}
 		}
 	}
-	s, err := sbom.Generate(ctx, art, opts.SBOM)
+	sopts := opts.SBOM
+	sopts.Key = key
+	s, err := sbom.Generate(ctx, art, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("making the SBOM of %s: %w", t, err)
 	}
 	inv := newInventory(s)
 	if key != "" && opts.Pull.Cache != nil {
 		if b, err := json.Marshal(inv); err == nil {
-			opts.Pull.Cache.Put("scan-packages", key, b)
+			opts.Pull.Cache.Put(inventoryKind, key, b)
 		}
 	}
 	return evaluate(ctx, art, inv, opts, now())
 }
 
+// inventoryKind is the cache kind of inventories; it names their format.
+const inventoryKind = "scan-packages-2"
+
 // inventory is what matching needs of an SBOM.
 type inventory struct {
-	Total    int            `json:"total"`
-	Packages []vuln.Package `json:"packages"`
-	sbom     *syftsbom.SBOM
+	Total     int              `json:"total"`
+	Packages  []vuln.Package   `json:"packages"`
+	Unscanned []vuln.Unscanned `json:"unscanned"`
+	sbom      *syftsbom.SBOM
 }
 
 func newInventory(s *syftsbom.SBOM) inventory {
-	return inventory{Total: s.Artifacts.Packages.PackageCount(), Packages: vuln.Packages(s), sbom: s}
+	pkgs, unscanned := vuln.Packages(s)
+	return inventory{Total: s.Artifacts.Packages.PackageCount(), Packages: pkgs, Unscanned: unscanned, sbom: s}
 }
 
 // Evaluate matches an SBOM against the database and applies the policy.
@@ -196,11 +208,20 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 		Target:        target(art),
 		Packages:      Packages{Total: inv.Total, Matched: len(pkgs), ByEcosystem: map[string]int{}},
 		Database:      Database{Dir: opts.DB, Revision: m.Revision, Ecosystems: db.Ecosystems()},
-		Warnings:      m.Warnings,
+		Warnings:      append(append([]string(nil), art.Warnings...), m.Warnings...),
 		SBOM:          inv.sbom,
 	}
 	for _, p := range pkgs {
 		r.Packages.ByEcosystem[p.Ecosystem]++
+	}
+	for _, u := range inv.Unscanned {
+		if r.Packages.UnscannedByType == nil {
+			r.Packages.UnscannedByType = map[string]int{}
+		}
+		r.Packages.UnscannedByType[u.Type]++
+		if u.Gap {
+			r.Packages.Gaps = append(r.Packages.Gaps, u)
+		}
 	}
 	if newest, err := db.Newest(usedEcosystems(pkgs)); err == nil {
 		r.Database.Newest = newest
@@ -209,6 +230,15 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 		}
 	}
 	apply(r, m.Findings, opts.Policy, now)
+	if gaps := r.Packages.Gaps; len(gaps) > 0 {
+		msg := fmt.Sprintf("%d distribution package(s) could not be matched (%s), so their vulnerabilities are unknown", len(gaps), gapSummary(gaps))
+		if opts.Policy.AllowUnscanned {
+			r.Warnings = append(r.Warnings, msg)
+		} else {
+			r.Gate.Reasons = append(r.Gate.Reasons, msg+" (accept that with --allow-unscanned)")
+			r.Gate.Passed = false
+		}
+	}
 	if max := opts.Policy.MaxDBAge; max > 0 && !r.Database.Newest.IsZero() && now.Sub(r.Database.Newest) > max {
 		r.Gate.Reasons = append(r.Gate.Reasons, fmt.Sprintf("the vulnerability data is older than the maximum age %s: run `customs db update`", max))
 		r.Gate.Passed = false
@@ -217,6 +247,20 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 		return r, &PolicyError{Reasons: r.Gate.Reasons}
 	}
 	return r, nil
+}
+
+// gapSummary counts gaps by type and names a few: "rpm: 120, e.g. openssl 3.0.7".
+func gapSummary(gaps []vuln.Unscanned) string {
+	by := map[string]int{}
+	for _, g := range gaps {
+		by[g.Type]++
+	}
+	var parts []string
+	for t, n := range by {
+		parts = append(parts, fmt.Sprintf("%s: %d", t, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ") + fmt.Sprintf("; e.g. %s %s", gaps[0].Name, gaps[0].Version)
 }
 
 // usedEcosystems are the base ecosystems of the packages, whose data ages
@@ -278,12 +322,8 @@ func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time) {
 			break
 		}
 		if f.Status == Affected {
-			for i := range p.VEX {
-				st := &p.VEX[i]
-				if (st.Status == "not_affected" || st.Status == "fixed") && st.appliesTo(ids, vf.Package.PURL) {
-					f.Status, f.VEX = Status(st.Status), st
-					break
-				}
+			if st := vexFor(p.VEX, ids, vf.Package.PURL, r.Target); st != nil && (st.Status == "not_affected" || st.Status == "fixed") {
+				f.Status, f.VEX = Status(st.Status), st
 			}
 		}
 		if f.Status == Affected {

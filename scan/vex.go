@@ -5,24 +5,38 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // VEXStatement is one OpenVEX statement, as far as a scan uses it.
 type VEXStatement struct {
-	Vulnerability   string   `json:"vulnerability"`
-	Aliases         []string `json:"aliases,omitempty"`
-	Products        []string `json:"products,omitempty"` // purls; empty means any
-	Status          string   `json:"status"`             // not_affected, affected, fixed, under_investigation
-	Justification   string   `json:"justification,omitempty"`
-	ImpactStatement string   `json:"impact_statement,omitempty"`
+	Vulnerability   string       `json:"vulnerability"`
+	Aliases         []string     `json:"aliases,omitempty"`
+	Products        []VEXProduct `json:"products,omitempty"` // empty means any
+	Status          string       `json:"status"`             // not_affected, affected, fixed, under_investigation
+	Justification   string       `json:"justification,omitempty"`
+	ImpactStatement string       `json:"impact_statement,omitempty"`
+	// Timestamp is when the statement was made (its own, else the
+	// document's); of the statements about a finding, the latest wins.
+	Timestamp time.Time `json:"timestamp,omitzero"`
 	// Source is the document the statement came from.
 	Source string `json:"source"`
 }
 
+// VEXProduct is a product a statement is about: a package (its purl), or
+// the scanned artifact (an image purl, reference or digest), optionally
+// narrowed to subcomponents (the packages inside it).
+type VEXProduct struct {
+	ID            string   `json:"id"`
+	Subcomponents []string `json:"subcomponents,omitempty"`
+}
+
 type openVEXDoc struct {
-	Context    string `json:"@context"`
-	ID         string `json:"@id"`
+	Context    string     `json:"@context"`
+	ID         string     `json:"@id"`
+	Timestamp  *time.Time `json:"timestamp"`
 	Statements []struct {
+		Timestamp     *time.Time      `json:"timestamp"`
 		Vulnerability json.RawMessage `json:"vulnerability"`
 		Products      []struct {
 			ID            string `json:"@id"`
@@ -62,6 +76,12 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 	var out []VEXStatement
 	for i, st := range doc.Statements {
 		s := VEXStatement{Status: st.Status, Justification: st.Justification, ImpactStatement: st.ImpactStatement, Source: source}
+		switch {
+		case st.Timestamp != nil:
+			s.Timestamp = *st.Timestamp
+		case doc.Timestamp != nil:
+			s.Timestamp = *doc.Timestamp
+		}
 		var name string
 		var obj struct {
 			Name    string   `json:"name"`
@@ -86,14 +106,16 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 			return nil, fmt.Errorf("%s: statement %d has unknown status %q", source, i, s.Status)
 		}
 		for _, p := range st.Products {
-			if p.ID != "" {
-				s.Products = append(s.Products, p.ID)
+			if p.ID == "" {
+				return nil, fmt.Errorf("%s: statement %d has a product without @id", source, i)
 			}
+			vp := VEXProduct{ID: p.ID}
 			for _, sc := range p.Subcomponents {
 				if sc.ID != "" {
-					s.Products = append(s.Products, sc.ID)
+					vp.Subcomponents = append(vp.Subcomponents, sc.ID)
 				}
 			}
+			s.Products = append(s.Products, vp)
 		}
 		out = append(out, s)
 	}
@@ -101,14 +123,16 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 }
 
 // appliesTo reports whether a statement is about a finding: its
-// vulnerability is one of the finding's IDs or aliases, and its products,
-// if any, include the package's purl (versions compared when given).
-func (s VEXStatement) appliesTo(ids []string, purl string) bool {
+// vulnerability is one of the finding's IDs or aliases, and one of its
+// products is either the package itself, or the scanned target with no
+// subcomponents or with the package among them. A statement without
+// products is about every package.
+func (s VEXStatement) appliesTo(ids []string, purl string, t Target) bool {
 	names := append([]string{s.Vulnerability}, s.Aliases...)
 	hit := false
 	for _, n := range names {
 		for _, id := range ids {
-			hit = hit || n == id
+			hit = hit || strings.EqualFold(n, id)
 		}
 	}
 	if !hit {
@@ -117,13 +141,63 @@ func (s VEXStatement) appliesTo(ids []string, purl string) bool {
 	if len(s.Products) == 0 {
 		return true
 	}
-	base, _, _ := strings.Cut(purl, "?")
-	noVersion, _, _ := strings.Cut(base, "@")
 	for _, p := range s.Products {
-		pb, _, _ := strings.Cut(p, "?")
-		if pb == base || pb == noVersion {
+		switch {
+		case samePackage(p.ID, purl) && len(p.Subcomponents) == 0:
 			return true
+		case isTarget(p.ID, t):
+			if len(p.Subcomponents) == 0 {
+				return true
+			}
+			for _, sc := range p.Subcomponents {
+				if samePackage(sc, purl) {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// samePackage compares purls, ignoring qualifiers, and the version when the
+// statement gives none.
+func samePackage(stated, purl string) bool {
+	if purl == "" {
+		return false
+	}
+	base, _, _ := strings.Cut(purl, "?")
+	noVersion, _, _ := strings.Cut(base, "@")
+	sb, _, _ := strings.Cut(stated, "?")
+	return sb == base || sb == noVersion
+}
+
+// isTarget reports whether a product ID names the scanned target: its
+// digest (bare, in a reference, or in a pkg:oci purl), its reference, or the
+// target as written.
+func isTarget(id string, t Target) bool {
+	if id == "" {
+		return false
+	}
+	if hex, ok := strings.CutPrefix(t.Digest, "sha256:"); ok && len(hex) == 64 {
+		if strings.Contains(id, "sha256:"+hex) || strings.Contains(id, "sha256%3A"+hex) || strings.Contains(id, "sha256%3a"+hex) {
+			return true
+		}
+	}
+	return id == t.Reference && t.Reference != "" || id == t.Input
+}
+
+// vexFor picks the statement that decides a finding: of those about it,
+// the one with the latest timestamp (the later one on a tie).
+func vexFor(stmts []VEXStatement, ids []string, purl string, t Target) *VEXStatement {
+	var best *VEXStatement
+	for i := range stmts {
+		st := &stmts[i]
+		if !st.appliesTo(ids, purl, t) {
+			continue
+		}
+		if best == nil || !st.Timestamp.Before(best.Timestamp) {
+			best = st
+		}
+	}
+	return best
 }

@@ -166,18 +166,25 @@ type Artifact struct {
 // ParseArtifact reads FILE_OR_DIGEST: "sha256:<hex>" (or sha384, sha512)
 // or a path. The caller closes the returned file, if any.
 func ParseArtifact(s string) (Artifact, io.Closer, error) {
-	for _, alg := range []string{"sha256", "sha384", "sha512"} {
-		if h, ok := strings.CutPrefix(s, alg+":"); ok {
+	for _, alg := range []struct {
+		name string
+		size int
+	}{{"sha256", 32}, {"sha384", 48}, {"sha512", 64}} {
+		if h, ok := strings.CutPrefix(s, alg.name+":"); ok {
 			d, err := hex.DecodeString(h)
-			if err != nil || len(d) == 0 {
-				return Artifact{}, nil, fmt.Errorf("invalid %s digest %q", alg, h)
+			if err != nil || len(d) != alg.size {
+				return Artifact{}, nil, fmt.Errorf("invalid %s digest %q: want %d hex digits", alg.name, h, 2*alg.size)
 			}
-			return Artifact{DigestAlgorithm: alg, Digest: d}, nil, nil
+			return Artifact{DigestAlgorithm: alg.name, Digest: d}, nil, nil
 		}
 	}
 	f, err := os.Open(s)
 	if err != nil {
 		return Artifact{}, nil, fmt.Errorf("reading the artifact: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return Artifact{}, nil, fmt.Errorf("reading the artifact: %s is not a regular file (give a file, or its digest as sha256:HEX)", s)
 	}
 	return Artifact{Content: f}, f, nil
 }

@@ -41,7 +41,7 @@ func (e *MissingEcosystemError) Error() string {
 
 // indexFormat changes with the index's layout, so that indexes cached by
 // older builds are rebuilt.
-const indexFormat = "index-2"
+const indexFormat = "index-3"
 
 // maxRecordSize bounds one OSV record.
 const maxRecordSize = 16 << 20
@@ -134,7 +134,7 @@ func (db *DB) has(base string) bool {
 	if err != nil {
 		return false
 	}
-	return ix.Ecosystems[base]
+	return ix.Ecosystems[base] > 0
 }
 
 // Revision identifies the database's content: a digest of the indexes'
@@ -159,9 +159,9 @@ type index struct {
 	Newest  time.Time           `json:"newest"`  // newest "modified" of the records
 	Records int                 `json:"records"` // how many records
 	Names   map[string][]string `json:"names"`   // "Ecosystem/name" → member names
-	// Ecosystems are the base ecosystems the records name.
-	Ecosystems map[string]bool `json:"ecosystems"`
-	Warnings   []string        `json:"warnings"` // records that did not parse
+	// Ecosystems counts the records that name each base ecosystem.
+	Ecosystems map[string]int `json:"ecosystems"`
+	Warnings   []string       `json:"warnings"` // records that did not parse
 }
 
 func (db *DB) sourceFor(base string) (string, string) {
@@ -198,9 +198,6 @@ func (db *DB) index(base string) (*index, error) {
 		return nil, err
 	}
 	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
-	for _, w := range ix.Warnings {
-		db.logger.Warn(w)
-	}
 	if db.cache != nil {
 		if b, err := json.Marshal(ix); err == nil {
 			db.cache.Put("osv-index", fp, b)
@@ -246,7 +243,7 @@ type recordHead struct {
 }
 
 func buildIndex(src string) (*index, error) {
-	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]bool{}, Built: time.Now().UTC()}
+	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]int{}, Built: time.Now().UTC()}
 	h := sha256.New()
 	add := func(member string, b []byte) {
 		var head recordHead
@@ -340,7 +337,10 @@ func addHead(ix *index, member string, head recordHead) {
 	}
 	seen := map[string]bool{}
 	for _, a := range head.Affected {
-		ix.Ecosystems[baseEcosystem(a.Package.Ecosystem)] = true
+		if e := baseEcosystem(a.Package.Ecosystem); !seen[e] {
+			seen[e] = true
+			ix.Ecosystems[e]++
+		}
 		k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
 		if !seen[k] {
 			seen[k] = true

@@ -1,12 +1,13 @@
 package vuln
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/anchore/packageurl-go"
 	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
+	scalibrpurl "github.com/google/osv-scalibr/purl"
+	scalibreco "github.com/google/osv-scalibr/purl/ecosystem"
 )
 
 // Package is an SBOM package as matching sees it: its OSV ecosystem, name
@@ -28,14 +29,37 @@ func baseEcosystem(e string) string {
 	return b
 }
 
-// Packages lists the packages of an SBOM that OSV has an ecosystem for, as
-// osv-scanner would query them. Go main modules built without a version
-// ("(devel)") are left out.
-func Packages(s *syftsbom.SBOM) []Package {
+// Unscanned is an SBOM package that matching cannot look up.
+type Unscanned struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Type    string `json:"type"` // syft's package type: "rpm", "binary", …
+	PURL    string `json:"purl,omitempty"`
+	// Gap is set for distribution packages (deb, rpm, apk, …): OSV covers
+	// such packages in general, so leaving one out leaves a hole in the
+	// scan that a gate must not pass silently.
+	Gap bool `json:"gap,omitempty"`
+}
+
+// gapTypes are the package types whose absence from matching is a gap.
+var gapTypes = map[pkg.Type]bool{
+	pkg.DebPkg: true, pkg.RpmPkg: true, pkg.ApkPkg: true, pkg.AlpmPkg: true,
+	pkg.PortagePkg: true, pkg.NixPkg: true,
+}
+
+// Packages splits the packages of an SBOM into those OSV has an ecosystem
+// for, as osv-scanner would query them, and the rest. Go main modules built
+// without a version ("(devel)") are neither: they have nothing to match.
+func Packages(s *syftsbom.SBOM) ([]Package, []Unscanned) {
 	var out []Package
+	var skipped []Unscanned
 	for _, p := range s.Artifacts.Packages.Sorted() {
 		vp, ok := fromSyft(p)
 		if !ok {
+			if p.Type == pkg.GoModulePkg && (p.Version == "(devel)" || p.Version == "") {
+				continue
+			}
+			skipped = append(skipped, Unscanned{Name: p.Name, Version: p.Version, Type: string(p.Type), PURL: p.PURL, Gap: gapTypes[p.Type]})
 			continue
 		}
 		for _, l := range p.Locations.ToSlice() {
@@ -47,7 +71,7 @@ func Packages(s *syftsbom.SBOM) []Package {
 		}
 		out = append(out, vp)
 	}
-	return out
+	return out, skipped
 }
 
 func fromSyft(p pkg.Package) (Package, bool) {
@@ -60,8 +84,6 @@ func fromSyft(p pkg.Package) (Package, bool) {
 	}
 	return fromPURL(u, p.PURL)
 }
-
-var alpineRelease = regexp.MustCompile(`^alpine-(\d+\.\d+)`)
 
 func fromPURL(u packageurl.PackageURL, raw string) (Package, bool) {
 	q := u.Qualifiers.Map()
@@ -98,32 +120,28 @@ func fromPURL(u packageurl.PackageURL, raw string) (Package, bool) {
 		vp.Ecosystem = "Hex"
 	case "pub":
 		vp.Ecosystem = "Pub"
-	case packageurl.TypeDebian:
-		distro := q["distro"]
-		switch {
-		case strings.HasPrefix(distro, "debian-"):
-			vp.Ecosystem = "Debian:" + strings.SplitN(strings.TrimPrefix(distro, "debian-"), ".", 2)[0]
-		case strings.HasPrefix(distro, "ubuntu-"):
-			vp.Ecosystem = "Ubuntu:" + strings.TrimPrefix(distro, "ubuntu-")
-		default:
+	case packageurl.TypeDebian, packageurl.TypeApk:
+		// osv-scalibr's mapping, as osv-scanner applies it to SBOMs: it
+		// knows release code names and Ubuntu's ":LTS" suffixes.
+		sp, err := scalibrpurl.FromString(raw)
+		if err != nil {
 			return Package{}, false
 		}
-		vp.Name = u.Name // Debian advisories name source packages
+		eco := scalibreco.FromPURL(&sp)
+		if eco.Ecosystem == "" || eco.Suffix == "" && u.Type == packageurl.TypeDebian {
+			return Package{}, false
+		}
+		if eco.Ecosystem == "Debian" {
+			// Debian's advisories name major releases ("debian-12.5" is 12).
+			eco.Suffix, _, _ = strings.Cut(eco.Suffix, ".")
+		}
+		vp.Ecosystem = eco.String()
+		vp.Name = u.Name // distribution advisories name source packages
 		if src := q["upstream"]; src != "" {
 			vp.Name, _, _ = strings.Cut(src, "@")
 		}
-		if e := q["epoch"]; e != "" && !strings.Contains(vp.Version, ":") {
+		if e := q["epoch"]; e != "" && u.Type == packageurl.TypeDebian && !strings.Contains(vp.Version, ":") {
 			vp.Version = e + ":" + vp.Version
-		}
-	case packageurl.TypeApk:
-		m := alpineRelease.FindStringSubmatch(q["distro"])
-		if m == nil {
-			return Package{}, false
-		}
-		vp.Ecosystem = "Alpine:v" + m[1]
-		vp.Name = u.Name
-		if src := q["upstream"]; src != "" {
-			vp.Name, _, _ = strings.Cut(src, "@")
 		}
 	default:
 		return Package{}, false

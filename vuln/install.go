@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +131,15 @@ func Update(ctx context.Context, dbDir string, ecosystems []string, baseURL stri
 	return counts, errors.Join(errs...)
 }
 
+// redact hides the password of a URL with credentials, for messages.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
+}
+
 func updateOne(ctx context.Context, dbDir, eco, baseURL string, client *http.Client, progress func(string, int64)) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
@@ -140,11 +150,11 @@ func updateOne(ctx context.Context, dbDir, eco, baseURL string, client *http.Cli
 	req.Header.Set("User-Agent", "customs")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("cannot reach %s: %w (use --base-url for a mirror, or `customs db import` offline)", baseURL, err)
+		return 0, fmt.Errorf("cannot reach %s: %w (use --base-url for a mirror, or `customs db import` offline)", redact(baseURL), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s/%s/all.zip: %s", baseURL, eco, resp.Status)
+		return 0, fmt.Errorf("%s/%s/all.zip: %s", redact(baseURL), eco, resp.Status)
 	}
 	tmp, err := os.CreateTemp(dbDir, ".download-*.zip")
 	if err != nil {
@@ -193,22 +203,20 @@ type Status struct {
 // Status describes every ecosystem of the database.
 func (db *DB) Status() ([]Status, error) {
 	var out []Status
-	keys := db.Ecosystems()
-	if _, plain := db.sources[""]; plain {
-		keys = append(keys, "")
-	}
-	for _, e := range keys {
+	for _, e := range db.Ecosystems() {
 		ix, err := db.index(e)
 		if err != nil {
 			return nil, err
 		}
-		_, src := db.sourceFor(e)
+		key, src := db.sourceFor(e)
+		// An all.zip holds one ecosystem; a directory of JSON records may
+		// hold several, counted apart (newest is over the whole directory).
 		st := Status{Ecosystem: e, Source: src, Records: ix.Records, Newest: ix.Newest}
+		if key == "" {
+			st.Records = ix.Ecosystems[e]
+		}
 		if fi, err := os.Stat(src); err == nil {
 			st.Written = fi.ModTime()
-		}
-		if st.Ecosystem == "" {
-			st.Ecosystem = "(JSON records)"
 		}
 		out = append(out, st)
 	}

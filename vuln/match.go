@@ -80,7 +80,16 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.Warnings = append(res.Warnings, warnings...)
+		// The index remembers the records it could not parse, so that a
+		// scan warns of them every time, not only when it builds the index.
+		if ix, err := db.index(e); err == nil {
+			warnings = append(append([]string(nil), ix.Warnings...), warnings...)
+		}
+		for _, w := range warnings {
+			if !contains(res.Warnings, w) {
+				res.Warnings = append(res.Warnings, w)
+			}
+		}
 		byName := map[string][]*osvpb.Vulnerability{}
 		for _, v := range records {
 			if v.GetWithdrawn() != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,6 +70,7 @@ func (a *app) newDBStatusCmd(db *string) *cobra.Command {
 func (a *app) newDBUpdateCmd(db *string) *cobra.Command {
 	var ecosystems []string
 	var baseURL string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Download each ecosystem's all.zip, check it and swap it in atomically",
@@ -82,6 +84,13 @@ database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
   customs db update --base-url https://mirror.example/osv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, err := url.Parse(baseURL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return usageError{fmt.Errorf("--base-url must be an https:// URL")}
+			}
+			if u.Scheme == "http" && !insecure && !pull.IsLoopback(u.Hostname()) {
+				return usageError{fmt.Errorf("--base-url %s is plain HTTP, which anyone on the path can rewrite: use https, or pass --insecure-base-url to accept that", u.Redacted())}
+			}
 			dir := a.dbPath(*db)
 			ecos := ecosystems
 			if len(ecos) == 0 {
@@ -109,6 +118,7 @@ database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
 	}
 	cmd.Flags().StringArrayVar(&ecosystems, "ecosystem", nil, "ecosystem to update, as OSV names it: Go, PyPI, npm, Maven, crates.io, Debian, … (repeatable)")
 	cmd.Flags().StringVar(&baseURL, "base-url", vuln.DefaultBaseURL, "where <Ecosystem>/all.zip are served")
+	cmd.Flags().BoolVar(&insecure, "insecure-base-url", false, "allow a plain-HTTP --base-url on another host (unsafe: the data can be rewritten in transit)")
 	return cmd
 }
 

@@ -62,6 +62,11 @@ func TestDBUpdateImportStatus(t *testing.T) {
 		t.Errorf("update of a missing ecosystem: exit %d, stderr %q", code, stderr)
 	}
 
+	_, stderr, code = customs(t, env, "db", "update", "--db", db, "--ecosystem", "Go", "--base-url", "http://user:secret@mirror.example/osv")
+	if code != 2 || !strings.Contains(stderr, "--insecure-base-url") || strings.Contains(stderr, "secret") {
+		t.Errorf("update over plain HTTP from another host: exit %d, stderr %q; want 2, the flag named and no password", code, stderr)
+	}
+
 	// Import a single zip; its ecosystem is read from its records.
 	pypi := filepath.Join(t.TempDir(), "pypi.zip")
 	os.WriteFile(pypi, sharedZip(t, "PyPI"), 0o644)

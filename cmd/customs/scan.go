@@ -23,6 +23,7 @@ func (a *app) newScanCmd() *cobra.Command {
 	var outputs, vexFiles []string
 	var db, failOn, unknown, config string
 	var maxAge, warnAge time.Duration
+	var allowUnscanned bool
 	cmd := &cobra.Command{
 		Use:   "scan TARGET",
 		Short: "Scan an image, module, directory or SBOM for known vulnerabilities and apply the policy",
@@ -31,7 +32,9 @@ data offline, and holds the findings against the policy.
 
 The gate: findings at or above --fail-on (default high) fail the scan (exit 1).
 Findings with no severity at all (UNKNOWN) fail too, unless --unknown-severity
-pass: a gate must not open for want of data.
+pass: a gate must not open for want of data. For the same reason,
+distribution packages that customs cannot match (rpm, say) fail the scan
+unless --allow-unscanned.
 
 Ignores: .customs.yaml in the working directory (or --config FILE):
   ignore:
@@ -69,6 +72,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 				return usageError{fmt.Errorf("--unknown-severity %q: use fail or pass", unknown)}
 			}
 			policy.MaxDBAge, policy.WarnDBAge = maxAge, warnAge
+			policy.AllowUnscanned = allowUnscanned
 			if err := a.loadIgnores(&policy, config); err != nil {
 				return err
 			}
@@ -124,6 +128,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	f.StringVar(&unknown, "unknown-severity", "fail", "what findings without a severity do to the gate: fail or pass")
 	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
 	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
+	f.BoolVar(&allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
 	return cmd

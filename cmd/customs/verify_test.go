@@ -41,6 +41,8 @@ func TestVerifyBlob(t *testing.T) {
 		{"malformed key", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "--key", badKey, "sha256:00"}, 2, "public key"},
 		{"no identity", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "sha256:00"}, 2, "say who must have signed"},
 		{"malformed digest", append(keyless, "--certificate-identity", "x", "sha512:zz"), 2, "invalid sha512 digest"},
+		{"short digest", append(keyless, "--certificate-identity", "x", "sha512:abcd"), 2, "want 128 hex digits"},
+		{"directory as artifact", append(keyless, "--certificate-identity", "x", dir), 2, "not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := customs(t, cacheEnv(t), tc.args...)
