@@ -20,6 +20,7 @@ import (
 	"github.com/anchore/stereoscope/pkg/image"
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/artifact"
+	"github.com/anchore/syft/syft/cataloging"
 	"github.com/anchore/syft/syft/format/syftjson"
 	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
@@ -44,6 +45,13 @@ type Options struct {
 	ToolName, ToolVersion string
 	// Logger receives debug detail; nil discards it.
 	Logger *slog.Logger
+	// ForMatching makes an SBOM for vulnerability matching only, and does
+	// not cache it: without file metadata and digests, file-ownership
+	// relationships, syft's binary classifier (whose generic packages no
+	// vulnerability database can match) and ELF package notes (which
+	// duplicate the distribution's own packages once ownership is not
+	// worked out).
+	ForMatching bool
 	// Key is the artifact's cache key when the caller already has it from
 	// CacheKey (a directory's costs a walk over its content); "" computes it.
 	Key string
@@ -94,6 +102,9 @@ func Generate(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SB
 // made it. Directories and SBOM files are not cached ("").
 func cacheKey(a *pull.Artifact, opts Options) string {
 	prefix := "v" + cacheSchema + "/" + opts.ToolVersion + "/"
+	if opts.ForMatching {
+		prefix += "match/"
+	}
 	switch {
 	case a.SBOMPath != "":
 		return ""
@@ -215,8 +226,13 @@ func Render(ctx context.Context, a *pull.Artifact, formats []string, opts Option
 }
 
 // cached returns the SBOM stored under key, or makes and stores it. Entries
-// are syft JSON, which keeps everything the encoders need.
+// are syft JSON, which keeps everything the encoders need. SBOMs made for
+// matching are not stored: their users cache what they derive from them
+// (under CacheKey), which is far smaller to write and read.
 func cached(opts Options, key string, make func() (*syftsbom.SBOM, error)) (*syftsbom.SBOM, error) {
+	if opts.ForMatching {
+		return make()
+	}
 	if opts.Cache != nil {
 		start := time.Now()
 		if b, err := opts.Cache.Get("sbom", key); err == nil {
@@ -243,7 +259,13 @@ func config(opts Options) *syft.CreateSBOMConfig {
 	if name == "" {
 		name = "customs"
 	}
-	return syft.DefaultCreateSBOMConfig().WithTool(name, version)
+	cfg := syft.DefaultCreateSBOMConfig().WithTool(name, version)
+	if opts.ForMatching {
+		cfg = cfg.WithoutFiles().
+			WithCatalogerSelection(cataloging.NewSelectionRequest().WithRemovals("binary-classifier-cataloger", "elf-binary-package-cataloger")).
+			WithRelationshipsConfig(cataloging.RelationshipsConfig{})
+	}
+	return cfg
 }
 
 func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {

@@ -144,6 +144,9 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer art.Close()
+	// Unless a report needs the whole SBOM, make the lighter one matching
+	// needs.
+	opts.SBOM.ForMatching = !opts.NeedSBOM
 	// What matching needs of an SBOM is cached beside it, so that a warm
 	// scan does not decode the whole SBOM unless a report needs it.
 	key := sbom.CacheKey(art, opts.SBOM)
