@@ -37,24 +37,37 @@ func (e *RegistryError) Error() string {
 
 func (e *RegistryError) Unwrap() error { return e.Err }
 
-func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, error) {
+// Remote parses a registry target and returns the options that reach it
+// as every fetch of customs does: credentials from the keychain, plain HTTP
+// only where allowed, the configured transport.
+func Remote(ctx context.Context, t Target, opts Options) (name.Reference, []remote.Option, error) {
+	if t.Kind != Registry {
+		return nil, nil, &UsageError{Msg: fmt.Sprintf("%s is not an image in a registry", t.Input), Hint: "signatures are found in the registry that holds the image: write REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST"}
+	}
 	var nameOpts []name.Option
 	if host := registryHost(t.Ref); host != "" && insecureAllowed(opts.InsecureRegistries, host) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	ref, err := name.ParseReference(t.Ref, nameOpts...)
 	if err != nil {
-		return nil, &UsageError{Msg: fmt.Sprintf("invalid image reference %q: %v", t.Ref, err), Hint: "write REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST, or name a transport such as oci: or dir:"}
+		return nil, nil, &UsageError{Msg: fmt.Sprintf("invalid image reference %q: %v", t.Ref, err), Hint: "write REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST, or name a transport such as oci: or dir:"}
 	}
 	kc := opts.Keychain
 	if kc == nil {
 		kc = authn.NewMultiKeychain()
 	}
-	ropts := []remote.Option{
+	return ref, []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(opts.transport()),
 		remote.WithUserAgent("customs"),
+	}, nil
+}
+
+func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, error) {
+	ref, ropts, err := Remote(ctx, t, opts)
+	if err != nil {
+		return nil, err
 	}
 	repo := ref.Context()
 	store := opts.Cache

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/verify"
 )
 
@@ -35,14 +36,19 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 
 func (f *verifyFlags) options() (verify.Options, error) {
 	var opts verify.Options
-	if f.trustedRoot == "" {
-		return opts, usageError{fmt.Errorf("--trusted-root is required: online trust through Sigstore's TUF repository is not implemented yet")}
+	var err error
+	switch {
+	case f.trustedRoot != "":
+		tr, err := verify.LoadTrustedRoot(f.trustedRoot)
+		if err != nil {
+			return opts, err
+		}
+		opts.TrustedRoot = tr
+	case f.key != "" && f.insecureIgnoreTlog:
+		// A key alone, with no log or timestamp to check, needs no root.
+	default:
+		return opts, usageError{fmt.Errorf("--trusted-root is required (the Rekor, Fulcio and timestamp keys): online trust through Sigstore's TUF repository is not implemented yet")}
 	}
-	tr, err := verify.LoadTrustedRoot(f.trustedRoot)
-	if err != nil {
-		return opts, err
-	}
-	opts.TrustedRoot = tr
 	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 	switch {
 	case f.key != "" && keyless:
@@ -61,12 +67,77 @@ func (f *verifyFlags) options() (verify.Options, error) {
 }
 
 func (a *app) newVerifyCmd() *cobra.Command {
+	var vf verifyFlags
+	var pf pullFlags
 	cmd := &cobra.Command{
-		Use:   "verify",
-		Short: "Verify Sigstore signatures (blobs now; images and attestations are coming)",
+		Use:   "verify IMAGE (--key K | --certificate-identity I --certificate-oidc-issuer U) [--trusted-root R]",
+		Short: "Verify the cosign/Sigstore signatures of an image in a registry, or of a blob",
+		Long: `Resolves IMAGE's tag once and verifies a signature on the digest it resolved to:
+a Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
+the registry has no referrers API), or a signature under cosign's classic
+<repo>:sha256-<hex>.sig tag (cosign v2). Only a signature on that digest counts,
+so a tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
+signed timestamp must vouch for the signing time, checked offline against
+--trusted-root, unless --insecure-ignore-tlog.
+
+Exit codes: 0 verified, and the digest is printed; 1 it did not verify, and the
+message names the check that failed (no signature found, key mismatch, identity
+mismatch, no transparency-log proof, certificate expired at signing time,
+signature too old, digest mismatch); 2 the inputs could not be read.`,
+		Example: `  customs verify registry.example/app:1.0 --key cosign.pub --trusted-root trusted_root.json
+  customs verify ghcr.io/org/app:1.0 --trusted-root trusted_root.json \
+      --certificate-identity-regexp '^https://github.com/org/app/' \
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com --max-age 720h`,
+		Args: oneTarget,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := vf.options()
+			if err != nil {
+				return err
+			}
+			target, err := pull.ParseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			popts, err := pf.options(a, cmd)
+			if err != nil {
+				return err
+			}
+			ref, ro, err := pull.Remote(cmd.Context(), target, popts)
+			if err != nil {
+				return err
+			}
+			res, err := verify.Image(cmd.Context(), ref, ro, opts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if vf.output == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			fmt.Fprintf(a.stdout, "Verified OK: %s\nsignature: %s scheme\n", res.Reference, res.Scheme)
+			a.printResult(&res.Result)
+			return nil
+		},
 	}
+	vf.register(cmd)
+	pf.register(cmd)
 	cmd.AddCommand(a.newVerifyBlobCmd())
 	return cmd
+}
+
+// printResult prints who signed and when.
+func (a *app) printResult(res *verify.Result) {
+	fmt.Fprintf(a.stdout, "signer: %s\n", res.Signer)
+	if res.Issuer != "" {
+		fmt.Fprintf(a.stdout, "issuer: %s\n", res.Issuer)
+	}
+	if !res.SignedAt.IsZero() {
+		fmt.Fprintf(a.stdout, "signed at: %s\n", res.SignedAt.UTC().Format(time.RFC3339))
+	}
+	if res.LogIndex >= 0 {
+		fmt.Fprintf(a.stdout, "log index: %d\n", res.LogIndex)
+	}
 }
 
 func (a *app) newVerifyBlobCmd() *cobra.Command {
@@ -122,14 +193,8 @@ proof, certificate expired at signing time, signature too old, digest mismatch);
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			fmt.Fprintf(a.stdout, "Verified OK: %s\nsigner: %s\n", args[0], res.Signer)
-			if res.Issuer != "" {
-				fmt.Fprintf(a.stdout, "issuer: %s\n", res.Issuer)
-			}
-			fmt.Fprintf(a.stdout, "signed at: %s\n", res.SignedAt.UTC().Format(time.RFC3339))
-			if res.LogIndex >= 0 {
-				fmt.Fprintf(a.stdout, "log index: %d\n", res.LogIndex)
-			}
+			fmt.Fprintf(a.stdout, "Verified OK: %s\n", args[0])
+			a.printResult(res)
 			return nil
 		},
 	}

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/customs-dev/customs/internal/registrytest"
+	"github.com/customs-dev/customs/internal/signtest"
 	"github.com/customs-dev/customs/internal/testimage"
 )
 
@@ -43,6 +50,46 @@ func TestVerifyBlob(t *testing.T) {
 		{"malformed digest", append(keyless, "--certificate-identity", "x", "sha512:zz"), 2, "invalid sha512 digest"},
 		{"short digest", append(keyless, "--certificate-identity", "x", "sha512:abcd"), 2, "want 128 hex digits"},
 		{"directory as artifact", append(keyless, "--certificate-identity", "x", dir), 2, "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := customs(t, cacheEnv(t), tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Errorf("exit %d, want %d; output does not mention %q:\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestVerifyImage drives `customs verify IMAGE` against a real registry
+// with a cosign-style signature made in the test.
+func TestVerifyImage(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	writeKey := func(name string, k *ecdsa.PrivateKey) string {
+		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+		return p
+	}
+	good, bad := writeKey("cosign.pub", key), writeKey("other.pub", other)
+	repo := reg.Host + "/app"
+	d := signtest.Push(t, repo+":1", signtest.Image(t))
+	signtest.SignTag(t, repo, d, signtest.Payload(repo, d), key, nil)
+	signtest.Push(t, repo+":unsigned", signtest.Image(t))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"verifies", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog"}, 0, "Verified OK: " + repo + "@" + d.String()},
+		{"another key", []string{"verify", repo + ":1", "--key", bad, "--insecure-ignore-tlog"}, 1, "key mismatch"},
+		{"unsigned tag", []string{"verify", repo + ":unsigned", "--key", good, "--insecure-ignore-tlog"}, 1, "no signature found"},
+		{"no log, not waived, no root", []string{"verify", repo + ":1", "--key", good}, 2, "--trusted-root is required"},
+		{"not a registry image", []string{"verify", "oci:" + dir, "--key", good, "--insecure-ignore-tlog"}, 2, "not an image in a registry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := customs(t, cacheEnv(t), tc.args...)
