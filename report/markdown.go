@@ -18,6 +18,9 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 	if r.Target.Digest != "" {
 		fmt.Fprintf(w, "Digest `%s`. ", r.Target.Digest)
 	}
+	if v := r.Verification; v != nil {
+		fmt.Fprintf(w, "Signature: %s. ", md(verification(v)))
+	}
 	fmt.Fprintf(w, "%d packages; vulnerability data revision `%s`.\n\n**%s**\n\n", r.Packages.Total, r.Database.Revision, verdict(r))
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "No vulnerabilities found.")

@@ -20,6 +20,7 @@ import (
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/verify"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -131,6 +132,18 @@ func validate(t *testing.T, s *jsonschema.Schema, doc []byte) {
 func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
 	validate(t, s, render(t, result(t), "json"))
+
+	// With the trust policy's verdict, verified and failed.
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	r := result(t)
+	r.Verification = &scan.Verification{Passed: true, PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest, Entry: "r.example/**",
+		Signature: &verify.ImageResult{Reference: "r.example/app@" + digest, Digest: digest, Scheme: verify.SchemeTag, Result: verify.Result{Signer: "key", LogIndex: -1}}}}
+	validate(t, s, render(t, r, "json"))
+	if !strings.Contains(string(render(t, r, "table")), "signature: verified "+digest+", signed by key") {
+		t.Error("the table does not say the image verified")
+	}
+	r.Verification = &scan.Verification{Check: verify.CheckNoSignature, Error: "verification failed: no signature found", PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest}}
+	validate(t, s, render(t, r, "json"))
 }
 
 // moduleDir downloads (or finds) a module that publishes a schema.

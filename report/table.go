@@ -15,7 +15,11 @@ func writeTable(w io.Writer, r *scan.Result) error {
 	if r.Target.Digest != "" {
 		fmt.Fprintf(w, " (%s)", r.Target.Digest)
 	}
-	fmt.Fprintf(w, "\n%d packages, %d with vulnerability data; database %s revision %s\n\n", r.Packages.Total, r.Packages.Matched, r.Database.Dir, r.Database.Revision)
+	fmt.Fprintln(w)
+	if v := r.Verification; v != nil {
+		fmt.Fprintf(w, "signature: %s\n", verification(v))
+	}
+	fmt.Fprintf(w, "%d packages, %d with vulnerability data; database %s revision %s\n\n", r.Packages.Total, r.Packages.Matched, r.Database.Dir, r.Database.Revision)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PACKAGE\tINSTALLED\tFIXED IN\tSEVERITY\tID\tSTATUS\tSUMMARY")
 	last := ""
@@ -46,4 +50,24 @@ func trim(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// verification says in a line what the trust policy made of the image.
+func verification(v *scan.Verification) string {
+	switch {
+	case !v.Passed:
+		return "FAILED: " + v.Error
+	case v.Unsigned && v.Entry == "":
+		return "not required (the trust policy allows unmatched images)"
+	case v.Unsigned:
+		return "not required (trust policy entry " + v.Entry + " allows unsigned images)"
+	}
+	s := fmt.Sprintf("verified %s, signed by %s", v.Digest, v.Signature.Signer)
+	if !v.Signature.SignedAt.IsZero() {
+		s += " at " + v.Signature.SignedAt.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	if v.Signature.LogIndex >= 0 {
+		s += fmt.Sprintf(", log index %d", v.Signature.LogIndex)
+	}
+	return s
 }

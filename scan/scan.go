@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -30,6 +32,9 @@ type Options struct {
 	// NeedSBOM keeps the whole SBOM in the result (for CycloneDX output);
 	// otherwise a warm scan reads only the packages it matches.
 	NeedSBOM bool
+	// Trust, when set, is the trust policy a registry image must satisfy
+	// before it is scanned; the digest it verified is the one scanned.
+	Trust *verify.Policy
 	// Now is the clock (ignore expiry, database age); nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -72,8 +77,20 @@ type Result struct {
 	ExpiredIgnores []Ignore `json:"expired_ignores,omitempty"`
 	UnusedIgnores  []Ignore `json:"unused_ignores,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// Verification is what the trust policy made of the image, when one
+	// was given.
+	Verification *Verification `json:"verification,omitempty"`
 	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
 	SBOM *syftsbom.SBOM `json:"-"`
+}
+
+// Verification is the trust policy's verdict on the scanned image.
+type Verification struct {
+	verify.PolicyResult
+	Passed bool `json:"passed"`
+	// Check and Error say what failed.
+	Check string `json:"check,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Tool names the scanner.
@@ -139,6 +156,15 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	var ver *Verification
+	if opts.Trust != nil {
+		var failed *Result
+		var err error
+		t, ver, failed, err = verifyFirst(ctx, t, opts, now())
+		if failed != nil || err != nil {
+			return failed, err
+		}
+	}
 	art, err := pull.Fetch(ctx, t, opts.Pull)
 	if err != nil {
 		return nil, err
@@ -154,7 +180,7 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		if b, err := opts.Pull.Cache.Get(inventoryKind, key); err == nil {
 			var inv inventory
 			if json.Unmarshal(b, &inv) == nil {
-				return evaluate(ctx, art, inv, opts, now())
+				return withVerification(ver)(evaluate(ctx, art, inv, opts, now()))
 			}
 		}
 	}
@@ -170,7 +196,56 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 			opts.Pull.Cache.Put(inventoryKind, key, b)
 		}
 	}
-	return evaluate(ctx, art, inv, opts, now())
+	return withVerification(ver)(evaluate(ctx, art, inv, opts, now()))
+}
+
+// verifyFirst holds a registry image against the trust policy. On success
+// it returns the target by the digest that verified, which is what is then
+// scanned; on a failed check, a result that says so and the PolicyError.
+func verifyFirst(ctx context.Context, t pull.Target, opts Options, now time.Time) (pull.Target, *Verification, *Result, error) {
+	ref, ro, err := pull.Remote(ctx, t, opts.Pull)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	pr, err := opts.Trust.Verify(ctx, ref, ro)
+	var ce *verify.CheckError
+	switch {
+	case errors.As(err, &ce) && pr != nil:
+		v := &Verification{PolicyResult: *pr, Check: ce.Check, Error: err.Error()}
+		reason := "signature verification failed: " + err.Error()
+		r := &Result{
+			SchemaVersion: SchemaVersion,
+			Tool:          Tool{Name: "customs", Version: opts.SBOM.ToolVersion},
+			Time:          now.UTC().Truncate(time.Second),
+			Target:        Target{Input: t.Input, Kind: t.Kind.String(), Reference: pr.Reference, Digest: pr.Digest},
+			Packages:      Packages{ByEcosystem: map[string]int{}},
+			Database:      Database{Dir: opts.DB, Ecosystems: []string{}},
+			Findings:      []Finding{},
+			Gate:          Gate{FailOn: opts.Policy.FailOn.String(), UnknownSeverity: unknownSeverity(opts.Policy), Reasons: []string{reason}},
+			Verification:  v,
+		}
+		return t, v, r, &PolicyError{Reasons: r.Gate.Reasons}
+	case err != nil:
+		return t, nil, nil, err
+	}
+	t.Ref = pr.Reference
+	return t, &Verification{PolicyResult: *pr, Passed: true}, nil, nil
+}
+
+func unknownSeverity(p Policy) string {
+	if p.UnknownSeverityPasses {
+		return "pass"
+	}
+	return "fail"
+}
+
+func withVerification(v *Verification) func(*Result, error) (*Result, error) {
+	return func(r *Result, err error) (*Result, error) {
+		if r != nil {
+			r.Verification = v
+		}
+		return r, err
+	}
 }
 
 // inventoryKind is the cache kind of inventories; it names their format.
@@ -303,10 +378,7 @@ func target(a *pull.Artifact) Target {
 func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time) {
 	used := make([]bool, len(p.Ignores))
 	expiredSeen := make([]bool, len(p.Ignores))
-	r.Gate = Gate{FailOn: p.FailOn.String(), UnknownSeverity: "fail", Passed: true}
-	if p.UnknownSeverityPasses {
-		r.Gate.UnknownSeverity = "pass"
-	}
+	r.Gate = Gate{FailOn: p.FailOn.String(), UnknownSeverity: unknownSeverity(p), Passed: true}
 	counts := map[vuln.Severity]int{}
 	for _, vf := range findings {
 		f := Finding{Finding: vf, Status: Affected}

@@ -65,46 +65,69 @@ type ImageResult struct {
 // classic signature tag. The first signature that satisfies opts wins;
 // when none does, the error names the check the first one failed.
 func Image(ctx context.Context, ref name.Reference, ro []remote.Option, opts Options) (*ImageResult, error) {
+	sigs, err := FetchSignatures(ctx, ref, ro)
+	if err != nil {
+		return nil, err
+	}
+	return sigs.Verify(opts)
+}
+
+// Signatures are the signatures stored for one image digest.
+type Signatures struct {
+	// At is the image by digest.
+	At      name.Digest
+	digest  v1.Hash
+	bundles []*bundle.Bundle
+	tags    []tagSignature
+}
+
+// FetchSignatures resolves ref once and fetches the signatures stored for
+// the digest it names, in both schemes.
+func FetchSignatures(ctx context.Context, ref name.Reference, ro []remote.Option) (*Signatures, error) {
 	ro = append([]remote.Option{remote.WithContext(ctx)}, ro...)
 	digest, err := resolve(ref, ro)
 	if err != nil {
 		return nil, err
 	}
-	want, err := hex.DecodeString(digest.Hex)
-	if err != nil || digest.Algorithm != "sha256" {
+	if digest.Algorithm != "sha256" {
 		return nil, fmt.Errorf("unsupported image digest %s", digest)
 	}
-	at := ref.Context().Digest(digest.String())
-	out := func(scheme string, r *Result) *ImageResult {
-		return &ImageResult{Reference: at.String(), Digest: digest.String(), Scheme: scheme, Result: *r}
-	}
-	var failures []error
-
-	bundles, err := referrerBundles(at, ro)
-	if err != nil {
+	s := &Signatures{At: ref.Context().Digest(digest.String()), digest: digest}
+	if s.bundles, err = referrerBundles(s.At, ro); err != nil {
 		return nil, err
 	}
-	for _, b := range bundles {
+	if s.tags, err = tagSignatures(ref.Context(), digest, ro); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Verify tries each signature against opts.
+func (s *Signatures) Verify(opts Options) (*ImageResult, error) {
+	want, err := hex.DecodeString(s.digest.Hex)
+	if err != nil {
+		return nil, fmt.Errorf("unsupported image digest %s", s.digest)
+	}
+	out := func(scheme string, r *Result) *ImageResult {
+		return &ImageResult{Reference: s.At.String(), Digest: s.digest.String(), Scheme: scheme, Result: *r}
+	}
+	var failures []error
+	for _, b := range s.bundles {
 		r, err := Entity(b, Artifact{DigestAlgorithm: "sha256", Digest: want}, opts)
 		if err == nil {
 			return out(SchemeReferrer, r), nil
 		}
 		failures = append(failures, err)
 	}
-
-	sigs, err := tagSignatures(ref.Context(), digest, ro)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range sigs {
-		r, err := s.verify(digest, opts)
+	for _, t := range s.tags {
+		r, err := t.verify(s.digest, opts)
 		if err == nil {
 			return out(SchemeTag, r), nil
 		}
 		failures = append(failures, err)
 	}
 	if len(failures) == 0 {
-		return nil, &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no Sigstore bundle referrer and no signature tag %s", at, sigTag(ref.Context(), digest))}
+		return nil, &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no Sigstore bundle referrer and no signature tag %s", s.At, sigTag(s.At.Context(), s.digest))}
 	}
 	return nil, failures[0]
 }
@@ -328,7 +351,7 @@ func (s tagSignature) bundle() (*bundle.Bundle, error) {
 			CanonicalizedBody: body,
 		}}
 	}
-	digest := sha256Sum(s.payload)
+	digest := sha256.Sum256(s.payload)
 	pb := &protobundle.Bundle{
 		MediaType:            "application/vnd.dev.sigstore.bundle+json;version=0.1",
 		VerificationMaterial: &vm,
@@ -343,5 +366,3 @@ func (s tagSignature) bundle() (*bundle.Bundle, error) {
 	}
 	return b, nil
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

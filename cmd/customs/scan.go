@@ -15,6 +15,7 @@ import (
 	"github.com/customs-dev/customs/report"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -24,6 +25,7 @@ func (a *app) newScanCmd() *cobra.Command {
 	var db, failOn, unknown, config string
 	var maxAge, warnAge time.Duration
 	var allowUnscanned bool
+	var trustPolicy string
 	cmd := &cobra.Command{
 		Use:   "scan TARGET",
 		Short: "Scan an image, module, directory or SBOM for known vulnerabilities and apply the policy",
@@ -48,6 +50,11 @@ not_affected and fixed statements suppress the findings they name.
 The vulnerability data (--db, else $CUSTOMS_DB, else the cache dir + /osv) is
 osv-scanner's offline layout, DIR/<Ecosystem>/all.zip, or a directory of OSV
 JSON records. Get it with "customs db update".
+
+Signatures: --policy FILE (a trust policy, see "customs verify --help") resolves
+the image's tag once, verifies the signature on that digest, and scans exactly
+that digest; a failed verification fails the scan (exit 1) and the report says
+which check failed.
 
 Formats (-o FORMAT[=FILE], repeatable; default table to stdout): table, json,
 sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
@@ -91,7 +98,14 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 			if err != nil {
 				return err
 			}
+			var trust *verify.Policy
+			if trustPolicy != "" {
+				if trust, err = verify.LoadPolicy(trustPolicy); err != nil {
+					return err
+				}
+			}
 			res, err := scan.Run(cmd.Context(), target, scan.Options{
+				Trust:    trust,
 				Pull:     opts,
 				SBOM:     sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
 				DB:       a.dbPath(db),
@@ -128,6 +142,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	f.StringVar(&unknown, "unknown-severity", "fail", "what findings without a severity do to the gate: fail or pass")
 	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
 	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
+	f.StringVar(&trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
 	f.BoolVar(&allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")

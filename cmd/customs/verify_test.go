@@ -99,3 +99,43 @@ func TestVerifyImage(t *testing.T) {
 		})
 	}
 }
+
+// TestScanWithTrustPolicy checks that `customs scan --policy` scans the
+// digest that verified, and fails (exit 1, with the check named in the
+// report) when verification fails.
+func TestScanWithTrustPolicy(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	os.WriteFile(filepath.Join(dir, "cosign.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte("version: 1\nimages:\n  - pattern: "+reg.Host+"/**\n    authorities: [{key: cosign.pub}]\n    insecure-ignore-tlog: true\n"), 0o644)
+	repo := reg.Host + "/app"
+	d := signtest.Push(t, repo+":1", signtest.Image(t))
+	signtest.SignTag(t, repo, d, signtest.Payload(repo, d), key, nil)
+	signtest.Push(t, repo+":unsigned", signtest.Image(t))
+	db := filepath.Join(testimage.Root(), "testdata", "osv-demo")
+	env := cacheEnv(t)
+
+	out := filepath.Join(dir, "signed.json")
+	stdout, stderr, code := customs(t, env, "scan", repo+":1", "--policy", policy, "--db", db, "-o", "json="+out, "-o", "table")
+	report, _ := os.ReadFile(out)
+	if code != 0 || !strings.Contains(stdout, "signature: verified "+d.String()+", signed by key") ||
+		!strings.Contains(string(report), `"digest": "`+d.String()) || !strings.Contains(string(report), `"passed": true`) {
+		t.Errorf("signed image: exit %d\n%s%s\n%s", code, stdout, stderr, report)
+	}
+
+	out = filepath.Join(dir, "unsigned.json")
+	stdout, stderr, code = customs(t, env, "scan", repo+":unsigned", "--policy", policy, "--db", db, "-o", "json="+out)
+	report, _ = os.ReadFile(out)
+	if code != 1 || !strings.Contains(stderr, "no signature found") || !strings.Contains(string(report), `"check": "no signature found"`) {
+		t.Errorf("unsigned image: exit %d\n%s%s\n%s", code, stdout, stderr, report)
+	}
+
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("version: 1\nimages:\n  - pattern: x\n"), 0o644)
+	_, stderr, code = customs(t, env, "scan", repo+":1", "--policy", filepath.Join(dir, "bad.yaml"), "--db", db)
+	if code != 2 || !strings.Contains(stderr, "bad.yaml:3") {
+		t.Errorf("malformed policy: exit %d, stderr %q; want 2 and the line", code, stderr)
+	}
+}

@@ -1,0 +1,300 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"go.yaml.in/yaml/v3"
+)
+
+// CheckNotAllowed is the check an image fails when no entry of the trust
+// policy covers it and the policy denies such images.
+const CheckNotAllowed = "image not allowed by the trust policy"
+
+// ErrPolicy marks a trust policy that cannot be used.
+var ErrPolicy = errors.New("invalid trust policy")
+
+// Policy is a trust policy: for each image pattern, who must have signed.
+// It is shared by `customs verify --policy`, `customs scan --policy` and
+// admission.
+//
+//	version: 1
+//	trusted-root: trusted_root.json    # relative to the policy file
+//	unmatched: deny                    # images no entry covers: deny (default) | allow
+//	images:
+//	  - pattern: registry.example/app/**   # * is one path segment, ** any number
+//	    authorities:                       # any one of them
+//	      - key: cosign.pub
+//	      - identity: https://github.com/org/app/.github/workflows/release.yml@refs/heads/main
+//	        issuer: https://token.actions.githubusercontent.com
+//	    max-age: 720h
+//	  - pattern: docker.io/library/*
+//	    allow-unsigned: true               # named, so that nobody does it by accident
+//
+// Entries are tried in order; the first whose pattern matches the image's
+// repository decides.
+type Policy struct {
+	Version     int           `yaml:"version"`
+	TrustedRoot string        `yaml:"trusted-root,omitempty"`
+	Unmatched   string        `yaml:"unmatched,omitempty"`
+	Images      []ImagePolicy `yaml:"images"`
+
+	// Source is the file the policy came from.
+	Source string `yaml:"-"`
+	root   root.TrustedMaterial
+}
+
+// ImagePolicy is one entry of a trust policy.
+type ImagePolicy struct {
+	Pattern       string      `yaml:"pattern"`
+	Authorities   []Authority `yaml:"authorities,omitempty"`
+	MaxAge        Duration    `yaml:"max-age,omitempty"`
+	AllowUnsigned bool        `yaml:"allow-unsigned,omitempty"`
+	// InsecureIgnoreTlog accepts signatures without a log entry or signed
+	// timestamp. Unsafe.
+	InsecureIgnoreTlog bool `yaml:"insecure-ignore-tlog,omitempty"`
+	// Line is where the entry starts in the policy file.
+	Line int `yaml:"-"`
+}
+
+// Authority is a signer the policy trusts: a key, or a keyless identity.
+type Authority struct {
+	Key            string `yaml:"key,omitempty"`
+	Identity       string `yaml:"identity,omitempty"`
+	IdentityRegexp string `yaml:"identity-regexp,omitempty"`
+	Issuer         string `yaml:"issuer,omitempty"`
+	IssuerRegexp   string `yaml:"issuer-regexp,omitempty"`
+
+	key any // the parsed key
+}
+
+// Duration is a time.Duration written as "720h".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as 720h", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+const maxPolicySize = 1 << 20
+
+// LoadPolicy reads a trust policy and the keys and trusted root it names
+// (paths relative to the policy file).
+func LoadPolicy(file string) (*Policy, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the trust policy: %w", err)
+	}
+	p, err := ParsePolicy(file, b)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(file)
+	rel := func(f string) string {
+		if filepath.IsAbs(f) {
+			return f
+		}
+		return filepath.Join(dir, f)
+	}
+	if p.TrustedRoot != "" {
+		tr, err := LoadTrustedRoot(rel(p.TrustedRoot))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", file, ErrPolicy, err)
+		}
+		p.root = tr
+	}
+	for i := range p.Images {
+		for j := range p.Images[i].Authorities {
+			a := &p.Images[i].Authorities[j]
+			if a.Key == "" {
+				continue
+			}
+			if a.key, err = LoadKey(rel(a.Key)); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w: %v", file, p.Images[i].Line, ErrPolicy, err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// ParsePolicy parses and checks a trust policy; keys and the trusted root
+// are not read (LoadPolicy does that).
+func ParsePolicy(source string, b []byte) (*Policy, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %w: %s", source, ErrPolicy, fmt.Sprintf(format, args...))
+	}
+	if len(b) > maxPolicySize {
+		return nil, bad("larger than %d bytes", maxPolicySize)
+	}
+	var p Policy
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, bad("the file is empty")
+		}
+		return nil, bad("%v", err)
+	}
+	p.Source = source
+	if p.Version != 1 {
+		return nil, bad("version %d: this customs reads version 1 (write \"version: 1\")", p.Version)
+	}
+	switch p.Unmatched {
+	case "":
+		p.Unmatched = "deny"
+	case "deny", "allow":
+	default:
+		return nil, bad("unmatched: %q: use deny or allow", p.Unmatched)
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) > 0 {
+		top := doc.Content[0]
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			if top.Content[i].Value == "images" {
+				for j, item := range top.Content[i+1].Content {
+					if j < len(p.Images) {
+						p.Images[j].Line = item.Line
+					}
+				}
+			}
+		}
+	}
+	for i, ip := range p.Images {
+		at := fmt.Sprintf("%s:%d", source, ip.Line)
+		if ip.Pattern == "" {
+			return nil, fmt.Errorf("%s: %w: an image entry without a pattern", at, ErrPolicy)
+		}
+		if _, err := path.Match(strings.ReplaceAll(ip.Pattern, "**", "*"), ""); err != nil {
+			return nil, fmt.Errorf("%s: %w: pattern %q: %v", at, ErrPolicy, ip.Pattern, err)
+		}
+		switch {
+		case ip.AllowUnsigned && len(ip.Authorities) > 0:
+			return nil, fmt.Errorf("%s: %w: %q has both authorities and allow-unsigned", at, ErrPolicy, ip.Pattern)
+		case !ip.AllowUnsigned && len(ip.Authorities) == 0:
+			return nil, fmt.Errorf("%s: %w: %q names no authority (say who must sign, or allow-unsigned: true)", at, ErrPolicy, ip.Pattern)
+		}
+		for _, a := range ip.Authorities {
+			keyless := a.Identity != "" || a.IdentityRegexp != "" || a.Issuer != "" || a.IssuerRegexp != ""
+			switch {
+			case a.Key != "" && keyless:
+				return nil, fmt.Errorf("%s: %w: an authority with both a key and an identity", at, ErrPolicy)
+			case a.Key == "" && ((a.Identity == "" && a.IdentityRegexp == "") || (a.Issuer == "" && a.IssuerRegexp == "")):
+				return nil, fmt.Errorf("%s: %w: an authority needs a key, or an identity and an issuer", at, ErrPolicy)
+			}
+		}
+		p.Images[i] = ip
+	}
+	return &p, nil
+}
+
+// For returns the entry that decides an image repository
+// ("registry.example/app"), or nil.
+func (p *Policy) For(repo string) *ImagePolicy {
+	for i := range p.Images {
+		if matchRepo(p.Images[i].Pattern, repo) {
+			return &p.Images[i]
+		}
+	}
+	return nil
+}
+
+// matchRepo matches a repository against a pattern whose "*" stands for
+// one path segment (or part of one) and "**" for any number of segments.
+func matchRepo(pattern, repo string) bool {
+	ps, rs := strings.Split(pattern, "/"), strings.Split(repo, "/")
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		if i == len(ps) {
+			return j == len(rs)
+		}
+		if ps[i] == "**" {
+			for k := j; k <= len(rs); k++ {
+				if match(i+1, k) {
+					return true
+				}
+			}
+			return false
+		}
+		if j == len(rs) {
+			return false
+		}
+		ok, err := path.Match(ps[i], rs[j])
+		return err == nil && ok && match(i+1, j+1)
+	}
+	return match(0, 0)
+}
+
+// PolicyResult is the trust policy's verdict on an image.
+type PolicyResult struct {
+	// Reference and Digest name the image that was decided on, by digest.
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	// Entry is the pattern of the policy entry that decided, "" for none.
+	Entry string `json:"entry,omitempty"`
+	// Unsigned is set when the entry allowed the image without a signature.
+	Unsigned bool `json:"unsigned,omitempty"`
+	// Signature is the signature that verified, if one was required.
+	Signature *ImageResult `json:"signature,omitempty"`
+}
+
+// Verify resolves the image once and holds the digest it resolved to
+// against the policy. The result names the digest even on failure, so
+// that callers can report it.
+func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Option) (*PolicyResult, error) {
+	sigs, err := FetchSignatures(ctx, ref, ro)
+	if err != nil {
+		return nil, err
+	}
+	res := &PolicyResult{Reference: sigs.At.String(), Digest: sigs.digest.String()}
+	repo := ref.Context().Name()
+	ip := p.For(repo)
+	if ip == nil {
+		if p.Unmatched == "allow" {
+			res.Unsigned = true
+			return res, nil
+		}
+		return res, &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, repo)}
+	}
+	res.Entry = ip.Pattern
+	if ip.AllowUnsigned {
+		res.Unsigned = true
+		return res, nil
+	}
+	var first error
+	for _, a := range ip.Authorities {
+		opts := Options{TrustedRoot: p.root, MaxAge: ip.MaxAge.Duration, InsecureIgnoreTlog: ip.InsecureIgnoreTlog}
+		if a.key != nil {
+			opts.Key = a.key
+		} else {
+			opts.Identity = &Identity{Subject: a.Identity, SubjectRegexp: a.IdentityRegexp, Issuer: a.Issuer, IssuerRegexp: a.IssuerRegexp}
+		}
+		if opts.TrustedRoot == nil && (opts.Key == nil || !opts.InsecureIgnoreTlog) {
+			return res, fmt.Errorf("%s: %w: %q needs trusted-root (the Rekor, Fulcio and timestamp keys)", p.Source, ErrPolicy, ip.Pattern)
+		}
+		r, err := sigs.Verify(opts)
+		if err == nil {
+			res.Signature = r
+			return res, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return res, first
+}

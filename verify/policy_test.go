@@ -1,0 +1,140 @@
+package verify
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/customs-dev/customs/internal/registrytest"
+	"github.com/customs-dev/customs/internal/signtest"
+)
+
+func TestParsePolicyErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"", "empty"},
+		{"version: 2\nimages: []\n", "version 2"},
+		{"version: 1\nunmatched: maybe\n", `unmatched: "maybe"`},
+		{"version: 1\nimages:\n  - pattern: a/b\n", "names no authority"},
+		{"version: 1\nimages:\n  - pattern: a/b\n    allow-unsigned: true\n    authorities: [{key: k.pub}]\n", "both authorities and allow-unsigned"},
+		{"version: 1\nimages:\n  - pattern: a/b\n    authorities: [{identity: x}]\n", "an identity and an issuer"},
+		{"version: 1\nimages:\n  - pattern: a/b\n    authorities: [{key: k.pub, issuer: y}]\n", "both a key and an identity"},
+		{"version: 1\nimages:\n  - pattern: '[a'\n    allow-unsigned: true\n", "pattern"},
+		{"version: 1\nimages:\n  - pattern: a/b\n    allow-unsigned: true\n    max-age: soon\n", "not a duration"},
+		{"version: 1\nimagez: []\n", "imagez"},
+	} {
+		_, err := ParsePolicy("p.yaml", []byte(tc.yaml))
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParsePolicy(%q) = %v, want an ErrPolicy mentioning %q", tc.yaml, err, tc.want)
+		}
+	}
+	p, err := ParsePolicy("p.yaml", []byte("version: 1\nimages:\n  - pattern: a/b\n    allow-unsigned: true\n  - pattern: c/**\n    authorities: [{key: k.pub}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Images[1].Line != 5 || p.Unmatched != "deny" {
+		t.Errorf("entry line %d, unmatched %q; want 5 and deny", p.Images[1].Line, p.Unmatched)
+	}
+}
+
+func TestMatchRepo(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, repo string
+		want          bool
+	}{
+		{"registry.example/app", "registry.example/app", true},
+		{"registry.example/*", "registry.example/app", true},
+		{"registry.example/*", "registry.example/team/app", false},
+		{"registry.example/**", "registry.example/team/app", true},
+		{"registry.example/**/app", "registry.example/app", true},
+		{"registry.example/app-*", "registry.example/app-web", true},
+		{"registry.example/app", "registry.example/app2", false},
+		{"*/library/*", "index.docker.io/library/alpine", true},
+	} {
+		if got := matchRepo(tc.pattern, tc.repo); got != tc.want {
+			t.Errorf("matchRepo(%q, %q) = %v, want %v", tc.pattern, tc.repo, got, tc.want)
+		}
+	}
+}
+
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte("version: 1\nunmatched: deny\nimages:\n  - pattern: r/**\n    authorities: [{key: k.pub}, {identity: i, issuer: u}]\n    max-age: 720h\n"))
+	f.Add([]byte("version: 1\nimages:\n  - pattern: '[a'\n    allow-unsigned: true\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := ParsePolicy("f.yaml", b); err == nil {
+			p.For("registry.example/app")
+		}
+	})
+}
+
+// TestPolicyVerify holds signed, unsigned and unmatched images in a real
+// registry against a policy file.
+func TestPolicyVerify(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	for name, k := range map[string]*ecdsa.PrivateKey{"cosign.pub": key, "other.pub": other} {
+		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	}
+	signedRepo := reg.Host + "/team/app"
+	d := signtest.Push(t, signedRepo+":1", signtest.Image(t))
+	signtest.SignTag(t, signedRepo, d, signtest.Payload(signedRepo, d), key, nil)
+	signtest.Push(t, reg.Host+"/team/unsigned:1", signtest.Image(t))
+	signtest.Push(t, reg.Host+"/public/base:1", signtest.Image(t))
+	signtest.Push(t, reg.Host+"/elsewhere/x:1", signtest.Image(t))
+
+	write := func(body string) *Policy {
+		f := filepath.Join(dir, "policy.yaml")
+		os.WriteFile(f, []byte(body), 0o644)
+		p, err := LoadPolicy(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := write(`version: 1
+images:
+  - pattern: ` + reg.Host + `/public/*
+    allow-unsigned: true
+  - pattern: ` + reg.Host + `/team/**
+    authorities:
+      - key: other.pub
+      - key: cosign.pub
+    insecure-ignore-tlog: true
+`)
+	check := func(ref string) (*PolicyResult, error) {
+		r, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Verify(context.Background(), r, nil)
+	}
+	if r, err := check(signedRepo + ":1"); err != nil || r.Signature == nil || r.Digest != d.String() {
+		t.Errorf("signed image: %+v, %v", r, err)
+	}
+	var ce *CheckError
+	if _, err := check(reg.Host + "/team/unsigned:1"); !errors.As(err, &ce) || ce.Check != CheckNoSignature {
+		t.Errorf("unsigned image under an entry that needs a signature: %v", err)
+	}
+	if r, err := check(reg.Host + "/public/base:1"); err != nil || !r.Unsigned {
+		t.Errorf("allow-unsigned entry: %+v, %v", r, err)
+	}
+	if _, err := check(reg.Host + "/elsewhere/x:1"); !errors.As(err, &ce) || ce.Check != CheckNotAllowed {
+		t.Errorf("unmatched image: %v", err)
+	}
+	p = write("version: 1\nimages:\n  - pattern: " + reg.Host + "/team/**\n    authorities: [{key: other.pub}]\n    insecure-ignore-tlog: true\n")
+	if _, err := check(signedRepo + ":1"); !errors.As(err, &ce) || ce.Check != CheckKey {
+		t.Errorf("signed by a key the policy does not trust: %v", err)
+	}
+}
