@@ -142,6 +142,13 @@ func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	if !strings.Contains(string(render(t, r, "table")), "signature: verified "+digest+", signed by key") {
 		t.Error("the table does not say the image verified")
 	}
+	sig := r.Verification.Signature
+	sig.Attestations = []verify.AttestationResult{{PredicateType: "https://slsa.dev/provenance/v1", Scheme: verify.SchemeReferrer, Result: sig.Result, Predicate: []byte(`{"builder":{"id":"ci"}}`)}}
+	sig.Platforms = []verify.PlatformResult{{Platform: "linux/amd64", ImageResult: verify.ImageResult{Reference: sig.Reference, Digest: digest, Scheme: verify.SchemeTag, Result: sig.Result}}}
+	validate(t, s, render(t, r, "json"))
+	if !strings.Contains(string(render(t, r, "table")), "attested https://slsa.dev/provenance/v1") {
+		t.Error("the table does not list the attestation")
+	}
 	r.Verification = &scan.Verification{Check: verify.CheckNoSignature, Error: "verification failed: no signature found", PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest}}
 	validate(t, s, render(t, r, "json"))
 }

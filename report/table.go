@@ -69,5 +69,11 @@ func verification(v *scan.Verification) string {
 	if v.Signature.LogIndex >= 0 {
 		s += fmt.Sprintf(", log index %d", v.Signature.LogIndex)
 	}
+	if n := len(v.Signature.Platforms); n > 0 {
+		s += fmt.Sprintf("; each of its %d platform manifests signed", n)
+	}
+	for _, a := range v.Signature.Attestations {
+		s += "; attested " + a.PredicateType
+	}
 	return s
 }

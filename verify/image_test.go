@@ -7,16 +7,16 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore-go/pkg/sign"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/signtest"
@@ -30,43 +30,7 @@ func signReferrer(t *testing.T, repo string, img v1.Image, kp *sign.EphemeralKey
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := sign.Bundle(&sign.PlainData{Data: raw}, kp, sign.BundleOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const mt = "application/vnd.dev.sigstore.bundle.v0.3+json"
-	b, err := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer(js, mt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = mutate.ConfigMediaType(mutate.MediaType(b, types.OCIManifestSchema1), mt)
-	desc, err := partialDescriptor(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withSubject := mutate.Subject(b, *desc).(v1.Image)
-	d, _ := withSubject.Digest()
-	signtest.Push(t, repo+"@"+d.String(), withSubject)
-}
-
-func partialDescriptor(img v1.Image) (*v1.Descriptor, error) {
-	d, err := img.Digest()
-	if err != nil {
-		return nil, err
-	}
-	sz, err := img.Size()
-	if err != nil {
-		return nil, err
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		return nil, err
-	}
-	return &v1.Descriptor{MediaType: mt, Size: sz, Digest: d}, nil
+	signtest.Referrer(t, repo, img, &sign.PlainData{Data: raw}, kp, "")
 }
 
 // TestImageSignatures signs images in a real registry, in both storage
@@ -99,7 +63,7 @@ func TestImageSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return Image(ctx, r, nil, o)
+		return Image(ctx, r, nil, Request{Options: o})
 	}
 	wantCheck := func(t *testing.T, err error, check string) {
 		t.Helper()
@@ -164,6 +128,184 @@ func TestImageSignatures(t *testing.T) {
 		// The signed digest itself still verifies.
 		if _, err := verify(tagRepo+"@"+d.String(), opts(&key.PublicKey)); err != nil {
 			t.Errorf("the signed digest: %v", err)
+		}
+	})
+}
+
+// TestImageAttestations attests images in a real registry, in both storage
+// schemes, and checks the predicate type, the subject and the key.
+func TestImageAttestations(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := sign.NewEphemeralKeypair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	provenance := map[string]any{"buildDefinition": map[string]any{"buildType": "https://example.com/build/v1"}}
+
+	// The tag scheme: a signature and a provenance attestation.
+	tagRepo := reg.Host + "/att-tag"
+	d := signtest.Push(t, tagRepo+":1", signtest.Image(t))
+	signtest.SignTag(t, tagRepo, d, signtest.Payload(tagRepo, d), key, nil)
+	signtest.AttestTag(t, tagRepo, d, signtest.Statement(tagRepo, d, slsa1, provenance), key)
+
+	// The referrer scheme, as cosign v3 writes it: the signature is an
+	// in-toto statement too (cosign's sign/v1 predicate), beside the
+	// provenance.
+	refRepo := reg.Host + "/att-ref"
+	img := signtest.Image(t)
+	rd := signtest.Push(t, refRepo+":1", img)
+	signtest.Referrer(t, refRepo, img, &sign.DSSEData{Data: signtest.Statement(refRepo, rd, CosignSignPredicateType, map[string]any{}), PayloadType: InTotoPayloadType}, kp, CosignSignPredicateType)
+	signtest.Referrer(t, refRepo, img, &sign.DSSEData{Data: signtest.Statement(refRepo, rd, slsa1, provenance), PayloadType: InTotoPayloadType}, kp, slsa1)
+
+	// Attested but not signed; and attested for another image.
+	onlyRepo := reg.Host + "/att-only"
+	od := signtest.Push(t, onlyRepo+":1", signtest.Image(t))
+	signtest.AttestTag(t, onlyRepo, od, signtest.Statement(onlyRepo, od, slsa1, provenance), key)
+	otherDigest := signtest.Push(t, onlyRepo+":2", signtest.Image(t))
+	signtest.AttestTag(t, onlyRepo, otherDigest, signtest.Statement(onlyRepo, od, slsa1, provenance), key)
+
+	check := func(ref string, req Request) (*ImageResult, error) {
+		r, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Image(ctx, r, nil, req)
+	}
+	wantCheck := func(t *testing.T, err error, check string) {
+		t.Helper()
+		var ce *CheckError
+		if !errors.As(err, &ce) || ce.Check != check {
+			t.Fatalf("err = %v, want the check %q to fail", err, check)
+		}
+	}
+	withKey := func(k crypto.PublicKey, types ...string) Request {
+		return Request{Options: Options{Key: k, InsecureIgnoreTlog: true}, Attestations: types}
+	}
+
+	for _, tc := range []struct {
+		name, ref string
+		key       crypto.PublicKey
+		scheme    string
+	}{{"tag", tagRepo + ":1", &key.PublicKey, SchemeTag}, {"referrer", refRepo + ":1", kp.GetPublicKey(), SchemeReferrer}} {
+		t.Run(tc.name+" scheme", func(t *testing.T) {
+			r, err := check(tc.ref, withKey(tc.key, "slsaprovenance1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Attestations) != 1 || r.Attestations[0].PredicateType != slsa1 || r.Attestations[0].Scheme != tc.scheme {
+				t.Fatalf("attestations = %+v", r.Attestations)
+			}
+			if !strings.Contains(string(r.Attestations[0].Predicate), "https://example.com/build/v1") {
+				t.Errorf("predicate = %s", r.Attestations[0].Predicate)
+			}
+			// The signature verifies too, and an attestation is not
+			// taken for it.
+			sig, err := check(tc.ref, withKey(tc.key))
+			if err != nil || sig.Scheme != tc.scheme {
+				t.Fatalf("signature: %+v, %v", sig, err)
+			}
+			_, err = check(tc.ref, withKey(tc.key, "cyclonedx"))
+			wantCheck(t, err, CheckNoAttestation)
+			_, err = check(tc.ref, withKey(&otherKey.PublicKey, slsa1))
+			wantCheck(t, err, CheckKey)
+		})
+	}
+	t.Run("an attestation is not a signature", func(t *testing.T) {
+		if _, err := check(onlyRepo+":1", withKey(&key.PublicKey, slsa1)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := check(onlyRepo+":1", withKey(&key.PublicKey))
+		wantCheck(t, err, CheckNoSignature)
+		req := withKey(&key.PublicKey, slsa1)
+		req.Signature = true
+		_, err = check(onlyRepo+":1", req)
+		wantCheck(t, err, CheckNoSignature)
+	})
+	t.Run("attestation about another image", func(t *testing.T) {
+		_, err := check(onlyRepo+":2", withKey(&key.PublicKey, slsa1))
+		wantCheck(t, err, CheckDigest)
+	})
+	t.Run("unknown predicate name", func(t *testing.T) {
+		if _, err := check(tagRepo+":1", withKey(&key.PublicKey, "provenance")); err == nil || !strings.Contains(err.Error(), "slsaprovenance1") {
+			t.Errorf("err = %v, want the known names listed", err)
+		}
+	})
+}
+
+// TestImageMultiArch verifies an index signed as a whole and one whose
+// platform manifests are signed one by one.
+func TestImageMultiArch(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	amd, arm := signtest.Image(t), signtest.Image(t)
+	index := func() v1.ImageIndex {
+		return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+			mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+			mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	}
+	push := func(ref string) v1.Hash {
+		r, _ := name.ParseReference(ref, name.Insecure)
+		idx := index()
+		if err := remote.WriteIndex(r, idx); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := idx.Digest()
+		return d
+	}
+	wholeRepo, eachRepo := reg.Host+"/multi-whole", reg.Host+"/multi-each"
+	wd := push(wholeRepo + ":1")
+	signtest.SignTag(t, wholeRepo, wd, signtest.Payload(wholeRepo, wd), key, nil)
+	push(eachRepo + ":1")
+	for _, img := range []v1.Image{amd, arm} {
+		d, _ := img.Digest()
+		signtest.SignTag(t, eachRepo, d, signtest.Payload(eachRepo, d), key, nil)
+	}
+	check := func(ref, mode string) (*ImageResult, error) {
+		r, _ := name.ParseReference(ref, name.Insecure)
+		return Image(ctx, r, nil, Request{Options: Options{Key: &key.PublicKey, InsecureIgnoreTlog: true}, MultiArch: mode})
+	}
+	var ce *CheckError
+	if r, err := check(wholeRepo+":1", MultiArchIndex); err != nil || r.Digest != wd.String() {
+		t.Errorf("index signature, index mode: %+v, %v", r, err)
+	}
+	if _, err := check(wholeRepo+":1", MultiArchEach); !errors.As(err, &ce) || ce.Check != CheckNoSignature || !strings.Contains(err.Error(), "linux/amd64") {
+		t.Errorf("index signature, each mode: %v, want the amd64 manifest to have no signature", err)
+	}
+	r, err := check(eachRepo+":1", MultiArchEach)
+	if err != nil {
+		t.Fatalf("platform signatures, each mode: %v", err)
+	}
+	if len(r.Platforms) != 2 || r.Platforms[0].Platform != "linux/amd64" || r.Platforms[1].Platform != "linux/arm64" {
+		t.Errorf("platforms = %+v", r.Platforms)
+	}
+	if _, err := check(eachRepo+":1", MultiArchIndex); !errors.As(err, &ce) || ce.Check != CheckNoSignature {
+		t.Errorf("platform signatures, index mode: %v, want no signature on the index", err)
+	}
+}
+
+// FuzzTagLayer feeds cosign's classic tag layers (an attestation envelope,
+// the annotations beside a signature) to the parsers: whatever they are,
+// they are errors or bundles, never a crash.
+func FuzzTagLayer(f *testing.F) {
+	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"","sig":"AA=="}]}`), "", "")
+	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"eyJwcmVkaWNhdGVUeXBlIjoieCJ9","signatures":[{"sig":"AA=="}]}`), "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n", `{"SignedEntryTimestamp":"AA==","Payload":{"body":"e30=","integratedTime":1,"logIndex":1,"logID":"00"}}`)
+	f.Fuzz(func(t *testing.T, layer []byte, cert, rekor string) {
+		ann := map[string]string{AnnotationSignature: "AA==", AnnotationCertificate: cert, AnnotationRekorBundle: rekor}
+		if b, err := tagBundle(ann, nil, layer); err == nil {
+			verifySimpleSigning(b, layer, v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, Options{Identity: &Identity{Subject: "x", Issuer: "y"}, TrustedRoot: nil})
+		}
+		env, err := parseEnvelope(layer)
+		if err != nil {
+			return
+		}
+		if b, err := tagBundle(ann, env, nil); err == nil {
+			bundlePredicateType(b)
+			predicate(b)
 		}
 	})
 }

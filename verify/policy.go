@@ -38,6 +38,9 @@ var ErrPolicy = errors.New("invalid trust policy")
 //	      - key: cosign.pub
 //	      - identity: https://github.com/org/app/.github/workflows/release.yml@refs/heads/main
 //	        issuer: https://token.actions.githubusercontent.com
+//	        github-workflow: {repository: org/app, trigger: push}
+//	    attestations: [slsaprovenance1]    # each must be signed by one of the authorities
+//	    multi-arch: each                   # index (default): the index's signature; each: every platform's
 //	    max-age: 720h
 //	  - pattern: docker.io/library/*
 //	    allow-unsigned: true               # named, so that nobody does it by accident
@@ -61,6 +64,11 @@ type ImagePolicy struct {
 	Authorities   []Authority `yaml:"authorities,omitempty"`
 	MaxAge        Duration    `yaml:"max-age,omitempty"`
 	AllowUnsigned bool        `yaml:"allow-unsigned,omitempty"`
+	// Attestations are the predicate types (URIs or cosign's names) that
+	// must be attested, by the authority that signed.
+	Attestations []string `yaml:"attestations,omitempty"`
+	// MultiArch is MultiArchIndex (default) or MultiArchEach.
+	MultiArch string `yaml:"multi-arch,omitempty"`
 	// InsecureIgnoreTlog accepts signatures without a log entry or signed
 	// timestamp. Unsafe.
 	InsecureIgnoreTlog bool `yaml:"insecure-ignore-tlog,omitempty"`
@@ -75,6 +83,8 @@ type Authority struct {
 	IdentityRegexp string `yaml:"identity-regexp,omitempty"`
 	Issuer         string `yaml:"issuer,omitempty"`
 	IssuerRegexp   string `yaml:"issuer-regexp,omitempty"`
+	// GitHubWorkflow are GitHub Actions claims the certificate must carry.
+	GitHubWorkflow GitHubWorkflow `yaml:"github-workflow,omitempty"`
 
 	key any // the parsed key
 }
@@ -189,9 +199,28 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 		case !ip.AllowUnsigned && len(ip.Authorities) == 0:
 			return nil, fmt.Errorf("%s: %w: %q names no authority (say who must sign, or allow-unsigned: true)", at, ErrPolicy, ip.Pattern)
 		}
+		switch ip.MultiArch {
+		case "":
+			ip.MultiArch = MultiArchIndex
+		case MultiArchIndex, MultiArchEach:
+		default:
+			return nil, fmt.Errorf("%s: %w: multi-arch: %q: use index or each", at, ErrPolicy, ip.MultiArch)
+		}
+		if ip.AllowUnsigned && len(ip.Attestations) > 0 {
+			return nil, fmt.Errorf("%s: %w: %q requires attestations but allows unsigned images", at, ErrPolicy, ip.Pattern)
+		}
+		for j, t := range ip.Attestations {
+			uri, err := PredicateType(t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: attestations: %v", at, ErrPolicy, err)
+			}
+			ip.Attestations[j] = uri
+		}
 		for _, a := range ip.Authorities {
 			keyless := a.Identity != "" || a.IdentityRegexp != "" || a.Issuer != "" || a.IssuerRegexp != ""
 			switch {
+			case a.Key != "" && a.GitHubWorkflow != (GitHubWorkflow{}):
+				return nil, fmt.Errorf("%s: %w: github-workflow claims are checked in certificates, not with a key", at, ErrPolicy)
 			case a.Key != "" && keyless:
 				return nil, fmt.Errorf("%s: %w: an authority with both a key and an identity", at, ErrPolicy)
 			case a.Key == "" && ((a.Identity == "" && a.IdentityRegexp == "") || (a.Issuer == "" && a.IssuerRegexp == "")):
@@ -257,14 +286,14 @@ type PolicyResult struct {
 // against the policy. The result names the digest even on failure, so
 // that callers can report it.
 func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Option) (*PolicyResult, error) {
-	sigs, err := FetchSignatures(ctx, ref, ro)
+	ip := p.For(ref.Context().Name())
+	sigs, err := Fetch(ctx, ref, ro, ip != nil && ip.MultiArch == MultiArchEach)
 	if err != nil {
 		return nil, err
 	}
 	res := &PolicyResult{Reference: sigs.At.String(), Digest: sigs.digest.String()}
-	repo := ref.Context().Name()
-	ip := p.For(repo)
 	if ip == nil {
+		repo := ref.Context().Name()
 		if p.Unmatched == "allow" {
 			res.Unsigned = true
 			return res, nil
@@ -282,12 +311,12 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 		if a.key != nil {
 			opts.Key = a.key
 		} else {
-			opts.Identity = &Identity{Subject: a.Identity, SubjectRegexp: a.IdentityRegexp, Issuer: a.Issuer, IssuerRegexp: a.IssuerRegexp}
+			opts.Identity = &Identity{Subject: a.Identity, SubjectRegexp: a.IdentityRegexp, Issuer: a.Issuer, IssuerRegexp: a.IssuerRegexp, GitHubWorkflow: a.GitHubWorkflow}
 		}
 		if opts.TrustedRoot == nil && (opts.Key == nil || !opts.InsecureIgnoreTlog) {
 			return res, fmt.Errorf("%s: %w: %q needs trusted-root (the Rekor, Fulcio and timestamp keys)", p.Source, ErrPolicy, ip.Pattern)
 		}
-		r, err := sigs.Verify(opts)
+		r, err := sigs.Check(Request{Options: opts, Signature: true, Attestations: ip.Attestations, MultiArch: ip.MultiArch})
 		if err == nil {
 			res.Signature = r
 			return res, nil

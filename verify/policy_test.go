@@ -31,6 +31,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"version: 1\nimages:\n  - pattern: '[a'\n    allow-unsigned: true\n", "pattern"},
 		{"version: 1\nimages:\n  - pattern: a/b\n    allow-unsigned: true\n    max-age: soon\n", "not a duration"},
 		{"version: 1\nimagez: []\n", "imagez"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    multi-arch: all\n", "multi-arch"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    attestations: [sbom]\n", "unknown attestation type"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    allow-unsigned: true\n    attestations: [spdxjson]\n", "allows unsigned"},
 	} {
 		_, err := ParsePolicy("p.yaml", []byte(tc.yaml))
 		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
@@ -69,6 +72,7 @@ func TestMatchRepo(t *testing.T) {
 func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte("version: 1\nunmatched: deny\nimages:\n  - pattern: r/**\n    authorities: [{key: k.pub}, {identity: i, issuer: u}]\n    max-age: 720h\n"))
 	f.Add([]byte("version: 1\nimages:\n  - pattern: '[a'\n    allow-unsigned: true\n"))
+	f.Add([]byte("version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k.pub}]\n    attestations: [slsaprovenance1, 'https://example.com/p']\n    multi-arch: each\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if p, err := ParsePolicy("f.yaml", b); err == nil {
 			p.For("registry.example/app")
@@ -136,5 +140,15 @@ images:
 	p = write("version: 1\nimages:\n  - pattern: " + reg.Host + "/team/**\n    authorities: [{key: other.pub}]\n    insecure-ignore-tlog: true\n")
 	if _, err := check(signedRepo + ":1"); !errors.As(err, &ce) || ce.Check != CheckKey {
 		t.Errorf("signed by a key the policy does not trust: %v", err)
+	}
+
+	// Attestations the policy requires.
+	p = write("version: 1\nimages:\n  - pattern: " + reg.Host + "/team/**\n    authorities: [{key: cosign.pub}]\n    attestations: [slsaprovenance1]\n    insecure-ignore-tlog: true\n")
+	if _, err := check(signedRepo + ":1"); !errors.As(err, &ce) || ce.Check != CheckNoAttestation {
+		t.Errorf("signed, but without the provenance the policy wants: %v", err)
+	}
+	signtest.AttestTag(t, signedRepo, d, signtest.Statement(signedRepo, d, "https://slsa.dev/provenance/v1", map[string]string{}), key)
+	if r, err := check(signedRepo + ":1"); err != nil || len(r.Signature.Attestations) != 1 {
+		t.Errorf("signed and attested: %+v, %v", r, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -24,6 +25,7 @@ import (
 // The checks a verification can fail, as failure messages name them.
 const (
 	CheckNoSignature     = "no signature found"
+	CheckNoAttestation   = "no attestation found"
 	CheckKey             = "key mismatch"
 	CheckIdentity        = "identity mismatch"
 	CheckTlog            = "no transparency-log proof"
@@ -57,6 +59,20 @@ func (e *CheckError) PolicyFailure() bool { return true }
 type Identity struct {
 	Subject, SubjectRegexp string
 	Issuer, IssuerRegexp   string
+	// GitHubWorkflow are claims of a GitHub Actions token that the
+	// certificate must carry; empty fields are not checked.
+	GitHubWorkflow GitHubWorkflow
+}
+
+// GitHubWorkflow are the GitHub Actions claims Fulcio writes into a
+// certificate (OIDs 1.3.6.1.4.1.57264.1.2 to .6), as cosign's
+// --certificate-github-workflow-* flags check them.
+type GitHubWorkflow struct {
+	Trigger    string `yaml:"trigger,omitempty"`
+	SHA        string `yaml:"sha,omitempty"`
+	Name       string `yaml:"name,omitempty"`
+	Repository string `yaml:"repository,omitempty"`
+	Ref        string `yaml:"ref,omitempty"`
 }
 
 // Options say what a signature must satisfy.
@@ -212,7 +228,7 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 		if opts.Identity == nil {
 			return nil, errors.New("say who must have signed: --certificate-identity and --certificate-oidc-issuer, or --key")
 		}
-		id, err := sgverify.NewShortCertificateIdentity(opts.Identity.Issuer, opts.Identity.IssuerRegexp, opts.Identity.Subject, opts.Identity.SubjectRegexp)
+		id, err := certificateIdentity(opts.Identity)
 		if err != nil {
 			return nil, fmt.Errorf("identity: %w", err)
 		}
@@ -273,6 +289,25 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 		}
 	}
 	return out, nil
+}
+
+func certificateIdentity(i *Identity) (sgverify.CertificateIdentity, error) {
+	san, err := sgverify.NewSANMatcher(i.Subject, i.SubjectRegexp)
+	if err != nil {
+		return sgverify.CertificateIdentity{}, err
+	}
+	issuer, err := sgverify.NewIssuerMatcher(i.Issuer, i.IssuerRegexp)
+	if err != nil {
+		return sgverify.CertificateIdentity{}, err
+	}
+	gh := i.GitHubWorkflow
+	return sgverify.NewCertificateIdentity(san, issuer, certificate.Extensions{
+		GithubWorkflowTrigger:    gh.Trigger,
+		GithubWorkflowSHA:        gh.SHA,
+		GithubWorkflowName:       gh.Name,
+		GithubWorkflowRepository: gh.Repository,
+		GithubWorkflowRef:        gh.Ref,
+	})
 }
 
 // certExpiredAtLogTime reports a log entry whose time falls outside the

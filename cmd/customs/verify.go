@@ -16,6 +16,7 @@ type verifyFlags struct {
 	key, trustedRoot         string
 	identity, identityRegexp string
 	issuer, issuerRegexp     string
+	gh                       verify.GitHubWorkflow
 	maxAge                   time.Duration
 	insecureIgnoreTlog       bool
 	output                   string
@@ -28,6 +29,11 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.identityRegexp, "certificate-identity-regexp", "", "keyless: a regexp the signer's identity must match")
 	fl.StringVar(&f.issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer that vouched for the identity, exactly")
 	fl.StringVar(&f.issuerRegexp, "certificate-oidc-issuer-regexp", "", "keyless: a regexp the OIDC issuer must match")
+	fl.StringVar(&f.gh.Trigger, "certificate-github-workflow-trigger", "", "keyless: the GitHub Actions event that triggered the workflow (for example push)")
+	fl.StringVar(&f.gh.SHA, "certificate-github-workflow-sha", "", "keyless: the commit the GitHub workflow built")
+	fl.StringVar(&f.gh.Name, "certificate-github-workflow-name", "", "keyless: the GitHub workflow's name")
+	fl.StringVar(&f.gh.Repository, "certificate-github-workflow-repository", "", "keyless: the repository the GitHub workflow ran in (owner/name)")
+	fl.StringVar(&f.gh.Ref, "certificate-github-workflow-ref", "", "keyless: the git ref the GitHub workflow ran on (for example refs/heads/main)")
 	fl.StringVar(&f.trustedRoot, "trusted-root", "", "trusted_root.json with the Fulcio, Rekor and timestamp authority keys (verifies offline)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "fail when the verified signing time is older than this (for example 720h)")
 	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp")
@@ -51,6 +57,8 @@ func (f *verifyFlags) options() (verify.Options, error) {
 	}
 	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 	switch {
+	case f.key != "" && f.gh != (verify.GitHubWorkflow{}):
+		return opts, usageError{fmt.Errorf("the --certificate-github-workflow-* claims are checked in certificates: drop --key")}
 	case f.key != "" && keyless:
 		return opts, usageError{fmt.Errorf("give --key or --certificate-identity/--certificate-oidc-issuer, not both")}
 	case f.key != "":
@@ -60,7 +68,7 @@ func (f *verifyFlags) options() (verify.Options, error) {
 	case (f.identity == "" && f.identityRegexp == "") || (f.issuer == "" && f.issuerRegexp == ""):
 		return opts, usageError{fmt.Errorf("say who must have signed: --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")}
 	default:
-		opts.Identity = &verify.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, IssuerRegexp: f.issuerRegexp}
+		opts.Identity = &verify.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, IssuerRegexp: f.issuerRegexp, GitHubWorkflow: f.gh}
 	}
 	opts.MaxAge, opts.InsecureIgnoreTlog = f.maxAge, f.insecureIgnoreTlog
 	return opts, nil
@@ -69,30 +77,91 @@ func (f *verifyFlags) options() (verify.Options, error) {
 func (a *app) newVerifyCmd() *cobra.Command {
 	var vf verifyFlags
 	var pf pullFlags
+	var attestations []string
+	var multiArch, policyFile string
+	var printPredicate bool
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE (--key K | --certificate-identity I --certificate-oidc-issuer U) [--trusted-root R]",
-		Short: "Verify the cosign/Sigstore signatures of an image in a registry, or of a blob",
+		Use:   "verify IMAGE (--key K | --certificate-identity I --certificate-oidc-issuer U | --policy P) [--trusted-root R]",
+		Short: "Verify the cosign/Sigstore signatures and attestations of an image, or of a blob",
 		Long: `Resolves IMAGE's tag once and verifies a signature on the digest it resolved to:
-a Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
-the registry has no referrers API), or a signature under cosign's classic
-<repo>:sha256-<hex>.sig tag (cosign v2). Only a signature on that digest counts,
-so a tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
+a signature under cosign's classic <repo>:sha256-<hex>.sig tag (cosign v2), or a
+Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
+the registry has no referrers API). Only a signature on that digest counts, so a
+tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
 signed timestamp must vouch for the signing time, checked offline against
 --trusted-root, unless --insecure-ignore-tlog.
 
+--attestation TYPE verifies a DSSE attestation instead (the .att tag, or a
+bundle referrer): signed as the flags say, an in-toto statement about this
+digest, of the predicate type TYPE (slsaprovenance, slsaprovenance1, spdxjson,
+cyclonedx, vuln, openvex, link, custom, or a URI); --print-predicate prints
+what it attests.
+
+For a multi-arch image, --multi-arch index (the default) wants a signature on
+the index, which names every platform manifest by digest; --multi-arch each
+wants one on every platform manifest.
+
+--policy FILE takes the keys, identities, attestations, freshness and
+multi-arch rule from a trust policy instead (customs scan --policy reads the
+same file). Entries are tried in order, the first whose pattern matches the
+repository decides, and images no entry matches are denied unless
+"unmatched: allow":
+
+  version: 1
+  trusted-root: trusted_root.json        # paths are relative to the policy
+  images:
+    - pattern: registry.example/app/**   # * one path segment, ** any number
+      authorities:                       # any one of them
+        - key: cosign.pub
+        - identity-regexp: ^https://github.com/org/app/
+          issuer: https://token.actions.githubusercontent.com
+      attestations: [slsaprovenance1]    # also signed by an authority
+      multi-arch: each                   # or index (the default)
+      max-age: 720h
+    - pattern: docker.io/library/*
+      allow-unsigned: true
+
 Exit codes: 0 verified, and the digest is printed; 1 it did not verify, and the
-message names the check that failed (no signature found, key mismatch, identity
-mismatch, no transparency-log proof, certificate expired at signing time,
-signature too old, digest mismatch); 2 the inputs could not be read.`,
+message names the check that failed (no signature found, no attestation found,
+key mismatch, identity mismatch, no transparency-log proof, certificate expired
+at signing time, signature too old, digest mismatch, image not allowed by the
+trust policy); 2 the inputs could not be read.`,
 		Example: `  customs verify registry.example/app:1.0 --key cosign.pub --trusted-root trusted_root.json
   customs verify ghcr.io/org/app:1.0 --trusted-root trusted_root.json \
       --certificate-identity-regexp '^https://github.com/org/app/' \
-      --certificate-oidc-issuer https://token.actions.githubusercontent.com --max-age 720h`,
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com --max-age 720h
+  customs verify registry.example/app:1.0 --key cosign.pub --trusted-root trusted_root.json \
+      --attestation slsaprovenance1 --print-predicate | jq .buildDefinition
+  customs verify registry.example/app:1.0 --policy trust.yaml`,
 		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := vf.options()
-			if err != nil {
-				return err
+			if multiArch != verify.MultiArchIndex && multiArch != verify.MultiArchEach {
+				return usageError{fmt.Errorf("--multi-arch %q: use index or each", multiArch)}
+			}
+			var policy *verify.Policy
+			var req verify.Request
+			if policyFile != "" {
+				if vf.trustSet(cmd) || len(attestations) > 0 || cmd.Flags().Changed("multi-arch") {
+					return usageError{fmt.Errorf("--policy says who must sign, what must be attested and how multi-arch images are verified: drop the trust flags, --attestation and --multi-arch, or drop --policy")}
+				}
+				var err error
+				if policy, err = verify.LoadPolicy(policyFile); err != nil {
+					return err
+				}
+			} else {
+				opts, err := vf.options()
+				if err != nil {
+					return err
+				}
+				for _, t := range attestations {
+					if _, err := verify.PredicateType(t); err != nil {
+						return usageError{err}
+					}
+				}
+				req = verify.Request{Options: opts, Attestations: attestations, MultiArch: multiArch}
+			}
+			if printPredicate && len(attestations) == 0 {
+				return usageError{fmt.Errorf("--print-predicate needs --attestation TYPE")}
 			}
 			target, err := pull.ParseTarget(args[0])
 			if err != nil {
@@ -106,37 +175,115 @@ signature too old, digest mismatch); 2 the inputs could not be read.`,
 			if err != nil {
 				return err
 			}
-			res, err := verify.Image(cmd.Context(), ref, ro, opts)
+			if policy != nil {
+				res, err := policy.Verify(cmd.Context(), ref, ro)
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				if vf.output == "json" {
+					return a.writeJSON(res)
+				}
+				a.printPolicyResult(res)
+				return nil
+			}
+			res, err := verify.Image(cmd.Context(), ref, ro, req)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			if vf.output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+			switch {
+			case printPredicate:
+				for _, at := range res.Attestations {
+					if _, err := fmt.Fprintf(a.stdout, "%s\n", at.Predicate); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(a.stderr, "Verified OK: %s\n", res.Reference)
+				return nil
+			case vf.output == "json":
+				return a.writeJSON(res)
 			}
-			fmt.Fprintf(a.stdout, "Verified OK: %s\nsignature: %s scheme\n", res.Reference, res.Scheme)
-			a.printResult(&res.Result)
+			a.printImageResult(res)
 			return nil
 		},
 	}
 	vf.register(cmd)
 	pf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringArrayVar(&attestations, "attestation", nil, "verify an attestation of this predicate type instead of a signature (repeatable; slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI)")
+	fl.BoolVar(&printPredicate, "print-predicate", false, "print the verified attestations' predicates (JSON, one per line) on stdout")
+	fl.StringVar(&multiArch, "multi-arch", verify.MultiArchIndex, "for a multi-arch image: index (a signature on the index) or each (one on every platform manifest)")
+	fl.StringVar(&policyFile, "policy", "", "take who must sign, and what must be attested, from this trust policy (YAML)")
 	cmd.AddCommand(a.newVerifyBlobCmd())
 	return cmd
 }
 
+// trustSet reports whether a flag saying who must sign was given.
+func (f *verifyFlags) trustSet(cmd *cobra.Command) bool {
+	for _, n := range []string{"key", "certificate-identity", "certificate-identity-regexp", "certificate-oidc-issuer", "certificate-oidc-issuer-regexp",
+		"certificate-github-workflow-trigger", "certificate-github-workflow-sha", "certificate-github-workflow-name", "certificate-github-workflow-repository", "certificate-github-workflow-ref", "trusted-root", "max-age", "insecure-ignore-tlog"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printImageResult prints what verified of an image.
+func (a *app) printImageResult(res *verify.ImageResult) {
+	fmt.Fprintf(a.stdout, "Verified OK: %s\n", res.Reference)
+	if len(res.Platforms) > 0 {
+		for _, p := range res.Platforms {
+			fmt.Fprintf(a.stdout, "platform %s: %s\n", p.Platform, p.Digest)
+			a.printSigned(&p.ImageResult, "  ")
+		}
+		return
+	}
+	a.printSigned(res, "")
+}
+
+func (a *app) printSigned(res *verify.ImageResult, indent string) {
+	if len(res.Attestations) == 0 || res.Scheme != res.Attestations[0].Scheme || res.Result != res.Attestations[0].Result {
+		fmt.Fprintf(a.stdout, "%ssignature: %s scheme\n", indent, res.Scheme)
+		a.printResultIndent(&res.Result, indent)
+	}
+	for _, at := range res.Attestations {
+		fmt.Fprintf(a.stdout, "%sattestation: %s (%s scheme)\n", indent, at.PredicateType, at.Scheme)
+		a.printResultIndent(&at.Result, indent+"  ")
+	}
+}
+
+// printPolicyResult prints the trust policy's verdict.
+func (a *app) printPolicyResult(res *verify.PolicyResult) {
+	switch {
+	case res.Signature != nil:
+		a.printImageResult(res.Signature)
+		fmt.Fprintf(a.stdout, "policy entry: %s\n", res.Entry)
+	case res.Entry != "":
+		fmt.Fprintf(a.stdout, "Allowed unsigned: %s (policy entry %s)\n", res.Reference, res.Entry)
+	default:
+		fmt.Fprintf(a.stdout, "Allowed unsigned: %s (no policy entry matches; the policy allows unmatched images)\n", res.Reference)
+	}
+}
+
 // printResult prints who signed and when.
-func (a *app) printResult(res *verify.Result) {
-	fmt.Fprintf(a.stdout, "signer: %s\n", res.Signer)
+func (a *app) printResult(res *verify.Result) { a.printResultIndent(res, "") }
+
+func (a *app) printResultIndent(res *verify.Result, indent string) {
+	fmt.Fprintf(a.stdout, "%ssigner: %s\n", indent, res.Signer)
 	if res.Issuer != "" {
-		fmt.Fprintf(a.stdout, "issuer: %s\n", res.Issuer)
+		fmt.Fprintf(a.stdout, "%sissuer: %s\n", indent, res.Issuer)
 	}
 	if !res.SignedAt.IsZero() {
-		fmt.Fprintf(a.stdout, "signed at: %s\n", res.SignedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(a.stdout, "%ssigned at: %s\n", indent, res.SignedAt.UTC().Format(time.RFC3339))
 	}
 	if res.LogIndex >= 0 {
-		fmt.Fprintf(a.stdout, "log index: %d\n", res.LogIndex)
+		fmt.Fprintf(a.stdout, "%slog index: %d\n", indent, res.LogIndex)
 	}
 }
 
@@ -189,9 +336,7 @@ proof, certificate expired at signing time, signature too old, digest mismatch);
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if vf.output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return a.writeJSON(res)
 			}
 			fmt.Fprintf(a.stdout, "Verified OK: %s\n", args[0])
 			a.printResult(res)

@@ -39,6 +39,10 @@ func TestVerifyBlob(t *testing.T) {
 		want string
 	}{
 		{"verifies", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", digest), 0, "Verified OK"},
+		{"github workflow claims", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+			"--certificate-github-workflow-repository", "sigstore/sigstore-js", "--certificate-github-workflow-ref", "refs/heads/main", digest), 0, "Verified OK"},
+		{"github workflow repository changed", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
+			"--certificate-github-workflow-repository", "evil/sigstore-js", digest), 1, "identity mismatch"},
 		{"identity changed", append(keyless, "--certificate-identity", "https://github.com/evil/x/.github/workflows/release.yml@refs/heads/main", digest), 1, "identity mismatch"},
 		{"artifact changed", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "sha512:"+strings.Repeat("ab", 64)), 1, "digest mismatch"},
 		{"too old", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "--max-age", "720h", digest), 1, "signature too old"},
@@ -78,6 +82,12 @@ func TestVerifyImage(t *testing.T) {
 	d := signtest.Push(t, repo+":1", signtest.Image(t))
 	signtest.SignTag(t, repo, d, signtest.Payload(repo, d), key, nil)
 	signtest.Push(t, repo+":unsigned", signtest.Image(t))
+	const slsa1 = "https://slsa.dev/provenance/v1"
+	signtest.AttestTag(t, repo, d, signtest.Statement(repo, d, slsa1, map[string]string{"builder": "ci.example"}), key)
+	policy := filepath.Join(dir, "trust.yaml")
+	os.WriteFile(policy, []byte("version: 1\nimages:\n  - pattern: "+reg.Host+"/**\n    authorities: [{key: cosign.pub}]\n    attestations: [slsaprovenance1]\n    insecure-ignore-tlog: true\n"), 0o644)
+	denying := filepath.Join(dir, "deny.yaml")
+	os.WriteFile(denying, []byte("version: 1\nimages:\n  - pattern: elsewhere.example/**\n    allow-unsigned: true\n"), 0o644)
 
 	for _, tc := range []struct {
 		name string
@@ -86,6 +96,15 @@ func TestVerifyImage(t *testing.T) {
 		want string
 	}{
 		{"verifies", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog"}, 0, "Verified OK: " + repo + "@" + d.String()},
+		{"attestation", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--attestation", "slsaprovenance1"}, 0, "attestation: " + slsa1 + " (tag scheme)"},
+		{"predicate", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--attestation", slsa1, "--print-predicate"}, 0, `{"builder":"ci.example"}`},
+		{"missing attestation", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--attestation", "cyclonedx"}, 1, "no attestation found"},
+		{"unknown attestation type", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--attestation", "sbom"}, 2, "unknown attestation type"},
+		{"policy", []string{"verify", repo + ":1", "--policy", policy}, 0, "policy entry: " + reg.Host + "/**"},
+		{"policy, unsigned", []string{"verify", repo + ":unsigned", "--policy", policy}, 1, "no signature found"},
+		{"policy denies", []string{"verify", repo + ":1", "--policy", denying}, 1, "image not allowed by the trust policy"},
+		{"policy and a key", []string{"verify", repo + ":1", "--policy", policy, "--key", good}, 2, "drop the trust flags"},
+		{"bad multi-arch", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--multi-arch", "all"}, 2, "use index or each"},
 		{"another key", []string{"verify", repo + ":1", "--key", bad, "--insecure-ignore-tlog"}, 1, "key mismatch"},
 		{"unsigned tag", []string{"verify", repo + ":unsigned", "--key", good, "--insecure-ignore-tlog"}, 1, "no signature found"},
 		{"no log, not waived, no root", []string{"verify", repo + ":1", "--key", good}, 2, "--trusted-root is required"},
