@@ -232,6 +232,26 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 	return &p, nil
 }
 
+// NeedsTrustedRoot reports whether the policy names no trusted root but
+// has an entry that needs one (keyless signers, or a log to check).
+func (p *Policy) NeedsTrustedRoot() bool {
+	if p.root != nil {
+		return false
+	}
+	for _, ip := range p.Images {
+		for _, a := range ip.Authorities {
+			if a.Key == "" || !ip.InsecureIgnoreTlog {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SetTrustedMaterial gives the policy the trusted root it names none of,
+// such as the one TUF provides.
+func (p *Policy) SetTrustedMaterial(tm root.TrustedMaterial) { p.root = tm }
+
 // For returns the entry that decides an image repository
 // ("registry.example/app"), or nil.
 func (p *Policy) For(repo string) *ImagePolicy {

@@ -100,7 +100,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 			}
 			var trust *verify.Policy
 			if trustPolicy != "" {
-				if trust, err = verify.LoadPolicy(trustPolicy); err != nil {
+				if trust, err = a.loadTrustPolicy(trustPolicy, verify.PublicGoodMirror, ""); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/customs-dev/customs/pull"
@@ -17,6 +18,7 @@ type verifyFlags struct {
 	identity, identityRegexp string
 	issuer, issuerRegexp     string
 	gh                       verify.GitHubWorkflow
+	tufMirror, tufRoot       string
 	maxAge                   time.Duration
 	insecureIgnoreTlog       bool
 	output                   string
@@ -34,13 +36,15 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.gh.Name, "certificate-github-workflow-name", "", "keyless: the GitHub workflow's name")
 	fl.StringVar(&f.gh.Repository, "certificate-github-workflow-repository", "", "keyless: the repository the GitHub workflow ran in (owner/name)")
 	fl.StringVar(&f.gh.Ref, "certificate-github-workflow-ref", "", "keyless: the git ref the GitHub workflow ran on (for example refs/heads/main)")
-	fl.StringVar(&f.trustedRoot, "trusted-root", "", "trusted_root.json with the Fulcio, Rekor and timestamp authority keys (verifies offline)")
+	fl.StringVar(&f.trustedRoot, "trusted-root", "", "trusted_root.json with the Fulcio, Rekor and timestamp authority keys (verifies offline); without it, it comes through TUF")
+	fl.StringVar(&f.tufMirror, "tuf-mirror", verify.PublicGoodMirror, "the TUF repository the trusted root comes from when --trusted-root is not given")
+	fl.StringVar(&f.tufRoot, "tuf-root", "", "the initial root.json of the --tuf-mirror repository (default: the public-good instance's, built in)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "fail when the verified signing time is older than this (for example 720h)")
 	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
 }
 
-func (f *verifyFlags) options() (verify.Options, error) {
+func (f *verifyFlags) options(a *app) (verify.Options, error) {
 	var opts verify.Options
 	var err error
 	switch {
@@ -53,7 +57,11 @@ func (f *verifyFlags) options() (verify.Options, error) {
 	case f.key != "" && f.insecureIgnoreTlog:
 		// A key alone, with no log or timestamp to check, needs no root.
 	default:
-		return opts, usageError{fmt.Errorf("--trusted-root is required (the Rekor, Fulcio and timestamp keys): online trust through Sigstore's TUF repository is not implemented yet")}
+		tr, err := a.tufRoot(f.tufMirror, f.tufRoot)
+		if err != nil {
+			return opts, err
+		}
+		opts.TrustedRoot = tr
 	}
 	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 	switch {
@@ -88,8 +96,9 @@ a signature under cosign's classic <repo>:sha256-<hex>.sig tag (cosign v2), or a
 Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
 the registry has no referrers API). Only a signature on that digest counts, so a
 tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
-signed timestamp must vouch for the signing time, checked offline against
---trusted-root, unless --insecure-ignore-tlog.
+signed timestamp must vouch for the signing time, unless --insecure-ignore-tlog.
+The keys that check them come from --trusted-root (offline), else from the
+trusted root Sigstore publishes through TUF (--tuf-mirror, cached for a day).
 
 --attestation TYPE verifies a DSSE attestation instead (the .att tag, or a
 bundle referrer): signed as the flags say, an in-toto statement about this
@@ -145,11 +154,11 @@ trust policy); 2 the inputs could not be read.`,
 					return usageError{fmt.Errorf("--policy says who must sign, what must be attested and how multi-arch images are verified: drop the trust flags, --attestation and --multi-arch, or drop --policy")}
 				}
 				var err error
-				if policy, err = verify.LoadPolicy(policyFile); err != nil {
+				if policy, err = a.loadTrustPolicy(policyFile, vf.tufMirror, vf.tufRoot); err != nil {
 					return err
 				}
 			} else {
-				opts, err := vf.options()
+				opts, err := vf.options(a)
 				if err != nil {
 					return err
 				}
@@ -215,6 +224,27 @@ trust policy); 2 the inputs could not be read.`,
 	fl.StringVar(&policyFile, "policy", "", "take who must sign, and what must be attested, from this trust policy (YAML)")
 	cmd.AddCommand(a.newVerifyBlobCmd())
 	return cmd
+}
+
+// tufRoot fetches the trusted root through TUF, cached in the cache
+// directory for a day.
+func (a *app) tufRoot(mirror, rootFile string) (*root.TrustedRoot, error) {
+	return verify.FetchTrustedRoot(verify.TUF{Mirror: mirror, RootFile: rootFile, CacheDir: a.cachePath(), CacheDays: 1})
+}
+
+// loadTrustPolicy reads a trust policy; one that names no trusted root
+// but needs one gets it through TUF.
+func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, error) {
+	p, err := verify.LoadPolicy(file)
+	if err != nil || !p.NeedsTrustedRoot() {
+		return p, err
+	}
+	tr, err := a.tufRoot(mirror, rootFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s names no trusted-root: %w", file, err)
+	}
+	p.SetTrustedMaterial(tr)
+	return p, nil
 }
 
 // trustSet reports whether a flag saying who must sign was given.
@@ -291,11 +321,12 @@ func (a *app) newVerifyBlobCmd() *cobra.Command {
 	var vf verifyFlags
 	var bundlePath string
 	cmd := &cobra.Command{
-		Use:   "blob --bundle FILE (--key K | --certificate-identity I --certificate-oidc-issuer U) --trusted-root R FILE_OR_DIGEST",
+		Use:   "blob --bundle FILE (--key K | --certificate-identity I --certificate-oidc-issuer U) [--trusted-root R] FILE_OR_DIGEST",
 		Short: "Verify a Sigstore bundle over a file or a digest",
 		Long: `Verifies a Sigstore bundle (message signature or DSSE attestation) over
 FILE_OR_DIGEST, a path or sha256:<hex> (sha384, sha512 too), offline against
---trusted-root. A transparency-log entry or an RFC 3161 signed timestamp must vouch
+--trusted-root, else against the trusted root Sigstore publishes through TUF.
+A transparency-log entry or an RFC 3161 signed timestamp must vouch
 for the signing time (Rekor v2 bundles carry only the latter).
 
 Exit codes: 0 verified; 1 it did not verify, and the message names the check that
@@ -316,7 +347,7 @@ proof, certificate expired at signing time, signature too old, digest mismatch);
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := vf.options()
+			opts, err := vf.options(a)
 			if err != nil {
 				return err
 			}

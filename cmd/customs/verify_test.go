@@ -14,6 +14,7 @@ import (
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/signtest"
 	"github.com/customs-dev/customs/internal/testimage"
+	"github.com/customs-dev/customs/internal/tuftest"
 )
 
 // TestVerifyBlob drives `customs verify blob` the way the Sigstore
@@ -29,6 +30,13 @@ func TestVerifyBlob(t *testing.T) {
 		"--certificate-oidc-issuer", "https://token.actions.githubusercontent.com"}
 	bad := filepath.Join(t.TempDir(), "bad.sigstore.json")
 	os.WriteFile(bad, []byte(`{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial": {`), 0o644)
+	publicGood, err := os.ReadFile(p("trusted-roots/public-good.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tufRepo := tuftest.Serve(t, map[string][]byte{"trusted_root.json": publicGood})
+	tufRoot := filepath.Join(t.TempDir(), "root.json")
+	os.WriteFile(tufRoot, tufRepo.Root, 0o644)
 	badKey := filepath.Join(t.TempDir(), "bad.pub")
 	os.WriteFile(badKey, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o644)
 
@@ -43,6 +51,8 @@ func TestVerifyBlob(t *testing.T) {
 			"--certificate-github-workflow-repository", "sigstore/sigstore-js", "--certificate-github-workflow-ref", "refs/heads/main", digest), 0, "Verified OK"},
 		{"github workflow repository changed", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main",
 			"--certificate-github-workflow-repository", "evil/sigstore-js", digest), 1, "identity mismatch"},
+		{"trusted root through TUF", []string{"verify", "blob", "--bundle", p("bundles/sigstore.js@2.0.0-provenance.sigstore.json"), "--tuf-mirror", tufRepo.URL, "--tuf-root", tufRoot,
+			"--certificate-oidc-issuer", "https://token.actions.githubusercontent.com", "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", digest}, 0, "Verified OK"},
 		{"identity changed", append(keyless, "--certificate-identity", "https://github.com/evil/x/.github/workflows/release.yml@refs/heads/main", digest), 1, "identity mismatch"},
 		{"artifact changed", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "sha512:"+strings.Repeat("ab", 64)), 1, "digest mismatch"},
 		{"too old", append(keyless, "--certificate-identity", "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main", "--max-age", "720h", digest), 1, "signature too old"},
@@ -107,7 +117,7 @@ func TestVerifyImage(t *testing.T) {
 		{"bad multi-arch", []string{"verify", repo + ":1", "--key", good, "--insecure-ignore-tlog", "--multi-arch", "all"}, 2, "use index or each"},
 		{"another key", []string{"verify", repo + ":1", "--key", bad, "--insecure-ignore-tlog"}, 1, "key mismatch"},
 		{"unsigned tag", []string{"verify", repo + ":unsigned", "--key", good, "--insecure-ignore-tlog"}, 1, "no signature found"},
-		{"no log, not waived, no root", []string{"verify", repo + ":1", "--key", good}, 2, "--trusted-root is required"},
+		{"no log, not waived, no root, offline", []string{"verify", repo + ":1", "--key", good, "--tuf-mirror", "http://127.0.0.1:1", "--tuf-root", good}, 2, "give --trusted-root"},
 		{"not a registry image", []string{"verify", "oci:" + dir, "--key", good, "--insecure-ignore-tlog"}, 2, "not an image in a registry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
