@@ -150,7 +150,9 @@ type platformSignatures struct {
 	sigs     *Signatures
 }
 
-// stored is one signature or attestation found for the digest.
+// stored is one signature or attestation found for the digest. What
+// cannot be read is kept with its error: a malformed signature is an
+// error (exit 2) unless another signature verifies.
 type stored struct {
 	scheme string
 	// predicateType is the in-toto predicate type of a DSSE attestation;
@@ -454,7 +456,7 @@ func (s *Signatures) referrerBundle(d v1.Descriptor) (stored, error) {
 		return st, fmt.Errorf("fetching the bundle %s: %w", d.Digest, err)
 	}
 	if len(layers) == 0 {
-		st.err = &CheckError{Check: CheckSignature, Err: fmt.Errorf("the bundle manifest %s has no layer", d.Digest)}
+		st.err = fmt.Errorf("malformed bundle referrer: the manifest %s has no layer", d.Digest)
 		return st, nil
 	}
 	b, err := readLayer(layers[0])
@@ -462,11 +464,11 @@ func (s *Signatures) referrerBundle(d v1.Descriptor) (stored, error) {
 		return st, fmt.Errorf("fetching the bundle %s: %w", d.Digest, err)
 	}
 	if st.bundle, err = ParseBundle(b); err != nil {
-		st.err = &CheckError{Check: CheckSignature, Err: fmt.Errorf("the bundle %s: %w", d.Digest, err)}
+		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d.Digest, err)
 		return st, nil
 	}
 	if st.predicateType, err = bundlePredicateType(st.bundle); err != nil {
-		st.err = &CheckError{Check: CheckSignature, Err: fmt.Errorf("the bundle %s: %w", d.Digest, err)}
+		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d.Digest, err)
 	}
 	return st, nil
 }
@@ -520,7 +522,7 @@ func (s *Signatures) tagSignatures(suffix string) ([]stored, error) {
 		} else {
 			env, perr := parseEnvelope(b)
 			if perr != nil {
-				st.err = &CheckError{Check: CheckSignature, Err: fmt.Errorf("malformed attestation layer %s: %v", l.Digest, perr)}
+				st.err = fmt.Errorf("malformed attestation layer %s: %v", l.Digest, perr)
 			} else if st.bundle, st.err = tagBundle(l.Annotations, env, nil); st.err == nil {
 				st.predicateType, st.err = bundlePredicateType(st.bundle)
 			}
@@ -582,7 +584,7 @@ type rekorBundle struct {
 // the key or certificate chain and the Rekor entry of its annotations.
 func tagBundle(annotations map[string]string, env *protodsse.Envelope, payload []byte) (*bundle.Bundle, error) {
 	malformed := func(what string, err error) error {
-		return &CheckError{Check: CheckSignature, Err: fmt.Errorf("malformed signature layer: %s: %v", what, err)}
+		return fmt.Errorf("malformed signature layer: %s: %v", what, err)
 	}
 	var vm protobundle.VerificationMaterial
 	if c := annotations[AnnotationCertificate]; c != "" {

@@ -4,8 +4,14 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -15,8 +21,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore-go/pkg/sign"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/signtest"
@@ -120,6 +128,47 @@ func TestImageSignatures(t *testing.T) {
 			t.Fatal("a tampered payload verified")
 		}
 		wantCheck(t, err, CheckKey)
+	})
+	t.Run("referrer: signature for another image", func(t *testing.T) {
+		repo := reg.Host + "/ref-other"
+		img, other := signtest.Image(t), signtest.Image(t)
+		signtest.Push(t, repo+":1", img)
+		raw, _ := other.RawManifest()
+		signtest.Referrer(t, repo, img, &sign.PlainData{Data: raw}, kp, "")
+		_, err := verify(repo+":1", opts(kp.GetPublicKey()))
+		wantCheck(t, err, CheckDigest)
+	})
+	t.Run("referrer: tampered bundle", func(t *testing.T) {
+		repo := reg.Host + "/ref-tampered"
+		img := signtest.Image(t)
+		signtest.Push(t, repo+":1", img)
+		raw, _ := img.RawManifest()
+		pb, err := sign.Bundle(&sign.PlainData{Data: raw}, kp, sign.BundleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb.GetMessageSignature().Signature[8] ^= 1
+		js, _ := protojson.Marshal(pb)
+		signtest.AttachBundle(t, repo, img, js, "")
+		_, err = verify(repo+":1", opts(kp.GetPublicKey()))
+		wantCheck(t, err, CheckKey)
+	})
+	t.Run("referrer: tag moved to an unsigned digest", func(t *testing.T) {
+		signtest.Push(t, refRepo+":1", signtest.Image(t))
+		_, err := verify(refRepo+":1", opts(kp.GetPublicKey()))
+		wantCheck(t, err, CheckNoSignature)
+	})
+	t.Run("malformed signature layer", func(t *testing.T) {
+		repo := reg.Host + "/malformed"
+		d := signtest.Push(t, repo+":1", signtest.Image(t))
+		img, _ := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer(signtest.Payload(repo, d), "application/vnd.dev.cosign.simplesigning.v1+json"),
+			Annotations: map[string]string{AnnotationSignature: "not base64!"}})
+		signtest.Push(t, repo+":sha256-"+d.Hex+".sig", img)
+		_, err := verify(repo+":1", opts(&key.PublicKey))
+		var ce *CheckError
+		if err == nil || errors.As(err, &ce) || !strings.Contains(err.Error(), "malformed signature layer") {
+			t.Fatalf("err = %v, want a malformed-input error (exit 2), not a failed check", err)
+		}
 	})
 	t.Run("tag moved to an unsigned digest", func(t *testing.T) {
 		signtest.Push(t, tagRepo+":1", signtest.Image(t))
@@ -308,4 +357,52 @@ func FuzzTagLayer(f *testing.F) {
 			predicate(b)
 		}
 	})
+}
+
+// TestKeyTypes verifies signatures made with each key type cosign accepts
+// (ECDSA, Ed25519, RSA), read from PEM, and refuses them under another
+// key of the same type.
+func TestKeyTypes(t *testing.T) {
+	d := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
+	payload := signtest.Payload("registry.example/app", d)
+	sum := sha256.Sum256(payload)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	edPub, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherEC, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherEd, _, _ := ed25519.GenerateKey(rand.Reader)
+	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, tc := range []struct {
+		name       string
+		pub, other crypto.PublicKey
+		sign       func() ([]byte, error)
+	}{
+		{"ecdsa", &ecKey.PublicKey, &otherEC.PublicKey, func() ([]byte, error) { return ecdsa.SignASN1(rand.Reader, ecKey, sum[:]) }},
+		{"ed25519", edPub, otherEd, func() ([]byte, error) { return ed25519.Sign(edKey, payload), nil }},
+		{"rsa", &rsaKey.PublicKey, &otherRSA.PublicKey, func() ([]byte, error) { return rsa.SignPKCS1v15(rand.Reader, rsaKey, crypto.SHA256, sum[:]) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, err := tc.sign()
+			if err != nil {
+				t.Fatal(err)
+			}
+			der, _ := x509.MarshalPKIXPublicKey(tc.pub)
+			pub, err := ParseKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := tagBundle(map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}, nil, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := verifySimpleSigning(b, payload, d, Options{Key: pub, InsecureIgnoreTlog: true}); err != nil {
+				t.Fatalf("the right key: %v", err)
+			}
+			_, err = verifySimpleSigning(b, payload, d, Options{Key: tc.other, InsecureIgnoreTlog: true})
+			var ce *CheckError
+			if !errors.As(err, &ce) || ce.Check != CheckKey {
+				t.Fatalf("another key: %v, want a key mismatch", err)
+			}
+		})
+	}
 }

@@ -210,6 +210,16 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 	if opts.TrustedRoot == nil && opts.Key == nil {
 		return nil, errors.New("no trusted material: give a trusted root or a key")
 	}
+	// What cannot be read is a malformed input, not a failed check.
+	if _, err := e.VerificationContent(); err != nil {
+		return nil, fmt.Errorf("malformed bundle: its certificate or key: %w", err)
+	}
+	if _, err := e.SignatureContent(); err != nil {
+		return nil, fmt.Errorf("malformed bundle: its signature: %w", err)
+	}
+	if _, err := e.TlogEntries(); err != nil {
+		return nil, fmt.Errorf("malformed bundle: its transparency-log entries: %w", err)
+	}
 	var material root.TrustedMaterialCollection
 	if opts.TrustedRoot != nil {
 		material = append(material, opts.TrustedRoot)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ecdsa"
+	"encoding/json"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -37,6 +38,15 @@ func TestVerifyBlob(t *testing.T) {
 	tufRepo := tuftest.Serve(t, map[string][]byte{"trusted_root.json": publicGood})
 	tufRoot := filepath.Join(t.TempDir(), "root.json")
 	os.WriteFile(tufRoot, tufRepo.Root, 0o644)
+	// A real bundle whose certificate is not DER.
+	var withBadCert map[string]any
+	raw, _ := os.ReadFile(p("bundles/sigstore.js@2.0.0-provenance.sigstore.json"))
+	json.Unmarshal(raw, &withBadCert)
+	certs := withBadCert["verificationMaterial"].(map[string]any)["x509CertificateChain"].(map[string]any)["certificates"].([]any)
+	certs[0].(map[string]any)["rawBytes"] = "Z2FyYmFnZQ=="
+	badCert := filepath.Join(t.TempDir(), "bad-cert.sigstore.json")
+	raw, _ = json.Marshal(withBadCert)
+	os.WriteFile(badCert, raw, 0o644)
 	badKey := filepath.Join(t.TempDir(), "bad.pub")
 	os.WriteFile(badKey, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o644)
 
@@ -59,6 +69,7 @@ func TestVerifyBlob(t *testing.T) {
 		{"key-signed", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("examples/trusted-root-public-good.json"), "--key", p("examples/publish_key.pub"),
 			"sha512:76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751"}, 0, "signer: key"},
 		{"malformed bundle", []string{"verify", "blob", "--bundle", bad, "--trusted-root", p("trusted-roots/public-good.json"), "--key", p("examples/publish_key.pub"), "sha256:00"}, 2, "bad.sigstore.json"},
+		{"malformed certificate", []string{"verify", "blob", "--bundle", badCert, "--trusted-root", p("trusted-roots/public-good.json"), "--certificate-identity", "x", "--certificate-oidc-issuer", "y", digest}, 2, "malformed bundle"},
 		{"malformed key", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "--key", badKey, "sha256:00"}, 2, "public key"},
 		{"no identity", []string{"verify", "blob", "--bundle", p("examples/bundle-publish.json"), "--trusted-root", p("trusted-roots/public-good.json"), "sha256:00"}, 2, "say who must have signed"},
 		{"malformed digest", append(keyless, "--certificate-identity", "x", "sha512:zz"), 2, "invalid sha512 digest"},
