@@ -71,6 +71,21 @@ func writeCycloneDX(w io.Writer, r *scan.Result) error {
 	if len(vulns) > 0 {
 		bom.Vulnerabilities = &vulns
 	}
+	if c := r.Capabilities; c != nil {
+		// CycloneDX has no place for capabilities: they go in the BOM's
+		// properties, in customs' namespace.
+		props := []cyclonedx.Property{
+			{Name: "customs:capabilities:declared", Value: c.Declared},
+			{Name: "customs:capabilities:passed", Value: fmt.Sprint(c.Passed())},
+		}
+		for _, v := range c.Violations {
+			props = append(props, cyclonedx.Property{Name: "customs:capabilities:undeclared", Value: fmt.Sprintf("%s %s: %s", v.Module, v.Capability, callPath(v.Path))})
+		}
+		if bom.Properties != nil {
+			props = append(*bom.Properties, props...)
+		}
+		bom.Properties = &props
+	}
 	return cyclonedx.NewBOMEncoder(w, cyclonedx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(&bom, cyclonedx.SpecVersion1_6)
 }
 

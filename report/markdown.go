@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/scan"
 )
 
@@ -24,16 +25,19 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 	fmt.Fprintf(w, "%d packages; vulnerability data revision `%s`.\n\n**%s**\n\n", r.Packages.Total, r.Database.Revision, verdict(r))
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "No vulnerabilities found.")
-		return nil
-	}
-	fmt.Fprintln(w, "| Package | Installed | Fixed in | Severity | IDs | Status |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
-	for _, f := range r.Findings {
-		status := string(f.Status)
-		if f.Fails {
-			status = "**fails**"
+	} else {
+		fmt.Fprintln(w, "| Package | Installed | Fixed in | Severity | IDs | Status |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+		for _, f := range r.Findings {
+			status := string(f.Status)
+			if f.Fails {
+				status = "**fails**"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", md(f.Package.Name), md(f.Package.Version), md(fixed(f)), f.Severity, md(ids(f)), status)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", md(f.Package.Name), md(f.Package.Version), md(fixed(f)), f.Severity, md(ids(f)), status)
+	}
+	if c := r.Capabilities; c != nil {
+		writeCapabilitiesMarkdown(w, c)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "\n> ⚠️ %s", md(warn))
@@ -45,4 +49,23 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 // md escapes what would break a table cell.
 func md(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// writeCapabilitiesMarkdown lists the undeclared capabilities, with the
+// call that exercises each.
+func writeCapabilitiesMarkdown(w io.Writer, rep *capabilities.Report) {
+	if rep.Passed() {
+		fmt.Fprintf(w, "\nCapabilities: every capability the code exercises is declared in `%s`.\n", rep.Declared)
+	} else {
+		fmt.Fprintf(w, "\n**%d capabilities not declared in `%s`**\n\n| Module | Capability | Call path |\n| --- | --- | --- |\n", len(rep.Violations), rep.Declared)
+		for _, v := range rep.Violations {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", md(v.Module), v.Capability, md(callPath(v.Path)))
+		}
+	}
+	for _, u := range rep.Unused {
+		fmt.Fprintf(w, "\n> ℹ️ `%s:%d` grants %s %s, which no code uses", rep.Declared, u.Line, md(u.Subject), u.Capability)
+	}
+	if len(rep.Unused) > 0 {
+		fmt.Fprintln(w)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
@@ -151,6 +152,31 @@ func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	}
 	r.Verification = &scan.Verification{Check: verify.CheckNoSignature, Error: "verification failed: no signature found", PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest}}
 	validate(t, s, render(t, r, "json"))
+}
+
+// TestCapabilitiesInEveryFormat renders a result whose Go code exercises an
+// undeclared capability.
+func TestCapabilitiesInEveryFormat(t *testing.T) {
+	r := result(t)
+	path := []capabilities.Frame{{Function: "example.com/evil.Do", Module: "example.com/evil", Pos: "evil.go:14"}, {Function: "os/exec.Command"}}
+	r.Capabilities = &capabilities.Report{Declared: "capabilities.txt",
+		Violations: []capabilities.Violation{{Module: "example.com/evil", Capability: capabilities.Exec, Path: path}},
+		Unused:     []capabilities.Unused{{Subject: "example.com/evil", Capability: capabilities.Reflect, Line: 3}}}
+	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
+	validate(t, s, render(t, r, "json"))
+	for format, want := range map[string]string{
+		"table":          "NOT DECLARED example.com/evil EXEC: example.com/evil.Do (evil.go:14) -> os/exec.Command",
+		"markdown":       "| example.com/evil | EXEC | example.com/evil.Do (evil.go:14) -&gt; os/exec.Command |",
+		"sarif":          `"ruleId": "customs/capability/EXEC"`,
+		"cyclonedx-json": `"customs:capabilities:undeclared"`,
+	} {
+		if out := string(render(t, r, format)); !strings.Contains(out, want) {
+			t.Errorf("%s output does not contain %q:\n%s", format, want, out)
+		}
+	}
+	if out := string(render(t, r, "sarif")); !strings.Contains(out, `"startLine": 14`) {
+		t.Errorf("the SARIF result is not located at the call:\n%s", out)
+	}
 }
 
 // moduleDir downloads (or finds) a module that publishes a schema.

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/customs-dev/customs/scan"
@@ -40,6 +41,9 @@ func writeTable(w io.Writer, r *scan.Result) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.Capabilities != nil {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(capabilityLines(r.Capabilities), "\n"))
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict(r))
 	return err

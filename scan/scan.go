@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	syftsbom "github.com/anchore/syft/syft/sbom"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/verify"
@@ -35,6 +38,13 @@ type Options struct {
 	// Trust, when set, is the trust policy a registry image must satisfy
 	// before it is scanned; the digest it verified is the one scanned.
 	Trust *verify.Policy
+	// Capabilities, when set, is the declaration Go source (a dir: or
+	// gomod: target) is held against; otherwise the target's own
+	// capabilities.txt, if it has one.
+	Capabilities *capabilities.File
+	// CapabilitiesBuild is how the Go code is built for the analysis
+	// (GOOS, GOARCH, tags).
+	CapabilitiesBuild capabilities.Options
 	// Now is the clock (ignore expiry, database age); nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -80,6 +90,9 @@ type Result struct {
 	// Verification is what the trust policy made of the image, when one
 	// was given.
 	Verification *Verification `json:"verification,omitempty"`
+	// Capabilities is the Go code held against capabilities.txt, when the
+	// target is Go source with a declaration.
+	Capabilities *capabilities.Report `json:"capabilities,omitempty"`
 	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
 	SBOM *syftsbom.SBOM `json:"-"`
 }
@@ -321,10 +334,65 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 		r.Gate.Reasons = append(r.Gate.Reasons, fmt.Sprintf("the vulnerability data is older than the maximum age %s: run `customs db update`", max))
 		r.Gate.Passed = false
 	}
+	if err := checkCapabilities(ctx, art, opts, r); err != nil {
+		return nil, err
+	}
 	if !r.Gate.Passed {
 		return r, &PolicyError{Reasons: r.Gate.Reasons}
 	}
 	return r, nil
+}
+
+// DeclarationFile is the name of the declaration customs looks for at the
+// root of Go source.
+const DeclarationFile = "capabilities.txt"
+
+// checkCapabilities holds Go source against its declaration: the one
+// given, else the target's capabilities.txt. Targets that are not Go
+// source have nothing to check, unless a declaration was given.
+func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r *Result) error {
+	decl := opts.Capabilities
+	goSource := art.Dir != "" && (art.Target.Kind == pull.Dir || art.Target.Kind == pull.GoModule)
+	if goSource {
+		if _, err := os.Stat(filepath.Join(art.Dir, "go.mod")); err != nil {
+			goSource = art.Target.Kind == pull.GoModule
+		}
+	}
+	if decl == nil && goSource {
+		b, err := os.ReadFile(filepath.Join(art.Dir, DeclarationFile))
+		switch {
+		case err == nil:
+			if decl, err = capabilities.Parse(filepath.Join(art.Target.Input, DeclarationFile), b); err != nil {
+				return err
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("reading the declaration: %w", err)
+		}
+	}
+	if decl == nil {
+		return nil
+	}
+	if !goSource {
+		return fmt.Errorf("%s: a capability declaration is held against Go source (dir: with a go.mod, or gomod:), not a %s target", art.Target.Input, art.Target.Kind)
+	}
+	copts := opts.CapabilitiesBuild
+	copts.Dir, copts.Logger = art.Dir, opts.Logger
+	if art.Target.Kind == pull.GoModule && art.Module != nil {
+		if err := capabilities.PrepareModule(&copts, art.Module.Path); err != nil {
+			return err
+		}
+	}
+	res, err := capabilities.Analyze(ctx, copts)
+	if err != nil {
+		return fmt.Errorf("analysing the capabilities of %s: %w", art.Target.Input, err)
+	}
+	rep := capabilities.Check(decl, res)
+	r.Capabilities = rep
+	if !rep.Passed() {
+		r.Gate.Reasons = append(r.Gate.Reasons, fmt.Sprintf("%d capabilities are used but not declared in %s", len(rep.Violations), decl.Name))
+		r.Gate.Passed = false
+	}
+	return nil
 }
 
 // gapSummary counts gaps by type and names a few: "rpm: 120, e.g. openssl 3.0.7".

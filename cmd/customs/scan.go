@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
 	"github.com/customs-dev/customs/sbom"
@@ -25,7 +26,8 @@ func (a *app) newScanCmd() *cobra.Command {
 	var db, failOn, unknown, config string
 	var maxAge, warnAge time.Duration
 	var allowUnscanned bool
-	var trustPolicy string
+	var trustPolicy, capsFile string
+	var cf capsFlags
 	cmd := &cobra.Command{
 		Use:   "scan TARGET",
 		Short: "Scan an image, module, directory or SBOM for known vulnerabilities and apply the policy",
@@ -55,6 +57,11 @@ Signatures: --policy FILE (a trust policy, see "customs verify --help") resolves
 the image's tag once, verifies the signature on that digest, and scans exactly
 that digest; a failed verification fails the scan (exit 1) and the report says
 which check failed.
+
+Capabilities: Go source (dir: with a go.mod, or gomod:) that has a
+capabilities.txt at its root, or is given one with --capabilities, is analysed
+as customs caps check does; a capability a module's code exercises but is not
+granted fails the scan (exit 1) and the report lists it with its call path.
 
 Formats (-o FORMAT[=FILE], repeatable; default table to stdout): table, json,
 sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
@@ -98,6 +105,12 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 			if err != nil {
 				return err
 			}
+			var declared *capabilities.File
+			if capsFile != "" {
+				if declared, err = loadDeclaration(capsFile); err != nil {
+					return err
+				}
+			}
 			var trust *verify.Policy
 			if trustPolicy != "" {
 				if trust, err = a.loadTrustPolicy(trustPolicy, verify.PublicGoodMirror, ""); err != nil {
@@ -105,13 +118,15 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 				}
 			}
 			res, err := scan.Run(cmd.Context(), target, scan.Options{
-				Trust:    trust,
-				Pull:     opts,
-				SBOM:     sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
-				DB:       a.dbPath(db),
-				Policy:   policy,
-				Logger:   opts.Logger,
-				NeedSBOM: slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" }),
+				Capabilities:      declared,
+				CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
+				Trust:             trust,
+				Pull:              opts,
+				SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
+				DB:                a.dbPath(db),
+				Policy:            policy,
+				Logger:            opts.Logger,
+				NeedSBOM:          slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" }),
 			})
 			var perr *scan.PolicyError
 			if err != nil && !errors.As(err, &perr) {
@@ -143,6 +158,8 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
 	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
 	f.StringVar(&trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
+	f.StringVar(&capsFile, "capabilities", "", "hold Go source (dir:, gomod:) against this capabilities.txt (default: the target's own capabilities.txt, if any)")
+	cf.register(cmd, false)
 	f.BoolVar(&allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")

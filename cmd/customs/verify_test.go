@@ -2,10 +2,10 @@ package main
 
 import (
 	"crypto/ecdsa"
-	"encoding/json"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"

@@ -1,0 +1,497 @@
+package capabilities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/token"
+	"go/types"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/callgraph"
+	"golang.org/x/tools/go/callgraph/cha"
+	"golang.org/x/tools/go/callgraph/vta"
+	"golang.org/x/tools/go/packages"
+	"golang.org/x/tools/go/ssa"
+	"golang.org/x/tools/go/ssa/ssautil"
+)
+
+// Options say what to analyse and how to build it.
+type Options struct {
+	// Dir is the directory the patterns are relative to (a module's root,
+	// or a directory inside it).
+	Dir string
+	// Patterns are go list patterns; default "./...".
+	Patterns []string
+	// Env is the environment of the go command, as for exec.Cmd: nil is
+	// the process's. GOOS and GOARCH below are added to it.
+	Env []string
+	// GOOS, GOARCH and Tags select the files that are built.
+	GOOS, GOARCH string
+	Tags         []string
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+}
+
+// PrepareModule readies opts.Dir, a module unpacked from its zip, to be
+// analysed as the main module: a module from before go.mod gets the
+// go.mod the go command would synthesize for it, and the go command may
+// add the go.sum entries the zip lacks (checked against the checksum
+// database, as GOSUMDB says).
+func PrepareModule(opts *Options, modulePath string) error {
+	gomod := filepath.Join(opts.Dir, "go.mod")
+	if _, err := os.Stat(gomod); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(gomod, []byte("module "+modulePath+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	opts.Env = append(opts.Env, "GOFLAGS=-mod=mod")
+	return nil
+}
+
+// Result is what the code of each module can do.
+type Result struct {
+	// Main is the main module's path.
+	Main    string    `json:"main"`
+	GOOS    string    `json:"goos,omitempty"`
+	GOARCH  string    `json:"goarch,omitempty"`
+	Modules []*Module `json:"modules"`
+}
+
+// Module is one module and the capabilities its code reaches.
+type Module struct {
+	Path    string `json:"path"`
+	Version string `json:"version,omitempty"`
+	Main    bool   `json:"main,omitempty"`
+	// Capabilities are sorted by name.
+	Capabilities []Found `json:"capabilities"`
+}
+
+// Found is a capability a module's code reaches.
+type Found struct {
+	Capability Capability `json:"capability"`
+	// Direct is set when the module's own code calls the standard-library
+	// function that exercises it.
+	Direct bool `json:"direct"`
+	// Via are the modules whose code makes the call, when the module
+	// reaches the capability through them.
+	Via []string `json:"via,omitempty"`
+	// Path is one call path from the module's function to the
+	// standard-library function, outermost first.
+	Path []Frame `json:"path"`
+}
+
+// Frame is one step of a call path: a function and where it makes the
+// next call.
+type Frame struct {
+	Function string `json:"function"`
+	Module   string `json:"module,omitempty"`
+	// Pos is file:line of the call, "" for the last (standard-library)
+	// frame.
+	Pos string `json:"pos,omitempty"`
+}
+
+// Capability returns what the module reaches of c, or nil.
+func (m *Module) Capability(c Capability) *Found {
+	for i := range m.Capabilities {
+		if m.Capabilities[i].Capability == c {
+			return &m.Capabilities[i]
+		}
+	}
+	return nil
+}
+
+// Module returns the module with the path, or nil.
+func (r *Result) Module(path string) *Module {
+	for _, m := range r.Modules {
+		if m.Path == path {
+			return m
+		}
+	}
+	return nil
+}
+
+// ErrLoad marks code that could not be loaded (syntax or type errors,
+// missing modules).
+var ErrLoad = errors.New("loading the Go packages")
+
+// Analyze loads the packages, builds their SSA form and a VTA call graph,
+// and charges every capability that non-standard code reaches in the
+// standard library to the module whose code makes the call, and
+// transitively to the modules that call that code.
+func Analyze(ctx context.Context, opts Options) (*Result, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	patterns := opts.Patterns
+	if len(patterns) == 0 {
+		patterns = []string{"./..."}
+	}
+	env := opts.Env
+	if env != nil || opts.GOOS != "" || opts.GOARCH != "" {
+		if opts.Env == nil {
+			env = os.Environ()
+		}
+		env = append([]string(nil), env...)
+		if opts.GOOS != "" {
+			env = append(env, "GOOS="+opts.GOOS)
+		}
+		if opts.GOARCH != "" {
+			env = append(env, "GOARCH="+opts.GOARCH)
+		}
+	}
+	cfg := &packages.Config{
+		Context: ctx,
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedCompiledGoFiles | packages.NeedImports |
+			packages.NeedDeps | packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo |
+			packages.NeedTypesSizes | packages.NeedModule,
+		Dir: opts.Dir,
+		Env: env,
+	}
+	if len(opts.Tags) > 0 {
+		cfg.BuildFlags = []string{"-tags=" + strings.Join(opts.Tags, ",")}
+	}
+	log.Info("loading packages", "dir", opts.Dir, "patterns", patterns)
+	initial, err := packages.Load(cfg, patterns...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLoad, err)
+	}
+	if len(initial) == 0 {
+		return nil, fmt.Errorf("%w: %s matches no packages in %s", ErrLoad, strings.Join(patterns, " "), opts.Dir)
+	}
+	var loadErrs []string
+	packages.Visit(initial, nil, func(p *packages.Package) {
+		for _, e := range p.Errors {
+			loadErrs = append(loadErrs, e.Error())
+		}
+	})
+	if len(loadErrs) > 0 {
+		if len(loadErrs) > 10 {
+			loadErrs = append(loadErrs[:10], fmt.Sprintf("and %d more", len(loadErrs)-10))
+		}
+		return nil, fmt.Errorf("%w:\n  %s", ErrLoad, strings.Join(loadErrs, "\n  "))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	a := &analysis{dir: opts.Dir, modules: map[string]*packages.Module{}, std: map[string]bool{}}
+	packages.Visit(initial, nil, func(p *packages.Package) {
+		if p.Module != nil {
+			a.modules[p.PkgPath] = p.Module
+			if p.Module.Dir != "" && !slices.Contains(a.moduleDirs, p.Module.Dir) {
+				a.moduleDirs = append(a.moduleDirs, p.Module.Dir)
+			}
+			if p.Module.Main && a.main == "" {
+				a.main = p.Module.Path
+			}
+		} else if isStd(p) {
+			a.std[p.PkgPath] = true
+		}
+	})
+	log.Info("building SSA")
+	prog, _ := ssautil.AllPackages(initial, ssa.InstantiateGenerics)
+	prog.Build()
+	a.fset = prog.Fset
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log.Info("building the call graph")
+	fns := ssautil.AllFunctions(prog)
+	cg := vta.CallGraph(fns, cha.CallGraph(prog))
+	cg.DeleteSyntheticNodes()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log.Info("charging capabilities", "functions", len(cg.Nodes))
+	res := a.charge(ctx, cg, fns)
+	res.GOOS, res.GOARCH = opts.GOOS, opts.GOARCH
+	return res, ctx.Err()
+}
+
+// isStd tells standard-library packages (no module, no dot in the first
+// path element) from the rest.
+func isStd(p *packages.Package) bool {
+	first, _, _ := strings.Cut(p.PkgPath, "/")
+	return !strings.Contains(first, ".") && p.Module == nil
+}
+
+type analysis struct {
+	dir        string
+	moduleDirs []string
+	fset       *token.FileSet
+	main       string
+	modules    map[string]*packages.Module // package path → module
+	std        map[string]bool
+}
+
+// moduleOf is the module of a function's code, "" for the standard
+// library (and for code of no known module).
+func (a *analysis) moduleOf(fn *ssa.Function) string {
+	pkg := pkgOf(fn)
+	if pkg == nil {
+		return ""
+	}
+	if m := a.modules[pkg.Path()]; m != nil {
+		return m.Path
+	}
+	return ""
+}
+
+func (a *analysis) isStd(fn *ssa.Function) bool {
+	pkg := pkgOf(fn)
+	return pkg != nil && a.std[pkg.Path()]
+}
+
+func pkgOf(fn *ssa.Function) *types.Package {
+	for fn.Parent() != nil {
+		fn = fn.Parent()
+	}
+	if o := fn.Origin(); o != nil {
+		fn = o
+	}
+	if fn.Pkg != nil {
+		return fn.Pkg.Pkg
+	}
+	if obj := fn.Object(); obj != nil {
+		return obj.Pkg()
+	}
+	return nil
+}
+
+// name is how a function is shown and looked up: its go/ssa name, of the
+// generic origin.
+func name(fn *ssa.Function) string {
+	if o := fn.Origin(); o != nil {
+		fn = o
+	}
+	return fn.String()
+}
+
+func (a *analysis) pos(p token.Pos) string {
+	if !p.IsValid() {
+		return ""
+	}
+	pos := a.fset.Position(p)
+	return fmt.Sprintf("%s:%d", a.display(pos.Filename), pos.Line)
+}
+
+// display shortens a file name: relative to the directory of the module
+// that holds it, or to the analysed directory.
+func (a *analysis) display(file string) string {
+	best := ""
+	for _, dir := range append(a.moduleDirs, a.dir) {
+		if dir == "" || len(dir) <= len(best) {
+			continue
+		}
+		if r, err := filepath.Rel(dir, file); err == nil && !strings.HasPrefix(r, "..") {
+			best = dir
+		}
+	}
+	if best == "" {
+		return file
+	}
+	r, _ := filepath.Rel(best, file)
+	return r
+}
+
+// sink is a place where non-standard code exercises a capability.
+type sink struct {
+	pos    token.Pos
+	callee string // the standard-library function, or what the code does
+}
+
+// charge finds, per capability, the non-standard functions that exercise
+// it directly (sinks), then walks the call graph backwards from them over
+// non-standard code, so that every function that reaches a sink knows
+// the next call on a shortest path to it.
+func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa.Function]bool) *Result {
+	sinks := map[Capability]map[*ssa.Function]sink{}
+	addSink := func(c Capability, fn *ssa.Function, s sink) {
+		if sinks[c] == nil {
+			sinks[c] = map[*ssa.Function]sink{}
+		}
+		if old, ok := sinks[c][fn]; !ok || s.pos < old.pos {
+			sinks[c][fn] = s
+		}
+	}
+	for fn := range fns {
+		if a.isStd(fn) || a.moduleOf(fn) == "" {
+			continue
+		}
+		if fn.Blocks == nil && fn.Parent() == nil && fn.Pkg != nil && fn.Synthetic == "" {
+			// A function without a body: assembly or go:linkname.
+			addSink(Unanalyzed, fn, sink{pos: fn.Pos(), callee: "body not in Go (assembly or linkname)"})
+		}
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				if c, what, ok := unsafeUse(instr); ok {
+					addSink(c, fn, sink{pos: instr.Pos(), callee: what})
+				}
+			}
+		}
+		if strings.HasPrefix(fn.Name(), "_Cfunc_") || strings.HasPrefix(fn.Name(), "_cgo") {
+			addSink(CGo, fn, sink{pos: fn.Pos(), callee: "cgo"})
+		}
+		node := cg.Nodes[fn]
+		if node == nil {
+			continue
+		}
+		for _, e := range node.Out {
+			callee := e.Callee.Func
+			if !a.isStd(callee) {
+				if strings.HasPrefix(callee.Name(), "_Cfunc_") {
+					addSink(CGo, fn, sink{pos: e.Pos(), callee: name(callee)})
+				}
+				continue
+			}
+			if callee.Synthetic == "package initializer" {
+				// Importing a package runs its init: not a use of it.
+				continue
+			}
+			pkg := pkgOf(callee)
+			if c, ok := Classify(pkg.Path(), name(callee)); ok {
+				addSink(c, fn, sink{pos: e.Pos(), callee: name(callee)})
+			}
+		}
+	}
+
+	byModule := map[string]map[Capability]*Found{}
+	for c, direct := range sinks {
+		if ctx.Err() != nil {
+			break
+		}
+		// next[f] is the edge from f towards the nearest sink; a sink
+		// maps to nil. owner[f] is the module of that sink.
+		next := map[*ssa.Function]*callgraph.Edge{}
+		owner := map[*ssa.Function]string{}
+		var queue []*ssa.Function
+		for fn := range direct {
+			next[fn] = nil
+			owner[fn] = a.moduleOf(fn)
+			queue = append(queue, fn)
+		}
+		sort.Slice(queue, func(i, j int) bool { return name(queue[i]) < name(queue[j]) })
+		for len(queue) > 0 {
+			fn := queue[0]
+			queue = queue[1:]
+			node := cg.Nodes[fn]
+			if node == nil {
+				continue
+			}
+			for _, e := range node.In {
+				caller := e.Caller.Func
+				if _, seen := next[caller]; seen || a.isStd(caller) || a.moduleOf(caller) == "" {
+					continue
+				}
+				next[caller], owner[caller] = e, owner[fn]
+				queue = append(queue, caller)
+			}
+		}
+		// One example per module: from its function closest to a sink.
+		type best struct {
+			fn  *ssa.Function
+			len int
+		}
+		examples := map[string]best{}
+		via := map[string]map[string]bool{}
+		for fn := range next {
+			m := a.moduleOf(fn)
+			if owner[fn] != m {
+				if via[m] == nil {
+					via[m] = map[string]bool{}
+				}
+				via[m][owner[fn]] = true
+			}
+			l := 0
+			for f := fn; next[f] != nil; f = next[f].Callee.Func {
+				l++
+			}
+			if b, ok := examples[m]; !ok || l < b.len || (l == b.len && name(fn) < name(b.fn)) {
+				examples[m] = best{fn, l}
+			}
+		}
+		for m, b := range examples {
+			f := &Found{Capability: c}
+			for v := range via[m] {
+				f.Via = append(f.Via, v)
+			}
+			sort.Strings(f.Via)
+			// Show the module's own call when it makes one.
+			for fn := range direct {
+				if a.moduleOf(fn) == m && (!f.Direct || name(fn) < name(b.fn)) {
+					f.Direct, b = true, best{fn, 0}
+				}
+			}
+			for fn := b.fn; ; fn = next[fn].Callee.Func {
+				e := next[fn]
+				if e == nil {
+					s := direct[fn]
+					f.Path = append(f.Path, Frame{Function: name(fn), Module: a.moduleOf(fn), Pos: a.pos(s.pos)}, Frame{Function: s.callee})
+					break
+				}
+				f.Path = append(f.Path, Frame{Function: name(fn), Module: a.moduleOf(fn), Pos: a.pos(e.Pos())})
+			}
+			if byModule[m] == nil {
+				byModule[m] = map[Capability]*Found{}
+			}
+			byModule[m][c] = f
+		}
+	}
+
+	res := &Result{Main: a.main}
+	versions := map[string]*packages.Module{}
+	for _, m := range a.modules {
+		versions[m.Path] = m
+	}
+	for path, mod := range versions {
+		m := &Module{Path: path, Version: mod.Version, Main: mod.Main}
+		if mod.Replace != nil && mod.Replace.Version != "" {
+			m.Version = mod.Replace.Version
+		}
+		for _, f := range byModule[path] {
+			m.Capabilities = append(m.Capabilities, *f)
+		}
+		sort.Slice(m.Capabilities, func(i, j int) bool { return m.Capabilities[i].Capability < m.Capabilities[j].Capability })
+		res.Modules = append(res.Modules, m)
+	}
+	sort.Slice(res.Modules, func(i, j int) bool {
+		if res.Modules[i].Main != res.Modules[j].Main {
+			return res.Modules[i].Main
+		}
+		return res.Modules[i].Path < res.Modules[j].Path
+	})
+	return res
+}
+
+// unsafeUse reports an instruction that converts to or from
+// unsafe.Pointer, which is what UNSAFE_POINTER means.
+func unsafeUse(instr ssa.Instruction) (Capability, string, bool) {
+	var from, to types.Type
+	switch v := instr.(type) {
+	case *ssa.Convert:
+		from, to = v.X.Type(), v.Type()
+	case *ssa.ChangeType:
+		from, to = v.X.Type(), v.Type()
+	default:
+		return "", "", false
+	}
+	if isUnsafePointer(from) || isUnsafePointer(to) {
+		return UnsafePointer, fmt.Sprintf("conversion %s → %s", types.TypeString(from, nil), types.TypeString(to, nil)), true
+	}
+	return "", "", false
+}
+
+func isUnsafePointer(t types.Type) bool {
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && b.Kind() == types.UnsafePointer
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/pull"
+)
+
+// capsFlags choose what is built when Go code is analysed.
+type capsFlags struct {
+	goos, goarch string
+	tags         []string
+	output       string
+}
+
+func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.goos, "goos", "", "analyse the files built for this GOOS (default: the go command's)")
+	fl.StringVar(&f.goarch, "goarch", "", "analyse the files built for this GOARCH (default: the go command's)")
+	fl.StringSliceVar(&f.tags, "tags", nil, "build tags, comma-separated, as for go build -tags")
+	if withOutput {
+		fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	}
+}
+
+const capsTargets = `TARGET is a directory (the packages under it: DIR/... or DIR), dir:PATH, or
+gomod:MODULE@VERSION (the module through GOPROXY, checksums verified, analysed
+with its dependencies); customs caps diff and check also read the JSON that
+customs caps analyze -o json writes.`
+
+func (a *app) newCapsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "caps",
+		Short: "What Go modules can do: analyse capabilities, declare them, check and diff them",
+		Long: `Static capability analysis of Go code: which capabilities (FILES, NETWORK, EXEC,
+SYSTEM_CALLS, UNSAFE_POINTER, REFLECT, ...) each module's code reaches in the
+standard library, found along a VTA call graph, with one call path each; and
+capabilities.txt, the declaration of what each module may do (docs/capabilities.md).
+
+` + capsTargets,
+	}
+	cmd.AddCommand(a.newCapsAnalyzeCmd(), a.newCapsInitCmd(), a.newCapsCheckCmd(), a.newCapsDiffCmd())
+	return cmd
+}
+
+func (a *app) newCapsAnalyzeCmd() *cobra.Command {
+	var cf capsFlags
+	cmd := &cobra.Command{
+		Use:   "analyze TARGET",
+		Short: "List the capabilities each module's code reaches, with a call path for each",
+		Long: `Lists, per module, the capabilities its code reaches: "direct" when its own code
+calls the standard-library function, "via M" when it reaches it only through module
+M's code; with one call path from the module's function to the standard library.
+
+` + capsTargets,
+		Example: `  customs caps analyze ./...
+  customs caps analyze gomod:golang.org/x/crypto@v0.52.0 -o json > caps.json
+  customs caps analyze . --goos windows --tags netgo`,
+		Args: oneTarget,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			if err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return a.writeJSON(res)
+			}
+			return writeCapsText(a.stdout, res)
+		},
+	}
+	cf.register(cmd, true)
+	return cmd
+}
+
+func (a *app) newCapsInitCmd() *cobra.Command {
+	var cf capsFlags
+	cmd := &cobra.Command{
+		Use:   "init TARGET > capabilities.txt",
+		Short: "Write a capabilities.txt that grants exactly what the code does now",
+		Long: `Analyses TARGET and prints a capabilities.txt granting each module exactly the
+capabilities its own code exercises, one line per module and capability, with a
+comment saying where the call is. Review it, trim it, commit it; customs caps check
+and customs scan then hold the code to it.
+
+` + capsTargets,
+		Args: oneTarget,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			if err != nil {
+				return err
+			}
+			_, err = a.stdout.Write(capabilities.Declaration(res).Format())
+			return err
+		},
+	}
+	cf.register(cmd, false)
+	return cmd
+}
+
+// capsViolation is the policy failure of a check: exit 1.
+type capsViolation struct{ n int }
+
+func (e capsViolation) Error() string {
+	return fmt.Sprintf("%d capabilities are used but not declared", e.n)
+}
+func (capsViolation) PolicyFailure() bool { return true }
+
+func (a *app) newCapsCheckCmd() *cobra.Command {
+	var cf capsFlags
+	var declared string
+	cmd := &cobra.Command{
+		Use:   "check --declared capabilities.txt TARGET",
+		Short: "Fail when a module's code does what capabilities.txt does not grant it",
+		Long: `Holds what each module's own code does against the declaration: exit 1 listing
+every (module, capability) found but not granted, with the call path; warnings for
+grants no code uses. A module's code is charged for the calls it makes itself; what
+it reaches through another module is that module's to declare.
+
+` + capsTargets,
+		Example: `  customs caps check --declared capabilities.txt ./...`,
+		Args:    oneTarget,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if declared == "" {
+				return usageError{errors.New("--declared capabilities.txt is required (customs caps init writes one)")}
+			}
+			f, err := loadDeclaration(declared)
+			if err != nil {
+				return err
+			}
+			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			if err != nil {
+				return err
+			}
+			rep := capabilities.Check(f, res)
+			if cf.output == "json" {
+				if err := a.writeJSON(rep); err != nil {
+					return err
+				}
+			} else {
+				writeCheckText(a.stdout, rep)
+			}
+			if !rep.Passed() {
+				return capsViolation{len(rep.Violations)}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	cmd.Flags().StringVar(&declared, "declared", "", "the capabilities.txt to check against")
+	return cmd
+}
+
+func (a *app) newCapsDiffCmd() *cobra.Command {
+	var cf capsFlags
+	cmd := &cobra.Command{
+		Use:   "diff OLD NEW",
+		Short: "Which module gained or lost which capability between two versions",
+		Long: `Analyses OLD and NEW (two module versions, two directories, or two JSON results of
+customs caps analyze) and lists, per module, the capabilities its own code gained
+(+) or lost (-): what can my dependencies do now that they could not before?
+
+` + capsTargets,
+		Example: `  customs caps diff gomod:github.com/acme/lib@v1.2.0 gomod:github.com/acme/lib@v1.3.0
+  customs caps diff main.json pr.json -o json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError{fmt.Errorf("caps diff takes OLD and NEW, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			old, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			if err != nil {
+				return err
+			}
+			new, err := a.analyzeCaps(cmd.Context(), args[1], cf)
+			if err != nil {
+				return err
+			}
+			changes := capabilities.Diff(old, new)
+			if cf.output == "json" {
+				if changes == nil {
+					changes = []capabilities.Change{}
+				}
+				return a.writeJSON(changes)
+			}
+			if len(changes) == 0 {
+				fmt.Fprintln(a.stdout, "No module gained or lost a capability.")
+				return nil
+			}
+			for _, c := range changes {
+				sign := "-"
+				if c.Added {
+					sign = "+"
+				}
+				fmt.Fprintf(a.stdout, "%s %s %s\n", sign, c.Module, c.Capability)
+				if c.Added {
+					writePath(a.stdout, "    ", c.Path)
+				}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	return cmd
+}
+
+// loadDeclaration reads and parses a capabilities.txt.
+func loadDeclaration(file string) (*capabilities.File, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the declaration: %w", err)
+	}
+	return capabilities.Parse(file, b)
+}
+
+// analyzeCaps analyses a caps TARGET, or reads a saved JSON result.
+func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capabilities.Result, error) {
+	opts := capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags, Logger: a.logger()}
+	switch {
+	case strings.HasSuffix(arg, ".json"):
+		return readCapsJSON(arg)
+	case strings.HasPrefix(arg, "gomod:"):
+		t, err := pull.ParseTarget(arg)
+		if err != nil {
+			return nil, err
+		}
+		var pf pullFlags
+		popts, err := pf.options(a, nil)
+		if err != nil {
+			return nil, err
+		}
+		art, err := pull.Fetch(ctx, t, popts)
+		if err != nil {
+			return nil, err
+		}
+		defer art.Close()
+		opts.Dir = art.Dir
+		if art.Module != nil {
+			if err := capabilities.PrepareModule(&opts, art.Module.Path); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		dir := strings.TrimPrefix(arg, "dir:")
+		dir = strings.TrimSuffix(strings.TrimSuffix(dir, "..."), string(filepath.Separator))
+		if dir == "" || dir == "." {
+			dir = "."
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, usageError{fmt.Errorf("%s is not a directory, a gomod:MODULE@VERSION or a .json result", arg)}
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		opts.Dir = abs
+	}
+	opts.Patterns = []string{"./..."}
+	res, err := capabilities.Analyze(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("analysing %s: %w", arg, err)
+	}
+	return res, nil
+}
+
+func readCapsJSON(file string) (*capabilities.Result, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	var r capabilities.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s is not the JSON of customs caps analyze: %w", file, err)
+	}
+	for _, m := range r.Modules {
+		if m == nil || m.Path == "" {
+			return nil, fmt.Errorf("%s is not the JSON of customs caps analyze: a module without a path", file)
+		}
+		for _, f := range m.Capabilities {
+			if !f.Capability.Valid() {
+				return nil, fmt.Errorf("%s: module %s: unknown capability %q", file, m.Path, f.Capability)
+			}
+		}
+	}
+	return &r, nil
+}
+
+func writeCapsText(w io.Writer, res *capabilities.Result) error {
+	for _, m := range res.Modules {
+		head := m.Path
+		if m.Version != "" {
+			head += "@" + m.Version
+		}
+		if m.Main {
+			head += " (main module)"
+		}
+		if len(m.Capabilities) == 0 {
+			fmt.Fprintf(w, "%s: no capabilities\n", head)
+			continue
+		}
+		fmt.Fprintf(w, "%s\n", head)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range m.Capabilities {
+			how := "direct"
+			if !f.Direct {
+				how = "via " + strings.Join(f.Via, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Capability, how, oneLine(f.Path))
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func writeCheckText(w io.Writer, rep *capabilities.Report) {
+	for _, v := range rep.Violations {
+		fmt.Fprintf(w, "NOT DECLARED: %s %s\n", v.Module, v.Capability)
+		writePath(w, "    ", v.Path)
+	}
+	for _, v := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s %s is not declared (allowed by \"unlisted warn\")\n", v.Module, v.Capability)
+	}
+	for _, u := range rep.Unused {
+		fmt.Fprintf(w, "warning: %s:%d grants %s %s, which no code uses\n", rep.Declared, u.Line, u.Subject, u.Capability)
+	}
+	if rep.Passed() {
+		fmt.Fprintf(w, "OK: every capability the code exercises is declared in %s\n", rep.Declared)
+	}
+}
+
+func oneLine(path []capabilities.Frame) string {
+	var parts []string
+	for _, f := range path {
+		s := f.Function
+		if f.Pos != "" {
+			s += " (" + f.Pos + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " -> ")
+}
+
+func writePath(w io.Writer, indent string, path []capabilities.Frame) {
+	for i, f := range path {
+		arrow := ""
+		if i > 0 {
+			arrow = "-> "
+		}
+		if f.Pos != "" {
+			fmt.Fprintf(w, "%s%s%s  %s\n", indent, arrow, f.Function, f.Pos)
+		} else {
+			fmt.Fprintf(w, "%s%s%s\n", indent, arrow, f.Function)
+		}
+	}
+}
