@@ -454,7 +454,7 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 		versions[m.Path] = m
 	}
 	for path, mod := range versions {
-		m := &Module{Path: path, Version: mod.Version, Main: mod.Main}
+		m := &Module{Path: path, Version: mod.Version, Main: mod.Main, Capabilities: []Found{}}
 		if mod.Replace != nil && mod.Replace.Version != "" {
 			m.Version = mod.Replace.Version
 		}
