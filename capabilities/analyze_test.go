@@ -231,3 +231,20 @@ func capStrings(cs []Capability) []string {
 	}
 	return out
 }
+
+// FuzzParseResult feeds saved analyses (the JSON caps diff and check read)
+// to the parser: errors, never a crash, and what parses can be diffed.
+func FuzzParseResult(f *testing.F) {
+	f.Add([]byte(`{"main":"example.com/app","modules":[{"path":"example.com/app","main":true,"capabilities":[{"capability":"EXEC","direct":true,"path":[{"function":"main.main","pos":"main.go:3"},{"function":"os/exec.Command"}]}]}]}`))
+	f.Add([]byte(`{"modules":[null]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseResult(b)
+		if err != nil {
+			return
+		}
+		Diff(r, r)
+		if decl, err := Parse("capabilities.txt", Declaration(r).Format()); err == nil {
+			Check(decl, r)
+		}
+	})
+}

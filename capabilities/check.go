@@ -1,6 +1,8 @@
 package capabilities
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -216,4 +218,27 @@ func where(path []Frame) string {
 		fmt.Fprintf(&b, " -> %s", last.Function)
 	}
 	return b.String()
+}
+
+// ParseResult reads the JSON of an analysis (customs caps analyze -o
+// json), such as one kept from a base branch.
+func ParseResult(b []byte) (*Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("not the JSON of customs caps analyze: %w", err)
+	}
+	if len(r.Modules) == 0 {
+		return nil, errors.New("not the JSON of customs caps analyze: no modules")
+	}
+	for _, m := range r.Modules {
+		if m == nil || m.Path == "" {
+			return nil, errors.New("not the JSON of customs caps analyze: a module without a path")
+		}
+		for _, f := range m.Capabilities {
+			if !f.Capability.Valid() || f.Capability == All {
+				return nil, fmt.Errorf("module %s: unknown capability %q", m.Path, f.Capability)
+			}
+		}
+	}
+	return &r, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -280,21 +279,11 @@ func readCapsJSON(file string) (*capabilities.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
-	var r capabilities.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s is not the JSON of customs caps analyze: %w", file, err)
+	r, err := capabilities.ParseResult(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	for _, m := range r.Modules {
-		if m == nil || m.Path == "" {
-			return nil, fmt.Errorf("%s is not the JSON of customs caps analyze: a module without a path", file)
-		}
-		for _, f := range m.Capabilities {
-			if !f.Capability.Valid() {
-				return nil, fmt.Errorf("%s: module %s: unknown capability %q", file, m.Path, f.Capability)
-			}
-		}
-	}
-	return &r, nil
+	return r, nil
 }
 
 func writeCapsText(w io.Writer, res *capabilities.Result) error {

@@ -51,6 +51,12 @@ func TestCaps(t *testing.T) {
 	malformed := write("bad.txt", "capabilities 1\nexample.com/evil TELEPORT\n")
 	env := cacheEnv(t)
 
+	oldJSON, _, code := customs(t, env, "caps", "analyze", app, "-o", "json")
+	if code != 0 {
+		t.Fatalf("caps analyze -o json: exit %d", code)
+	}
+	// The same program before it took the dependency's calls.
+	os.WriteFile(filepath.Join(dir, "old.json"), []byte(strings.ReplaceAll(oldJSON, `"capability": "EXEC"`, `"capability": "REFLECT"`)), 0o644)
 	stdout, stderr, code := customs(t, env, "caps", "init", app)
 	if code != 0 {
 		t.Fatalf("caps init: exit %d\n%s", code, stderr)
@@ -72,6 +78,8 @@ func TestCaps(t *testing.T) {
 		{"no declaration", []string{"caps", "check", app}, 2, []string{"--declared capabilities.txt is required"}},
 		{"not a directory", []string{"caps", "analyze", filepath.Join(app, "main.go")}, 2, []string{"is not a directory"}},
 		{"diff of itself", []string{"caps", "diff", app, app}, 0, []string{"No module gained or lost a capability."}},
+		{"diff of saved results", []string{"caps", "diff", filepath.Join(dir, "old.json"), app}, 0, []string{"+ example.com/evil EXEC", "-> os/exec.Command", "- example.com/evil REFLECT"}},
+		{"diff of a malformed result", []string{"caps", "diff", malformed + ".json", app}, 2, []string{"reading"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := customs(t, env, tc.args...)
