@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/capabilities/trace"
 	"github.com/customs-dev/customs/pull"
 )
 
@@ -84,17 +85,32 @@ M's code; with one call path from the module's function to the standard library.
 
 func (a *app) newCapsInitCmd() *cobra.Command {
 	var cf capsFlags
+	var fromProfile string
 	cmd := &cobra.Command{
 		Use:   "init TARGET > capabilities.txt",
 		Short: "Write a capabilities.txt that grants exactly what the code does now",
 		Long: `Analyses TARGET and prints a capabilities.txt granting each module exactly the
 capabilities its own code exercises, one line per module and capability, with a
 comment saying where the call is. Review it, trim it, commit it; customs caps check
-and customs scan then hold the code to it.
+and customs scan then hold the code to it. With --from-profile, the grants are what
+customs trace saw the program do.
 
 ` + capsTargets,
-		Args: oneTarget,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (fromProfile != "") {
+				return usageError{errors.New("caps init takes one TARGET, or --from-profile profile.json")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromProfile != "" {
+				p, err := readProfile(fromProfile)
+				if err != nil {
+					return err
+				}
+				_, err = a.stdout.Write(trace.Declaration(p).Format())
+				return err
+			}
 			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
 			if err != nil {
 				return err
@@ -104,6 +120,7 @@ and customs scan then hold the code to it.
 		},
 	}
 	cf.register(cmd, false)
+	cmd.Flags().StringVar(&fromProfile, "from-profile", "", "propose the declaration from what customs trace saw (a profile.json) instead")
 	return cmd
 }
 
@@ -117,7 +134,7 @@ func (capsViolation) PolicyFailure() bool { return true }
 
 func (a *app) newCapsCheckCmd() *cobra.Command {
 	var cf capsFlags
-	var declared string
+	var declared, profile string
 	cmd := &cobra.Command{
 		Use:   "check --declared capabilities.txt TARGET",
 		Short: "Fail when a module's code does what capabilities.txt does not grant it",
@@ -127,8 +144,14 @@ grants no code uses. A module's code is charged for the calls it makes itself; w
 it reaches through another module is that module's to declare.
 
 ` + capsTargets,
-		Example: `  customs caps check --declared capabilities.txt ./...`,
-		Args:    oneTarget,
+		Example: `  customs caps check --declared capabilities.txt ./...
+  customs caps check --declared capabilities.txt --profile profile.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (profile != "") {
+				return usageError{errors.New("caps check takes one TARGET, or --profile profile.json (from customs trace)")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if declared == "" {
 				return usageError{errors.New("--declared capabilities.txt is required (customs caps init writes one)")}
@@ -137,11 +160,20 @@ it reaches through another module is that module's to declare.
 			if err != nil {
 				return err
 			}
-			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
-			if err != nil {
-				return err
+			var rep *capabilities.Report
+			if profile != "" {
+				p, err := readProfile(profile)
+				if err != nil {
+					return err
+				}
+				rep = trace.Check(f, p)
+			} else {
+				res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+				if err != nil {
+					return err
+				}
+				rep = capabilities.Check(f, res)
 			}
-			rep := capabilities.Check(f, res)
 			if cf.output == "json" {
 				if err := a.writeJSON(rep); err != nil {
 					return err
@@ -157,6 +189,7 @@ it reaches through another module is that module's to declare.
 	}
 	cf.register(cmd, true)
 	cmd.Flags().StringVar(&declared, "declared", "", "the capabilities.txt to check against")
+	cmd.Flags().StringVar(&profile, "profile", "", "check what customs trace saw (profile.json) instead of the code: scopes are checked against the arguments")
 	return cmd
 }
 
@@ -272,6 +305,18 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 		return nil, fmt.Errorf("analysing %s: %w", arg, err)
 	}
 	return res, nil
+}
+
+func readProfile(file string) (*trace.Profile, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	p, err := trace.ParseProfile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return p, nil
 }
 
 func readCapsJSON(file string) (*capabilities.Result, error) {

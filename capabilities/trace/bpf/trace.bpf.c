@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+// customs trace: follows a process tree and reports the system calls that
+// exercise capabilities, each with the user stack that made it.
+//
+// x86_64 system call numbers; the raw_syscalls/sys_enter format (id at 8,
+// args at 16) has been stable for as long as BPF has existed. Fork is
+// read through BTF (tp_btf), so task_struct offsets come from the kernel.
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct task_struct {
+	int pid;
+	int tgid;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	const char *filename;
+} __attribute__((preserve_access_index));
+
+struct sys_enter_ctx {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+#define MAX_STR 256
+#define MAX_ADDR 128
+#define MAX_ARGV 4
+#define ARG_STR 64
+
+struct event {
+	__u64 ts;
+	__u32 pid;
+	__u32 tid;
+	__s64 nr;
+	__s32 stack_id;
+	__u32 addrlen;
+	__u64 args[6];
+	char str[MAX_STR];
+	char str2[MAX_STR];
+	__u8 addr[MAX_ADDR];
+	char argv[MAX_ARGV][ARG_STR];
+};
+
+// traced holds the thread-group ids being followed.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced SEC(".maps");
+
+// watch[0] is the tgid whose next children are followed: customs itself,
+// while it starts the command.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} watch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+// drops counts events the ring buffer had no room for.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+// syscalls is the set of system calls each thread group made.
+struct syscall_set {
+	__u64 bits[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct syscall_set);
+} syscalls SEC(".maps");
+
+// A zeroed event to copy from: the stack is too small for one.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syscall_set);
+} zero_set SEC(".maps");
+
+// Pseudo system call numbers for process events.
+#define EV_FORK -1
+#define EV_EXEC -2
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
+	__u32 k = 0;
+	__u32 *w = bpf_map_lookup_elem(&watch, &k);
+	if ((w && *w != 0 && *w == ptgid) || bpf_map_lookup_elem(&traced, &ptgid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
+		if (ptgid == ctgid)
+			return 0; // a thread
+		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			__u32 z = 0;
+			__u64 *n = bpf_map_lookup_elem(&drops, &z);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+			return 0;
+		}
+		e->ts = bpf_ktime_get_boot_ns();
+		e->pid = ctgid;
+		e->tid = ptgid;
+		e->nr = EV_FORK;
+		e->stack_id = -1;
+		e->str[0] = 0;
+		bpf_ringbuf_submit(e, 0);
+	}
+	return 0;
+}
+
+// on_exec reports the program a traced process now runs.
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = p->tgid;
+	if (!bpf_map_lookup_elem(&traced, &tgid))
+		return 0;
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__u32 z = 0;
+		__u64 *n = bpf_map_lookup_elem(&drops, &z);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	e->ts = bpf_ktime_get_boot_ns();
+	e->pid = tgid;
+	e->tid = p->pid;
+	e->nr = EV_EXEC;
+	e->stack_id = -1;
+	bpf_probe_read_kernel_str(e->str, sizeof(e->str), bprm->filename);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+// What is reported, by x86_64 system call number.
+#define NR_mmap 9
+#define NR_mprotect 10
+#define NR_open 2
+#define NR_connect 42
+#define NR_accept 43
+#define NR_bind 49
+#define NR_listen 50
+#define NR_execve 59
+#define NR_rename 82
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_chown 92
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_capset 126
+#define NR_mount 165
+#define NR_init_module 175
+#define NR_openat 257
+#define NR_fchownat 260
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_fchmodat 268
+#define NR_accept4 288
+#define NR_finit_module 313
+#define NR_renameat2 316
+#define NR_memfd_create 319
+#define NR_bpf 321
+#define NR_execveat 322
+
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define PROT_EXEC 4
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int on_sys_enter(struct sys_enter_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&traced, &tgid))
+		return 0;
+	long nr = ctx->id;
+
+	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
+	if (!set) {
+		__u32 z = 0;
+		struct syscall_set *zero = bpf_map_lookup_elem(&zero_set, &z);
+		if (!zero)
+			return 0;
+		bpf_map_update_elem(&syscalls, &tgid, zero, BPF_NOEXIST);
+		set = bpf_map_lookup_elem(&syscalls, &tgid);
+		if (!set)
+			return 0;
+	}
+	if (nr >= 0 && nr < 512)
+		__sync_fetch_and_or(&set->bits[(nr >> 6) & 7], 1ULL << (nr & 63));
+
+	int path = -1, path2 = -1, sockaddr = -1;
+	switch (nr) {
+	case NR_execve:
+	case NR_open:
+	case NR_creat:
+	case NR_unlink:
+	case NR_chmod:
+	case NR_chown:
+		path = 0;
+		break;
+	case NR_execveat:
+	case NR_unlinkat:
+	case NR_fchmodat:
+	case NR_fchownat:
+		path = 1;
+		break;
+	case NR_openat:
+		path = 1;
+		break;
+	case NR_rename:
+		path = 0;
+		path2 = 1;
+		break;
+	case NR_renameat:
+	case NR_renameat2:
+		path = 1;
+		path2 = 3;
+		break;
+	case NR_connect:
+	case NR_bind:
+		sockaddr = 1;
+		break;
+	case NR_memfd_create:
+		path = 0;
+		break;
+	case NR_accept:
+	case NR_accept4:
+	case NR_listen:
+	case NR_fchmod:
+	case NR_ptrace:
+	case NR_setuid:
+	case NR_setgid:
+	case NR_capset:
+	case NR_mount:
+	case NR_init_module:
+	case NR_finit_module:
+	case NR_bpf:
+		break;
+	case NR_mmap:
+		// Executable anonymous memory: mapping a file (a library) is
+		// what every dynamic loader does.
+		if (!(ctx->args[2] & PROT_EXEC) || (int)ctx->args[4] != -1)
+			return 0;
+		break;
+	case NR_mprotect:
+		if (!(ctx->args[2] & PROT_EXEC))
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	// Only opens that can change a file.
+	if (nr == NR_open && !(ctx->args[1] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return 0;
+	if (nr == NR_openat && !(ctx->args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return 0;
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__u32 z = 0;
+		__u64 *n = bpf_map_lookup_elem(&drops, &z);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	e->ts = bpf_ktime_get_boot_ns();
+	e->pid = tgid;
+	e->tid = (__u32)id;
+	e->nr = nr;
+	for (int i = 0; i < 6; i++)
+		e->args[i] = ctx->args[i];
+	e->str[0] = 0;
+	e->str2[0] = 0;
+	e->addrlen = 0;
+	for (int i = 0; i < MAX_ARGV; i++)
+		e->argv[i][0] = 0;
+	if (path >= 0 && path < 6)
+		bpf_probe_read_user_str(e->str, sizeof(e->str), (void *)e->args[path]);
+	if (path2 >= 0 && path2 < 6)
+		bpf_probe_read_user_str(e->str2, sizeof(e->str2), (void *)e->args[path2]);
+	if (sockaddr >= 0) {
+		// Bounded for the verifier: every sockaddr but the longest
+		// unix paths fits in 127 bytes.
+		__u32 len = ctx->args[2];
+		if (len > MAX_ADDR - 1)
+			len = MAX_ADDR - 1;
+		len &= MAX_ADDR - 1;
+		if (len > 0 && bpf_probe_read_user(e->addr, len, (void *)ctx->args[1]) == 0)
+			e->addrlen = len;
+	}
+	if (nr == NR_execve || nr == NR_execveat) {
+		const char *const *argv = (const char *const *)(nr == NR_execve ? e->args[1] : e->args[2]);
+		for (int i = 0; i < MAX_ARGV; i++) {
+			const char *p = 0;
+			if (bpf_probe_read_user(&p, sizeof(p), &argv[i]) || !p)
+				break;
+			bpf_probe_read_user_str(e->argv[i], ARG_STR, p);
+		}
+	}
+	e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,123 @@
+package trace
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/customs-dev/customs/capabilities"
+)
+
+// Check holds what the traced programs did against a declaration: each
+// (module, capability) must be granted, and where the deciding grant has
+// scopes, every example argument must fall inside one of them.
+func Check(f *capabilities.File, p *Profile) *capabilities.Report {
+	rep := &capabilities.Report{Declared: f.Name, Violations: []capabilities.Violation{}}
+	for _, ch := range p.Charges {
+		d := f.Decide(ch.Module, ch.Capability)
+		v := capabilities.Violation{Module: ch.Module, Capability: ch.Capability, Path: stackFrames(ch)}
+		if d.Rule != nil {
+			v.Rule = d.Rule.Line
+		}
+		switch {
+		case !d.Allowed:
+			rep.Violations = append(rep.Violations, v)
+		case d.Warn:
+			rep.Warnings = append(rep.Warnings, v)
+		case d.Rule != nil && len(d.Rule.Scopes) > 0:
+			for _, ex := range ch.Examples {
+				if !inScope(d.Rule.Scopes, ex) {
+					v.Path = append([]capabilities.Frame{{Function: "outside the granted scope: " + ex}}, v.Path...)
+					rep.Violations = append(rep.Violations, v)
+					break
+				}
+			}
+		}
+	}
+	return rep
+}
+
+// Declaration proposes a capabilities.txt granting what the trace saw.
+func Declaration(p *Profile) *capabilities.File {
+	f := &capabilities.File{Version: 1, Unlisted: capabilities.Deny, OnViolation: "log"}
+	seen := map[string]bool{}
+	for _, ch := range p.Charges {
+		key := ch.Module + " " + string(ch.Capability)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		comment := fmt.Sprintf("seen %d times in %s", ch.Count, ch.Executable)
+		if len(ch.Examples) > 0 {
+			comment += ", e.g. " + ch.Examples[0]
+		}
+		f.Rules = append(f.Rules, capabilities.Rule{Subject: ch.Module, Caps: []capabilities.Capability{ch.Capability}, Comment: strings.ReplaceAll(comment, "#", "")})
+	}
+	return f
+}
+
+func stackFrames(ch *Charge) []capabilities.Frame {
+	var out []capabilities.Frame
+	for _, s := range ch.Stack {
+		out = append(out, capabilities.Frame{Function: s})
+	}
+	return out
+}
+
+// inScope reports whether an example ("address=1.2.3.4:5432",
+// "path=/etc/x", "program=/bin/git argv=...") falls in one of the scopes.
+func inScope(scopes []capabilities.Scope, example string) bool {
+	key, value, _ := strings.Cut(example, "=")
+	want := map[string]string{"address": "host", "path": "path", "program": "program"}[key]
+	if key == "program" {
+		value, _, _ = strings.Cut(value, " ")
+	}
+	if key == "path" {
+		value, _, _ = strings.Cut(value, " -> ")
+	}
+	matched := false
+	for _, s := range scopes {
+		if s.Key != want {
+			continue
+		}
+		if glob(s.Value, value) {
+			matched = true
+		}
+	}
+	return matched
+}
+
+// glob matches "*" (and "**") against any run of characters.
+func glob(pattern, s string) bool {
+	pattern = strings.ReplaceAll(pattern, "**", "*")
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, part := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, part)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(part):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// ParseProfile reads a profile customs trace wrote.
+func ParseProfile(b []byte) (*Profile, error) {
+	var p Profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("not a customs trace profile: %w", err)
+	}
+	for _, ch := range p.Charges {
+		if ch == nil || ch.Module == "" || !ch.Capability.Valid() {
+			return nil, fmt.Errorf("not a customs trace profile: a charge without a module or with an unknown capability")
+		}
+	}
+	return &p, nil
+}

@@ -1,0 +1,328 @@
+package trace
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// rawEvent is struct event of bpf/trace.bpf.c, byte for byte.
+type rawEvent struct {
+	Ts      uint64
+	Pid     uint32
+	Tid     uint32
+	Nr      int64
+	StackID int32
+	AddrLen uint32
+	Args    [6]uint64
+	Str     [256]byte
+	Str2    [256]byte
+	Addr    [128]byte
+	Argv    [4][64]byte
+}
+
+const (
+	evFork = -1
+	evExec = -2
+)
+
+// Run starts the command and follows its whole process tree until it
+// exits, and returns what it did.
+func Run(ctx context.Context, opts Options) (*Profile, error) {
+	if len(opts.Command) == 0 {
+		return nil, errors.New("no command to trace")
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var objs bpfObjects
+	if err := loadBpfObjects(&objs, nil); err != nil {
+		return nil, fmt.Errorf("%w: loading the BPF programs: %v", ErrUnavailable, err)
+	}
+	defer objs.Close()
+	var links []link.Link
+	defer func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}()
+	tp, err := link.Tracepoint("raw_syscalls", "sys_enter", objs.OnSysEnter, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: attaching to raw_syscalls/sys_enter: %v", ErrUnavailable, err)
+	}
+	links = append(links, tp)
+	for _, prog := range []*ebpf.Program{objs.OnFork, objs.OnExec} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, fmt.Errorf("%w: attaching %s: %v", ErrUnavailable, prog, err)
+		}
+		links = append(links, l)
+	}
+	rd, err := ringbuf.NewReader(objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer rd.Close()
+
+	t := newTracer(opts)
+	records := make(chan []byte, 4096)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer close(records)
+		for {
+			rec, err := rd.Read()
+			if err != nil {
+				return
+			}
+			records <- append([]byte(nil), rec.RawSample...)
+		}
+	}()
+	processed := make(chan struct{})
+	go func() {
+		defer close(processed)
+		for b := range records {
+			t.handle(b, objs.Stacks)
+		}
+	}()
+
+	cmd := exec.CommandContext(ctx, opts.Command[0], opts.Command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir, cmd.Env = opts.Stdin, opts.Stdout, opts.Stderr, opts.Dir, opts.Env
+	// The child customs forks is followed from its birth: its exec, and
+	// everything after, is seen.
+	var zero uint32
+	self := uint32(os.Getpid())
+	if err := objs.Watch.Put(zero, self); err != nil {
+		return nil, err
+	}
+	t.profile.Started = time.Now()
+	err = cmd.Start()
+	objs.Watch.Put(zero, uint32(0))
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", opts.Command[0], err)
+	}
+	t.root = uint32(cmd.Process.Pid)
+	werr := cmd.Wait()
+	t.profile.Ended = time.Now()
+	t.profile.ExitCode = cmd.ProcessState.ExitCode()
+	// Let the last events through, then stop reading.
+	time.Sleep(100 * time.Millisecond)
+	rd.Close()
+	<-readDone
+	<-processed
+
+	var perCPU []uint64
+	if err := objs.Drops.Lookup(zero, &perCPU); err == nil {
+		for _, n := range perCPU {
+			t.profile.Dropped += n
+		}
+	}
+	var tgid uint32
+	var set bpfSyscallSet
+	it := objs.Syscalls.Iterate()
+	for it.Next(&tgid, &set) {
+		if p := t.program(t.exeOf[tgid]); p != nil {
+			for w, bits := range set.Bits {
+				for b := 0; b < 64; b++ {
+					if bits&(1<<b) != 0 {
+						p.syscalls[w*64+b] = true
+					}
+				}
+			}
+		}
+	}
+	var exitErr *exec.ExitError
+	if werr != nil && !errors.As(werr, &exitErr) {
+		return nil, fmt.Errorf("running %s: %w", opts.Command[0], werr)
+	}
+	return t.finish(), nil
+}
+
+// tracer turns events into a profile.
+type tracer struct {
+	opts     Options
+	root     uint32
+	exeOf    map[uint32]string
+	programs map[string]*tracedProgram
+	charges  map[string]*Charge
+	profile  *Profile
+	boot     time.Time
+}
+
+type tracedProgram struct {
+	*program
+	syscalls map[int]bool
+}
+
+func newTracer(opts Options) *tracer {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return &tracer{
+		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{},
+		profile: &Profile{Command: opts.Command},
+		boot:    time.Now().Add(-time.Duration(ts.Nano())),
+	}
+}
+
+func (t *tracer) program(path string) *tracedProgram {
+	if path == "" {
+		return nil
+	}
+	if p, ok := t.programs[path]; ok {
+		return p
+	}
+	p := &tracedProgram{program: loadProgram(path), syscalls: map[int]bool{}}
+	t.programs[path] = p
+	return p
+}
+
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
+	var e rawEvent
+	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &e); err != nil {
+		return
+	}
+	switch e.Nr {
+	case evFork:
+		t.exeOf[e.Pid] = t.exeOf[e.Tid]
+		return
+	case evExec:
+		t.exeOf[e.Pid] = cstr(e.Str[:])
+		t.program(t.exeOf[e.Pid])
+		return
+	}
+	exe := t.exeOf[e.Pid]
+	p := t.program(exe)
+	if p == nil {
+		// The command's process before its exec is still customs.
+		return
+	}
+	var frames []frame
+	if e.StackID >= 0 {
+		var pcs [127]uint64
+		if err := stacks.Lookup(uint32(e.StackID), &pcs); err == nil {
+			frames = p.symbolize(pcs[:])
+		}
+	}
+	module, c := p.attribute(frames, e.Nr)
+	if c == "" {
+		return
+	}
+	key := exe + "\x00" + module + "\x00" + string(c)
+	ch := t.charges[key]
+	if ch == nil {
+		ch = &Charge{Executable: exe, Module: module, Capability: c, First: t.boot.Add(time.Duration(e.Ts))}
+		for _, f := range frames {
+			s := f.fn
+			if f.file != "" {
+				s += fmt.Sprintf(" (%s:%d)", f.file, f.line)
+			}
+			ch.Stack = append(ch.Stack, s)
+		}
+		t.charges[key] = ch
+	}
+	ch.Count++
+	if ex := example(&e); ex != "" && len(ch.Examples) < 5 && !contains(ch.Examples, ex) {
+		ch.Examples = append(ch.Examples, ex)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// example is an event's arguments in a line.
+func example(e *rawEvent) string {
+	switch e.Nr {
+	case 59, 322: // execve, execveat
+		var argv []string
+		for _, a := range e.Argv {
+			if s := cstr(a[:]); s != "" {
+				argv = append(argv, s)
+			}
+		}
+		return "program=" + cstr(e.Str[:]) + " argv=" + strings.Join(argv, " ")
+	case 42, 49: // connect, bind
+		return "address=" + sockaddr(e.Addr[:e.AddrLen])
+	case 82, 264, 316:
+		return "path=" + cstr(e.Str[:]) + " -> " + cstr(e.Str2[:])
+	}
+	if s := cstr(e.Str[:]); s != "" {
+		return "path=" + s
+	}
+	return ""
+}
+
+func sockaddr(b []byte) string {
+	if len(b) < 2 {
+		return ""
+	}
+	switch binary.LittleEndian.Uint16(b) {
+	case unix.AF_INET:
+		if len(b) >= 8 {
+			ip, _ := netip.AddrFromSlice(b[4:8])
+			return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[2:4])).String()
+		}
+	case unix.AF_INET6:
+		if len(b) >= 24 {
+			ip, _ := netip.AddrFromSlice(b[8:24])
+			return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[2:4])).String()
+		}
+	case unix.AF_UNIX:
+		return "unix:" + cstr(b[2:])
+	}
+	return fmt.Sprintf("family %d", binary.LittleEndian.Uint16(b))
+}
+
+func (t *tracer) finish() *Profile {
+	for _, p := range t.programs {
+		for nr := range p.syscalls {
+			p.exe.Syscalls = append(p.exe.Syscalls, nr)
+		}
+		sort.Ints(p.exe.Syscalls)
+		t.profile.Executables = append(t.profile.Executables, p.exe)
+	}
+	sort.Slice(t.profile.Executables, func(i, j int) bool { return t.profile.Executables[i].Path < t.profile.Executables[j].Path })
+	for _, c := range t.charges {
+		t.profile.Charges = append(t.profile.Charges, c)
+	}
+	sort.Slice(t.profile.Charges, func(i, j int) bool {
+		a, b := t.profile.Charges[i], t.profile.Charges[j]
+		if a.Executable != b.Executable {
+			return a.Executable < b.Executable
+		}
+		if a.Module != b.Module {
+			return a.Module < b.Module
+		}
+		return a.Capability < b.Capability
+	})
+	if t.profile.Charges == nil {
+		t.profile.Charges = []*Charge{}
+	}
+	return t.profile
+}

@@ -1,0 +1,190 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/internal/testimage"
+)
+
+// run traces a command, skipping where BPF cannot be used (not root, no
+// BTF): CI runs these tests as root.
+func run(t *testing.T, args ...string) *Profile {
+	t.Helper()
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("skipping: customs trace needs Linux on amd64")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: customs trace needs root (CI runs it as root)")
+	}
+	p, err := Run(context.Background(), Options{Command: args})
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func charge(p *Profile, module string, c capabilities.Capability) *Charge {
+	for _, ch := range p.Charges {
+		if ch.Module == module && ch.Capability == c {
+			return ch
+		}
+	}
+	return nil
+}
+
+// TestTraceChargesTheDependency traces testdata/trace/app, whose
+// dependency example.com/dep (wired with a replace) connects to a
+// listener, writes a file and runs /bin/true from a goroutine, built with
+// and without symbols.
+func TestTraceChargesTheDependency(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, build := range []struct {
+		name  string
+		flags []string
+	}{{"with symbols", nil}, {"stripped", []string{"-ldflags=-s -w"}}} {
+		t.Run(build.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "traced")
+			cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, build.flags...), ".")...)
+			cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "app")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
+			}
+			file := filepath.Join(dir, "written.txt")
+			p := run(t, bin, ln.Addr().String(), file)
+			if p.ExitCode != 0 {
+				t.Fatalf("the traced program exited %d", p.ExitCode)
+			}
+			for _, tc := range []struct {
+				c       capabilities.Capability
+				example string
+			}{
+				{capabilities.NetworkConnect, "address=" + ln.Addr().String()},
+				{capabilities.FilesWrite, "path=" + file},
+				{capabilities.Exec, "program=/bin/true"},
+			} {
+				ch := charge(p, "example.com/dep", tc.c)
+				if ch == nil {
+					t.Errorf("%s is not charged to example.com/dep: %+v", tc.c, p.Charges)
+					continue
+				}
+				if !strings.Contains(strings.Join(ch.Examples, "\n"), tc.example) {
+					t.Errorf("%s examples = %q, want %q", tc.c, ch.Examples, tc.example)
+				}
+				if !strings.Contains(strings.Join(ch.Stack, "\n"), "example.com/dep.Work") {
+					t.Errorf("%s stack is not symbolized to example.com/dep.Work:\n%s", tc.c, strings.Join(ch.Stack, "\n"))
+				}
+				if main := charge(p, capabilities.MainSubject, tc.c); main != nil {
+					t.Errorf("%s is charged to the main module too: %+v", tc.c, main)
+				}
+			}
+			var exe *Executable
+			for _, e := range p.Executables {
+				if e.Path == bin {
+					exe = e
+				}
+			}
+			if exe == nil || exe.MainModule != "example.com/traced" || exe.GoBuildID == "" || len(exe.Syscalls) == 0 {
+				t.Errorf("executable = %+v", exe)
+			}
+			// /bin/true ran in a child process: it was followed.
+			found := false
+			for _, e := range p.Executables {
+				found = found || e.Path == "/bin/true"
+			}
+			if !found {
+				t.Errorf("the child /bin/true is not among the executables: %+v", p.Executables)
+			}
+			if p.Dropped != 0 {
+				t.Errorf("%d events dropped", p.Dropped)
+			}
+		})
+	}
+}
+
+// TestTraceShellScript traces a non-Go program, charged as a whole, and
+// the short-lived processes it starts.
+func TestTraceShellScript(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho hello > \"$1\"\n/bin/true\n"), 0o755)
+	out := filepath.Join(dir, "out.txt")
+	p := run(t, script, out)
+	w := charge(p, capabilities.MainSubject, capabilities.FilesWrite)
+	if w == nil || !strings.Contains(strings.Join(w.Examples, "\n"), "path="+out) {
+		t.Errorf("the script's write is not charged to it: %+v", p.Charges)
+	}
+	e := charge(p, capabilities.MainSubject, capabilities.Exec)
+	if e == nil || !strings.Contains(strings.Join(e.Examples, "\n"), "program=/bin/true") {
+		t.Errorf("the script's exec of /bin/true is not charged to it: %+v", p.Charges)
+	}
+}
+
+// TestCheckProfile holds a profile against declarations, scopes included.
+func TestCheckProfile(t *testing.T) {
+	p := &Profile{Charges: []*Charge{
+		{Module: "example.com/dep", Capability: capabilities.NetworkConnect, Examples: []string{"address=127.0.0.1:5432"}},
+		{Module: "example.com/dep", Capability: capabilities.FilesWrite, Examples: []string{"path=/tmp/x/y"}},
+	}}
+	for _, tc := range []struct {
+		decl string
+		want int
+	}{
+		{"capabilities 1\nexample.com/dep NETWORK FILES\n", 0},
+		{"capabilities 1\nexample.com/dep FILES\n", 1},
+		{"capabilities 1\nexample.com/dep NETWORK/CONNECT host=*:5432\nexample.com/dep FILES/WRITE path=/tmp/**\n", 0},
+		{"capabilities 1\nexample.com/dep NETWORK/CONNECT host=*:443\nexample.com/dep FILES/WRITE path=/etc/**\n", 2},
+	} {
+		f, err := capabilities.Parse("capabilities.txt", []byte(tc.decl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(Check(f, p).Violations); got != tc.want {
+			t.Errorf("Check(%q) = %d violations, want %d", tc.decl, got, tc.want)
+		}
+	}
+	if _, err := Parse(Declaration(p).Format()); err != nil {
+		t.Errorf("the proposed declaration does not parse: %v", err)
+	}
+}
+
+// Parse is capabilities.Parse for a proposed declaration.
+func Parse(b []byte) (*capabilities.File, error) { return capabilities.Parse("proposed", b) }
+
+func FuzzParseProfile(f *testing.F) {
+	f.Add([]byte(`{"command":["x"],"charges":[{"executable":"/x","module":"main","capability":"EXEC","count":1,"examples":["program=/bin/true"]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseProfile(b)
+		if err != nil {
+			return
+		}
+		Declaration(p).Format()
+		f, _ := capabilities.Parse("c", []byte("capabilities 1\nmain ALL host=*\n"))
+		Check(f, p)
+	})
+}

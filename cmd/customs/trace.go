@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/capabilities/trace"
+	"github.com/customs-dev/customs/internal/cas"
+)
+
+func (a *app) newTraceCmd() *cobra.Command {
+	var out, declared string
+	cmd := &cobra.Command{
+		Use:   "trace [-o profile.json] [--declared capabilities.txt] -- CMD ARGS...",
+		Short: "Run a command under an eBPF trace and charge what it does to the Go module that did it",
+		Long: `Starts CMD and follows its whole process tree (fork, clone, exec) with eBPF:
+program executions, connects, binds, listens and accepts, opens that write, create
+or truncate, unlinks, renames, chmods and chowns, setuid/setgid/capset, ptrace,
+mount, bpf, module loading, memfd_create and executable anonymous memory, plus the
+set of system calls of each executable. For Go executables each event is charged
+to the module whose code caused it: the user stack (frame pointers) is symbolized
+from the executable's .gopclntab (stripped binaries too) and mapped to modules with
+its build info; the standard-library function the module called decides the
+capability. Other executables are charged as a whole ("main").
+
+--declared holds the profile against a capabilities.txt, as customs caps check
+--profile does: exit 1 on an undeclared (module, capability).
+
+Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
+		Example: `  customs trace -o profile.json -- ./myserver --port 8080
+  customs trace --declared capabilities.txt -- go test ./...
+  customs caps init --from-profile profile.json > capabilities.txt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("name the command to trace after --: customs trace -- CMD ARGS...")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var decl *capabilities.File
+			if declared != "" {
+				var err error
+				if decl, err = loadDeclaration(declared); err != nil {
+					return err
+				}
+			}
+			p, err := trace.Run(cmd.Context(), trace.Options{Command: args, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				b, err := json.MarshalIndent(p, "", "  ")
+				if err != nil {
+					return err
+				}
+				if err := cas.WriteFile(filepath.Clean(out), append(b, '\n'), 0o644); err != nil {
+					return fmt.Errorf("writing %s: %w", out, err)
+				}
+			}
+			writeProfileSummary(a, p)
+			if decl != nil {
+				rep := trace.Check(decl, p)
+				writeCheckText(a.stderr, rep)
+				if !rep.Passed() {
+					return capsViolation{len(rep.Violations)}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the profile (JSON) to this file")
+	cmd.Flags().StringVar(&declared, "declared", "", "hold what the command did against this capabilities.txt (exit 1 on an undeclared capability)")
+	return cmd
+}
+
+func writeProfileSummary(a *app, p *trace.Profile) {
+	fmt.Fprintf(a.stderr, "customs: traced %v: exit code %d, %d executables", p.Command, p.ExitCode, len(p.Executables))
+	if p.Dropped > 0 {
+		fmt.Fprintf(a.stderr, ", %d EVENTS LOST (ring buffer full)", p.Dropped)
+	}
+	fmt.Fprintln(a.stderr)
+	tw := tabwriter.NewWriter(a.stderr, 0, 0, 2, ' ', 0)
+	for _, c := range p.Charges {
+		ex := ""
+		if len(c.Examples) > 0 {
+			ex = c.Examples[0]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", filepath.Base(c.Executable), c.Module, c.Capability, c.Count, ex)
+	}
+	tw.Flush()
+}
