@@ -22,7 +22,9 @@ type bpfSyscallSet struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	bpfMapAllowed     = "allowed"
 	bpfMapDrops       = "drops"
+	bpfMapEnforce     = "enforce"
 	bpfMapEvents      = "events"
 	bpfMapStacks      = "stacks"
 	bpfMapSyscalls    = "syscalls"
@@ -85,7 +87,9 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
+	Allowed  *ebpf.MapSpec `ebpf:"allowed"`
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
+	Enforce  *ebpf.MapSpec `ebpf:"enforce"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
@@ -120,7 +124,9 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
+	Allowed  *ebpf.Map `ebpf:"allowed"`
 	Drops    *ebpf.Map `ebpf:"drops"`
+	Enforce  *ebpf.Map `ebpf:"enforce"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Stacks   *ebpf.Map `ebpf:"stacks"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
@@ -131,7 +137,9 @@ type bpfMaps struct {
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
+		m.Allowed,
 		m.Drops,
+		m.Enforce,
 		m.Events,
 		m.Stacks,
 		m.Syscalls,

@@ -3,6 +3,8 @@ package trace
 import (
 	"errors"
 	"io"
+
+	"github.com/customs-dev/customs/capabilities"
 )
 
 // ErrUnavailable is a kernel or privilege that does not let customs load
@@ -13,10 +15,29 @@ var ErrUnavailable = errors.New("eBPF tracing is unavailable here (it needs Linu
 type Options struct {
 	// Command is the program and its arguments.
 	Command []string
+	// PID, instead of a command, is a running process to attach to: it
+	// and its descendants are followed until it exits or ctx ends.
+	PID int
 	// Dir and Env are the command's; nil Env is customs' own.
 	Dir string
 	Env []string
 	// The command's standard streams.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Declared, when set, is held against every event as it happens.
+	Declared *capabilities.File
+	// OnViolation is what an undeclared capability does to the process
+	// that used it: OnViolationLog (it runs on; reported), OnViolationStop
+	// (SIGSTOP, left stopped) or OnViolationKill (SIGKILL). Stop and kill
+	// pause the process at each new (stack, system call) from inside the
+	// BPF program until customs has decided, so an offender does not run
+	// on; the system call that triggered it may still complete.
+	OnViolation string
 }
+
+// The actions on a violation.
+const (
+	OnViolationLog  = "log"
+	OnViolationStop = "stop"
+	OnViolationKill = "kill"
+)

@@ -30,6 +30,22 @@ type Profile struct {
 	// Dropped counts events the kernel could not hand over (ring buffer
 	// full): the profile misses them.
 	Dropped uint64 `json:"dropped_events"`
+	// Violations are the events a declaration did not allow, as they
+	// happened, with what was done about them.
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+// Violation is an event the declaration did not allow.
+type Violation struct {
+	Time       time.Time               `json:"time"`
+	PID        uint32                  `json:"pid"`
+	Executable string                  `json:"executable"`
+	Module     string                  `json:"module"`
+	Capability capabilities.Capability `json:"capability"`
+	Example    string                  `json:"example,omitempty"`
+	Stack      []string                `json:"stack,omitempty"`
+	// Action is what was done: logged, stopped or killed.
+	Action string `json:"action"`
 }
 
 // Executable is a program that ran in the traced tree.

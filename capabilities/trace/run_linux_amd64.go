@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -43,7 +45,7 @@ const (
 // Run starts the command and follows its whole process tree until it
 // exits, and returns what it did.
 func Run(ctx context.Context, opts Options) (*Profile, error) {
-	if len(opts.Command) == 0 {
+	if len(opts.Command) == 0 && opts.PID == 0 {
 		return nil, errors.New("no command to trace")
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -78,7 +80,19 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	}
 	defer rd.Close()
 
+	switch opts.OnViolation {
+	case "", OnViolationLog, OnViolationStop, OnViolationKill:
+	default:
+		return nil, fmt.Errorf("on-violation %q: use log, stop or kill", opts.OnViolation)
+	}
 	t := newTracer(opts)
+	t.allowed = objs.Allowed
+	if opts.Declared != nil && (opts.OnViolation == OnViolationStop || opts.OnViolation == OnViolationKill) {
+		t.enforce = true
+		if err := objs.Enforce.Put(uint32(0), uint32(1)); err != nil {
+			return nil, err
+		}
+	}
 	records := make(chan []byte, 4096)
 	readDone := make(chan struct{})
 	go func() {
@@ -100,25 +114,15 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 		}
 	}()
 
-	cmd := exec.CommandContext(ctx, opts.Command[0], opts.Command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir, cmd.Env = opts.Stdin, opts.Stdout, opts.Stderr, opts.Dir, opts.Env
-	// The child customs forks is followed from its birth: its exec, and
-	// everything after, is seen.
-	var zero uint32
-	self := uint32(os.Getpid())
-	if err := objs.Watch.Put(zero, self); err != nil {
-		return nil, err
+	var werr error
+	if opts.PID != 0 {
+		werr = t.attach(ctx, objs.Traced, opts.PID)
+	} else {
+		werr = t.start(ctx, objs.Watch, opts)
 	}
-	t.profile.Started = time.Now()
-	err = cmd.Start()
-	objs.Watch.Put(zero, uint32(0))
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", opts.Command[0], err)
+	if werr != nil && t.profile.Started.IsZero() {
+		return nil, werr
 	}
-	t.root = uint32(cmd.Process.Pid)
-	werr := cmd.Wait()
-	t.profile.Ended = time.Now()
-	t.profile.ExitCode = cmd.ProcessState.ExitCode()
 	// Let the last events through, then stop reading.
 	time.Sleep(100 * time.Millisecond)
 	rd.Close()
@@ -126,7 +130,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	<-processed
 
 	var perCPU []uint64
-	if err := objs.Drops.Lookup(zero, &perCPU); err == nil {
+	if err := objs.Drops.Lookup(uint32(0), &perCPU); err == nil {
 		for _, n := range perCPU {
 			t.profile.Dropped += n
 		}
@@ -147,14 +151,130 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	}
 	var exitErr *exec.ExitError
 	if werr != nil && !errors.As(werr, &exitErr) {
-		return nil, fmt.Errorf("running %s: %w", opts.Command[0], werr)
+		return nil, werr
 	}
 	return t.finish(), nil
 }
 
+// start runs the command, followed from its birth: the child customs
+// forks is traced from the fork on, so its exec and everything after it
+// is seen.
+func (t *tracer) start(ctx context.Context, watch *ebpf.Map, opts Options) error {
+	cmd := exec.CommandContext(ctx, opts.Command[0], opts.Command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir, cmd.Env = opts.Stdin, opts.Stdout, opts.Stderr, opts.Dir, opts.Env
+	var zero uint32
+	if err := watch.Put(zero, uint32(os.Getpid())); err != nil {
+		return err
+	}
+	t.profile.Started = time.Now()
+	err := cmd.Start()
+	watch.Put(zero, uint32(0))
+	if err != nil {
+		t.profile.Started = time.Time{}
+		return fmt.Errorf("starting %s: %w", opts.Command[0], err)
+	}
+	t.root = uint32(cmd.Process.Pid)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-t.stopped:
+		// The offender is left stopped for whoever investigates; customs
+		// reports and returns.
+	}
+	t.profile.Ended = time.Now()
+	t.profile.ExitCode = -1
+	if cmd.ProcessState != nil {
+		t.profile.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	return werr
+}
+
+// attach follows a running process and its descendants until it exits,
+// a violation stops it, or ctx ends.
+func (t *tracer) attach(ctx context.Context, traced *ebpf.Map, pid int) error {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return fmt.Errorf("attaching to pid %d: %w", pid, err)
+	}
+	t.profile.Command = []string{exe}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		t.profile.Command = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	}
+	t.profile.Started = time.Now()
+	for _, p := range descendants(pid) {
+		if err := traced.Put(uint32(p), uint8(1)); err != nil {
+			return err
+		}
+		if e, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil {
+			t.mu.Lock()
+			t.exeOf[uint32(p)] = e
+			t.mu.Unlock()
+		}
+	}
+	t.root = uint32(pid)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+		case <-t.stopped:
+		case <-tick.C:
+			if unix.Kill(pid, 0) == nil {
+				if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || !zombie(st) {
+					continue
+				}
+			}
+		}
+		t.profile.Ended = time.Now()
+		t.profile.ExitCode = -1
+		return nil
+	}
+}
+
+// zombie reads the state field of /proc/PID/stat.
+func zombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// descendants is pid and every process below it now.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(st, ')')
+		fields := strings.Fields(string(st[i+1:]))
+		if len(fields) > 1 {
+			if pp, err := strconv.Atoi(fields[1]); err == nil {
+				children[pp] = append(children[pp], p)
+			}
+		}
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
 // tracer turns events into a profile.
 type tracer struct {
+	mu       sync.Mutex // guards exeOf against attach
 	opts     Options
+	enforce  bool
+	allowed  *ebpf.Map
+	stopped  chan struct{}
+	stopOnce bool
 	root     uint32
 	exeOf    map[uint32]string
 	programs map[string]*tracedProgram
@@ -174,6 +294,7 @@ func newTracer(opts Options) *tracer {
 	return &tracer{
 		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{},
 		profile: &Profile{Command: opts.Command},
+		stopped: make(chan struct{}),
 		boot:    time.Now().Add(-time.Duration(ts.Nano())),
 	}
 }
@@ -198,6 +319,8 @@ func cstr(b []byte) string {
 }
 
 func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var e rawEvent
 	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &e); err != nil {
 		return
@@ -211,6 +334,14 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		t.program(t.exeOf[e.Pid])
 		return
 	}
+	// Whatever the event, a process paused for it runs on unless it is
+	// found to violate the declaration.
+	resume := t.enforce
+	defer func() {
+		if resume {
+			unix.Kill(int(e.Pid), unix.SIGCONT)
+		}
+	}()
 	exe := t.exeOf[e.Pid]
 	p := t.program(exe)
 	if p == nil {
@@ -242,9 +373,38 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		t.charges[key] = ch
 	}
 	ch.Count++
-	if ex := example(&e); ex != "" && len(ch.Examples) < 5 && !contains(ch.Examples, ex) {
+	ex := example(&e)
+	if ex != "" && len(ch.Examples) < 5 && !contains(ch.Examples, ex) {
 		ch.Examples = append(ch.Examples, ex)
 	}
+	if t.opts.Declared == nil {
+		return
+	}
+	d := t.opts.Declared.Decide(module, c)
+	ok := d.Allowed && (d.Rule == nil || len(d.Rule.Scopes) == 0 || ex == "" || inScope(d.Rule.Scopes, ex))
+	if ok {
+		// The same stack and call need not be paused for again, unless
+		// a scope must be checked against each event's arguments.
+		if t.enforce && (d.Rule == nil || len(d.Rule.Scopes) == 0) && e.StackID >= 0 {
+			t.allowed.Put(uint64(uint32(e.StackID))<<32|uint64(uint32(e.Nr)), uint8(1))
+		}
+		return
+	}
+	v := Violation{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, Executable: exe, Module: module, Capability: c, Example: ex, Stack: ch.Stack, Action: "logged"}
+	switch {
+	case t.enforce && t.opts.OnViolation == OnViolationKill:
+		resume = false
+		unix.Kill(int(e.Pid), unix.SIGKILL)
+		v.Action = "killed"
+	case t.enforce && t.opts.OnViolation == OnViolationStop:
+		resume = false
+		v.Action = "stopped"
+		if !t.stopOnce {
+			t.stopOnce = true
+			close(t.stopped)
+		}
+	}
+	t.profile.Violations = append(t.profile.Violations, v)
 }
 
 func contains(list []string, s string) bool {

@@ -19,13 +19,18 @@ import (
 // BTF): CI runs these tests as root.
 func run(t *testing.T, args ...string) *Profile {
 	t.Helper()
+	return runWith(t, Options{Command: args})
+}
+
+func runWith(t *testing.T, opts Options) *Profile {
+	t.Helper()
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skip("skipping: customs trace needs Linux on amd64")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: customs trace needs root (CI runs it as root)")
 	}
-	p, err := Run(context.Background(), Options{Command: args})
+	p, err := Run(context.Background(), opts)
 	if errors.Is(err, ErrUnavailable) {
 		t.Skipf("skipping: %v", err)
 	}
@@ -187,4 +192,80 @@ func FuzzParseProfile(f *testing.F) {
 		f, _ := capabilities.Parse("c", []byte("capabilities 1\nmain ALL host=*\n"))
 		Check(f, p)
 	})
+}
+
+// TestReverseShell: a dependency connects out, then starts /bin/sh -c to
+// write a marker file. Without NETWORK granted, --on-violation kill kills
+// the program at the connect, and the marker is never written; log lets it
+// run to the end and reports the violation.
+func TestReverseShell(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "revshell")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "revshell")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/trace/revshell: %v\n%s", err, out)
+	}
+	decl, err := capabilities.Parse("capabilities.txt", []byte("capabilities 1\nmain ALL\nexample.com/backdoor FILES\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		action     string
+		markerWant bool
+		want       string
+	}{{OnViolationKill, false, "killed"}, {OnViolationLog, true, "logged"}} {
+		t.Run(tc.action, func(t *testing.T) {
+			marker := filepath.Join(dir, "marker-"+tc.action)
+			p := runWith(t, Options{Command: []string{bin, ln.Addr().String(), marker}, Declared: decl, OnViolation: tc.action})
+			_, err := os.Stat(marker)
+			if written := err == nil; written != tc.markerWant {
+				t.Errorf("marker written = %v, want %v", written, tc.markerWant)
+			}
+			if len(p.Violations) == 0 {
+				t.Fatalf("no violation reported: %+v", p)
+			}
+			v := p.Violations[0]
+			if v.Module != "example.com/backdoor" || v.Capability != capabilities.NetworkConnect || v.Action != tc.want {
+				t.Errorf("first violation = %+v, want example.com/backdoor NETWORK/CONNECT %s", v, tc.want)
+			}
+			if rep := Check(decl, p); rep.Passed() {
+				t.Error("Check passes a profile with a violation")
+			}
+		})
+	}
+}
+
+// TestAttach follows a process that is already running, and what it
+// starts.
+func TestAttach(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.txt")
+	cmd := exec.Command("/bin/sh", "-c", "sleep 0.5; echo attached > \"$0\"; /bin/true", out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	p := runWith(t, Options{PID: cmd.Process.Pid})
+	w := charge(p, capabilities.MainSubject, capabilities.FilesWrite)
+	if w == nil || !strings.Contains(strings.Join(w.Examples, "\n"), "path="+out) {
+		t.Errorf("the write of the attached process is not in the profile: %+v", p.Charges)
+	}
+	if e := charge(p, capabilities.MainSubject, capabilities.Exec); e == nil {
+		t.Errorf("the exec of /bin/true (a child started after attaching) is not in the profile: %+v", p.Charges)
+	}
 }

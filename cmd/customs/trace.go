@@ -15,9 +15,10 @@ import (
 )
 
 func (a *app) newTraceCmd() *cobra.Command {
-	var out, declared string
+	var out, declared, onViolation string
+	var pid int
 	cmd := &cobra.Command{
-		Use:   "trace [-o profile.json] [--declared capabilities.txt] -- CMD ARGS...",
+		Use:   "trace [-o profile.json] [--declared capabilities.txt] (-- CMD ARGS... | --pid PID)",
 		Short: "Run a command under an eBPF trace and charge what it does to the Go module that did it",
 		Long: `Starts CMD and follows its whole process tree (fork, clone, exec) with eBPF:
 program executions, connects, binds, listens and accepts, opens that write, create
@@ -29,16 +30,21 @@ from the executable's .gopclntab (stripped binaries too) and mapped to modules w
 its build info; the standard-library function the module called decides the
 capability. Other executables are charged as a whole ("main").
 
---declared holds the profile against a capabilities.txt, as customs caps check
---profile does: exit 1 on an undeclared (module, capability).
+--declared holds every event against a capabilities.txt as it happens (exit 1 on an
+undeclared module and capability, scopes checked against the arguments).
+--on-violation stop or kill (or the declaration's on-violation) pauses the process
+from inside the BPF program at each new stack and system call until customs has
+decided, then stops or kills an offender: it does not run on. The system call that
+triggered it may still complete (a connect is made, a file opened); only a denying
+BPF-LSM hook could refuse it, which customs does not install.
 
 Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 		Example: `  customs trace -o profile.json -- ./myserver --port 8080
   customs trace --declared capabilities.txt -- go test ./...
   customs caps init --from-profile profile.json > capabilities.txt`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError{errors.New("name the command to trace after --: customs trace -- CMD ARGS...")}
+			if (len(args) == 0) == (pid == 0) {
+				return usageError{errors.New("name the command to trace after --, customs trace -- CMD ARGS..., or a running process with --pid PID")}
 			}
 			return nil
 		},
@@ -50,7 +56,14 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 					return err
 				}
 			}
-			p, err := trace.Run(cmd.Context(), trace.Options{Command: args, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
+			action := onViolation
+			if decl != nil && !cmd.Flags().Changed("on-violation") {
+				action = decl.OnViolation
+			}
+			if decl == nil && cmd.Flags().Changed("on-violation") {
+				return usageError{errors.New("--on-violation needs --declared capabilities.txt")}
+			}
+			p, err := trace.Run(cmd.Context(), trace.Options{Command: args, PID: pid, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Declared: decl, OnViolation: action})
 			if err != nil {
 				return err
 			}
@@ -64,6 +77,9 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 				}
 			}
 			writeProfileSummary(a, p)
+			for _, v := range p.Violations {
+				fmt.Fprintf(a.stderr, "customs: VIOLATION: %s %s (%s) by pid %d of %s: %s\n", v.Module, v.Capability, v.Example, v.PID, v.Executable, v.Action)
+			}
 			if decl != nil {
 				rep := trace.Check(decl, p)
 				writeCheckText(a.stderr, rep)
@@ -74,7 +90,9 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&pid, "pid", 0, "attach to this running process (and follow what it starts) until it exits or customs is interrupted")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the profile (JSON) to this file")
+	cmd.Flags().StringVar(&onViolation, "on-violation", trace.OnViolationLog, "what an undeclared capability does to the process that used it: log, stop (SIGSTOP, left stopped) or kill (SIGKILL); default: the declaration's on-violation")
 	cmd.Flags().StringVar(&declared, "declared", "", "hold what the command did against this capabilities.txt (exit 1 on an undeclared capability)")
 	return cmd
 }

@@ -77,6 +77,22 @@ struct {
 	__uint(value_size, 127 * sizeof(__u64));
 } stacks SEC(".maps");
 
+// enforce[0] set: a reported event whose (stack, system call) is not in
+// allowed stops the process (SIGSTOP) until customs has decided on it.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} enforce SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} allowed SEC(".maps");
+
 // drops counts events the ring buffer had no room for.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -336,7 +352,16 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 			bpf_probe_read_user_str(e->argv[i], ARG_STR, p);
 		}
 	}
-	e->stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	long stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	e->stack_id = stack_id;
 	bpf_ringbuf_submit(e, 0);
+
+	__u32 z = 0;
+	__u32 *mode = bpf_map_lookup_elem(&enforce, &z);
+	if (mode && *mode) {
+		__u64 key = ((__u64)(__u32)stack_id << 32) | (__u32)nr;
+		if (!bpf_map_lookup_elem(&allowed, &key))
+			bpf_send_signal(19); // SIGSTOP: the process does not run on until customs decides
+	}
 	return 0;
 }

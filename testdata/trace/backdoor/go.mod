@@ -1,0 +1,3 @@
+module example.com/backdoor
+
+go 1.26
