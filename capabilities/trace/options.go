@@ -33,6 +33,10 @@ type Options struct {
 	// BPF program until customs has decided, so an offender does not run
 	// on; the system call that triggered it may still complete.
 	OnViolation string
+
+	// ringBytes, for tests, shrinks the ring buffer (a power of two of at
+	// least a page) so that events are dropped.
+	ringBytes uint32
 }
 
 // The actions on a violation.

@@ -14,12 +14,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/customs-dev/customs/capabilities"
 )
 
 // rawEvent is struct event of bpf/trace.bpf.c, byte for byte.
@@ -51,8 +54,15 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, err
+	}
+	if opts.ringBytes != 0 {
+		spec.Maps["events"].MaxEntries = opts.ringBytes
+	}
 	var objs bpfObjects
-	if err := loadBpfObjects(&objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		return nil, fmt.Errorf("%w: loading the BPF programs: %v", ErrUnavailable, err)
 	}
 	defer objs.Close()
@@ -98,8 +108,15 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	go func() {
 		defer close(readDone)
 		defer close(records)
+		// Without enforcement the kernel does not wake the reader for
+		// each event: it polls, which costs the traced program less.
+		var rec ringbuf.Record
 		for {
-			rec, err := rd.Read()
+			rd.SetDeadline(time.Now().Add(5 * time.Millisecond))
+			err := rd.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if err != nil {
 				return
 			}
@@ -123,9 +140,8 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	if werr != nil && t.profile.Started.IsZero() {
 		return nil, werr
 	}
-	// Let the last events through, then stop reading.
-	time.Sleep(100 * time.Millisecond)
-	rd.Close()
+	// Read what is left in the ring buffer, then stop.
+	rd.Flush()
 	<-readDone
 	<-processed
 
@@ -269,18 +285,32 @@ func descendants(pid int) []int {
 
 // tracer turns events into a profile.
 type tracer struct {
-	mu       sync.Mutex // guards exeOf against attach
-	opts     Options
-	enforce  bool
-	allowed  *ebpf.Map
-	stopped  chan struct{}
-	stopOnce bool
-	root     uint32
-	exeOf    map[uint32]string
-	programs map[string]*tracedProgram
-	charges  map[string]*Charge
-	profile  *Profile
-	boot     time.Time
+	mu         sync.Mutex // guards exeOf against attach
+	opts       Options
+	enforce    bool
+	allowed    *ebpf.Map
+	stopped    chan struct{}
+	stopOnce   bool
+	root       uint32
+	exeOf      map[uint32]string
+	programs   map[string]*tracedProgram
+	charges    map[string]*Charge
+	attributed map[stackKey]attribution
+	profile    *Profile
+	boot       time.Time
+}
+
+// stackKey is a kernel stack id in one executable, for one system call.
+type stackKey struct {
+	exe string
+	id  int32
+	nr  int64
+}
+
+type attribution struct {
+	module string
+	c      capabilities.Capability
+	frames []frame
 }
 
 type tracedProgram struct {
@@ -292,7 +322,7 @@ func newTracer(opts Options) *tracer {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	return &tracer{
-		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{},
+		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{}, attributed: map[stackKey]attribution{},
 		profile: &Profile{Command: opts.Command},
 		stopped: make(chan struct{}),
 		boot:    time.Now().Add(-time.Duration(ts.Nano())),
@@ -321,10 +351,11 @@ func cstr(b []byte) string {
 func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var e rawEvent
-	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, &e); err != nil {
+	if len(b) < int(unsafe.Sizeof(rawEvent{})) {
 		return
 	}
+	// The record is the C struct, in this machine's byte order.
+	e := *(*rawEvent)(unsafe.Pointer(&b[0]))
 	switch e.Nr {
 	case evFork:
 		t.exeOf[e.Pid] = t.exeOf[e.Tid]
@@ -348,19 +379,28 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		// The command's process before its exec is still customs.
 		return
 	}
-	var frames []frame
-	if e.StackID >= 0 {
-		var pcs [127]uint64
-		if err := stacks.Lookup(uint32(e.StackID), &pcs); err == nil {
-			frames = p.symbolize(pcs[:])
+	// The kernel keeps each distinct stack once; so does this cache, per
+	// executable, with what the stack is charged to.
+	key := stackKey{exe: exe, id: e.StackID, nr: e.Nr}
+	at, ok := t.attributed[key]
+	if !ok {
+		var frames []frame
+		if e.StackID >= 0 {
+			var pcs [127]uint64
+			if err := stacks.Lookup(uint32(e.StackID), &pcs); err == nil {
+				frames = p.symbolize(pcs[:])
+			}
 		}
+		at.module, at.c = p.attribute(frames, e.Nr)
+		at.frames = frames
+		t.attributed[key] = at
 	}
-	module, c := p.attribute(frames, e.Nr)
+	module, c, frames := at.module, at.c, at.frames
 	if c == "" {
 		return
 	}
-	key := exe + "\x00" + module + "\x00" + string(c)
-	ch := t.charges[key]
+	chKey := exe + "\x00" + module + "\x00" + string(c)
+	ch := t.charges[chKey]
 	if ch == nil {
 		ch = &Charge{Executable: exe, Module: module, Capability: c, First: t.boot.Add(time.Duration(e.Ts))}
 		for _, f := range frames {
@@ -370,7 +410,7 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 			}
 			ch.Stack = append(ch.Stack, s)
 		}
-		t.charges[key] = ch
+		t.charges[chKey] = ch
 	}
 	ch.Count++
 	ex := example(&e)
@@ -381,8 +421,7 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		return
 	}
 	d := t.opts.Declared.Decide(module, c)
-	ok := d.Allowed && (d.Rule == nil || len(d.Rule.Scopes) == 0 || ex == "" || inScope(d.Rule.Scopes, ex))
-	if ok {
+	if d.Allowed && (d.Rule == nil || len(d.Rule.Scopes) == 0 || ex == "" || inScope(d.Rule.Scopes, ex)) {
 		// The same stack and call need not be paused for again, unless
 		// a scope must be checked against each event's arguments.
 		if t.enforce && (d.Rule == nil || len(d.Rule.Scopes) == 0) && e.StackID >= 0 {

@@ -269,3 +269,13 @@ func TestAttach(t *testing.T) {
 		t.Errorf("the exec of /bin/true (a child started after attaching) is not in the profile: %+v", p.Charges)
 	}
 }
+
+// TestDropsAreCounted shrinks the ring buffer until events cannot all fit:
+// the profile says how many were lost.
+func TestDropsAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	p := runWith(t, Options{Command: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do : > \"$0/f$i\"; i=$((i+1)); done", dir}, ringBytes: 4096})
+	if p.Dropped == 0 {
+		t.Errorf("3000 writes through a 4 KiB ring buffer dropped nothing: %d charges", len(p.Charges))
+	}
+}

@@ -125,6 +125,16 @@ struct {
 #define EV_FORK -1
 #define EV_EXEC -2
 
+// wakeup: when enforcing, customs must see each event at once (the process
+// waits for its decision); otherwise it polls, and the ring buffer does
+// not wake it for every event.
+static __always_inline __u64 wakeup(void)
+{
+	__u32 z = 0;
+	__u32 *mode = bpf_map_lookup_elem(&enforce, &z);
+	return (mode && *mode) ? 0 : BPF_RB_NO_WAKEUP;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -151,7 +161,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		e->nr = EV_FORK;
 		e->stack_id = -1;
 		e->str[0] = 0;
-		bpf_ringbuf_submit(e, 0);
+		bpf_ringbuf_submit(e, wakeup());
 	}
 	return 0;
 }
@@ -177,7 +187,7 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 	e->nr = EV_EXEC;
 	e->stack_id = -1;
 	bpf_probe_read_kernel_str(e->str, sizeof(e->str), bprm->filename);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup());
 	return 0;
 }
 
@@ -354,7 +364,7 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 	}
 	long stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	e->stack_id = stack_id;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup());
 
 	__u32 z = 0;
 	__u32 *mode = bpf_map_lookup_elem(&enforce, &z);
