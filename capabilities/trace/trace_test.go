@@ -40,6 +40,26 @@ func runWith(t *testing.T, opts Options) *Profile {
 	return p
 }
 
+// listen accepts and closes connections on 127.0.0.1 until the test ends.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln
+}
+
 func charge(p *Profile, module string, c capabilities.Capability) *Charge {
 	for _, ch := range p.Charges {
 		if ch.Module == module && ch.Capability == c {
@@ -54,20 +74,7 @@ func charge(p *Profile, module string, c capabilities.Capability) *Charge {
 // listener, writes a file and runs /bin/true from a goroutine, built with
 // and without symbols.
 func TestTraceChargesTheDependency(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := listen(t)
 	for _, build := range []struct {
 		name  string
 		flags []string
@@ -199,20 +206,7 @@ func FuzzParseProfile(f *testing.F) {
 // the program at the connect, and the marker is never written; log lets it
 // run to the end and reports the violation.
 func TestReverseShell(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := listen(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "revshell")
 	cmd := exec.Command("go", "build", "-o", bin, ".")

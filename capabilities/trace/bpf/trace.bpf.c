@@ -125,6 +125,20 @@ struct {
 #define EV_FORK -1
 #define EV_EXEC -2
 
+// reserve takes room for an event in the ring buffer, counting the events
+// there is no room for.
+static __always_inline struct event *reserve(void)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__u32 z = 0;
+		__u64 *n = bpf_map_lookup_elem(&drops, &z);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+	}
+	return e;
+}
+
 // wakeup: when enforcing, customs must see each event at once (the process
 // waits for its decision); otherwise it polls, and the ring buffer does
 // not wake it for every event.
@@ -147,14 +161,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
 		if (ptgid == ctgid)
 			return 0; // a thread
-		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (!e) {
-			__u32 z = 0;
-			__u64 *n = bpf_map_lookup_elem(&drops, &z);
-			if (n)
-				__sync_fetch_and_add(n, 1);
+		struct event *e = reserve();
+		if (!e)
 			return 0;
-		}
 		e->ts = bpf_ktime_get_boot_ns();
 		e->pid = ctgid;
 		e->tid = ptgid;
@@ -173,14 +182,9 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 	__u32 tgid = p->tgid;
 	if (!bpf_map_lookup_elem(&traced, &tgid))
 		return 0;
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__u32 z = 0;
-		__u64 *n = bpf_map_lookup_elem(&drops, &z);
-		if (n)
-			__sync_fetch_and_add(n, 1);
+	struct event *e = reserve();
+	if (!e)
 		return 0;
-	}
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = tgid;
 	e->tid = p->pid;
@@ -320,14 +324,9 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 	if (nr == NR_openat && !(ctx->args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
 		return 0;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__u32 z = 0;
-		__u64 *n = bpf_map_lookup_elem(&drops, &z);
-		if (n)
-			__sync_fetch_and_add(n, 1);
+	struct event *e = reserve();
+	if (!e)
 		return 0;
-	}
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = tgid;
 	e->tid = (__u32)id;
