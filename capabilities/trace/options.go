@@ -24,6 +24,8 @@ type Options struct {
 	// The command's standard streams.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Events, when set, receives every event as a line of JSON (Event).
+	Events io.Writer
 	// Declared, when set, is held against every event as it happens.
 	Declared *capabilities.File
 	// OnViolation is what an undeclared capability does to the process

@@ -35,6 +35,18 @@ type Profile struct {
 	Violations []Violation `json:"violations,omitempty"`
 }
 
+// Event is one recorded system call, as --events writes it.
+type Event struct {
+	Time       time.Time               `json:"time"`
+	PID        uint32                  `json:"pid"`
+	TID        uint32                  `json:"tid"`
+	Executable string                  `json:"executable"`
+	Syscall    int64                   `json:"syscall"`
+	Module     string                  `json:"module"`
+	Capability capabilities.Capability `json:"capability"`
+	Args       string                  `json:"args,omitempty"`
+}
+
 // Violation is an event the declaration did not allow.
 type Violation struct {
 	Time       time.Time               `json:"time"`

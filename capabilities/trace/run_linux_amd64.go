@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -96,6 +97,9 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 		return nil, fmt.Errorf("on-violation %q: use log, stop or kill", opts.OnViolation)
 	}
 	t := newTracer(opts)
+	if opts.Events != nil {
+		t.events = json.NewEncoder(opts.Events)
+	}
 	t.allowed = objs.Allowed
 	if opts.Declared != nil && (opts.OnViolation == OnViolationStop || opts.OnViolation == OnViolationKill) {
 		t.enforce = true
@@ -296,6 +300,7 @@ type tracer struct {
 	programs   map[string]*tracedProgram
 	charges    map[string]*Charge
 	attributed map[stackKey]attribution
+	events     *json.Encoder
 	profile    *Profile
 	boot       time.Time
 }
@@ -414,6 +419,9 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	}
 	ch.Count++
 	ex := example(&e)
+	if t.events != nil {
+		t.events.Encode(Event{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, TID: e.Tid, Executable: exe, Syscall: e.Nr, Module: module, Capability: c, Args: ex})
+	}
 	if ex != "" && len(ch.Examples) < 5 && !contains(ch.Examples, ex) {
 		ch.Examples = append(ch.Examples, ex)
 	}

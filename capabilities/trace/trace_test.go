@@ -88,7 +88,11 @@ func TestTraceChargesTheDependency(t *testing.T) {
 				t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
 			}
 			file := filepath.Join(dir, "written.txt")
-			p := run(t, bin, ln.Addr().String(), file)
+			var events strings.Builder
+			p := runWith(t, Options{Command: []string{bin, ln.Addr().String(), file}, Events: &events})
+			if !strings.Contains(events.String(), `"module":"example.com/dep","capability":"NETWORK/CONNECT","args":"address=`+ln.Addr().String()+`"`) || !strings.Contains(events.String(), `"tid":`) {
+				t.Errorf("the event stream lacks the connect with its pid, tid and address:\n%s", events.String())
+			}
 			if p.ExitCode != 0 {
 				t.Fatalf("the traced program exited %d", p.ExitCode)
 			}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -15,7 +18,7 @@ import (
 )
 
 func (a *app) newTraceCmd() *cobra.Command {
-	var out, declared, onViolation string
+	var out, declared, onViolation, eventsFile string
 	var pid int
 	cmd := &cobra.Command{
 		Use:   "trace [-o profile.json] [--declared capabilities.txt] (-- CMD ARGS... | --pid PID)",
@@ -63,7 +66,18 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 			if decl == nil && cmd.Flags().Changed("on-violation") {
 				return usageError{errors.New("--on-violation needs --declared capabilities.txt")}
 			}
-			p, err := trace.Run(cmd.Context(), trace.Options{Command: args, PID: pid, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Declared: decl, OnViolation: action})
+			var events io.Writer
+			if eventsFile != "" {
+				f, err := os.Create(eventsFile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				bw := bufio.NewWriter(f)
+				defer bw.Flush()
+				events = bw
+			}
+			p, err := trace.Run(cmd.Context(), trace.Options{Events: events, Command: args, PID: pid, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Declared: decl, OnViolation: action})
 			if err != nil {
 				return err
 			}
@@ -91,6 +105,7 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 		},
 	}
 	cmd.Flags().IntVar(&pid, "pid", 0, "attach to this running process (and follow what it starts) until it exits or customs is interrupted")
+	cmd.Flags().StringVar(&eventsFile, "events", "", "also write every event (time, pid, tid, executable, system call, module, capability, arguments) to this file, a JSON object per line")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the profile (JSON) to this file")
 	cmd.Flags().StringVar(&onViolation, "on-violation", trace.OnViolationLog, "what an undeclared capability does to the process that used it: log, stop (SIGSTOP, left stopped) or kill (SIGKILL); default: the declaration's on-violation")
 	cmd.Flags().StringVar(&declared, "declared", "", "hold what the command did against this capabilities.txt (exit 1 on an undeclared capability)")
