@@ -69,7 +69,7 @@ func TestCheckDeclarations(t *testing.T) {
 		violations     []string
 		unused         []string
 	}{
-		{"nothing granted", "capabilities 1\nmain ALL\n", []string{"example.com/evil EXEC", "example.com/evil FILES/WRITE", "example.com/evil NETWORK", "example.com/evil NETWORK/CONNECT"}, nil},
+		{"nothing granted", "capabilities 1\nmain ALL\n", []string{"example.com/evil EXEC", "example.com/evil FILES/WRITE", "example.com/evil NETWORK/CONNECT"}, nil},
 		{"granted", "capabilities 1\nexample.com/evil EXEC NETWORK FILES/WRITE\n", nil, nil},
 		{"parents grant children", "capabilities 1\nexample.com/* EXEC NETWORK FILES\n", nil, nil},
 		{"deny beats a glob", "capabilities 1\nexample.com/* ALL\ndeny example.com/evil EXEC\n", []string{"example.com/evil EXEC"}, nil},

@@ -166,7 +166,7 @@ func TestClassify(t *testing.T) {
 		{"net", "net.Listen", NetworkListen},
 		{"net", "(*net.TCPListener).Accept", NetworkListen},
 		{"net", "net.LookupHost", Network},
-		{"net", "(*net.conn).Read", Network},
+		{"net", "(*net.conn).Read", ""},
 		{"net", "net.ParseIP", ""},
 		{"net", "(net.IP).String", ""},
 		{"net", "(*net.IP).String", ""}, // wrapper of (net.IP).String
