@@ -73,9 +73,9 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 			l.Close()
 		}
 	}()
-	tp, err := link.Tracepoint("raw_syscalls", "sys_enter", objs.OnSysEnter, nil)
+	tp, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: objs.OnSysEnter})
 	if err != nil {
-		return nil, fmt.Errorf("%w: attaching to raw_syscalls/sys_enter: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: attaching to the sys_enter raw tracepoint: %v", ErrUnavailable, err)
 	}
 	links = append(links, tp)
 	for _, prog := range []*ebpf.Program{objs.OnFork, objs.OnExec} {

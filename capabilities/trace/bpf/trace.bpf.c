@@ -2,9 +2,9 @@
 // customs trace: follows a process tree and reports the system calls that
 // exercise capabilities, each with the user stack that made it.
 //
-// x86_64 system call numbers; the raw_syscalls/sys_enter format (id at 8,
-// args at 16) has been stable for as long as BPF has existed. Fork is
-// read through BTF (tp_btf), so task_struct offsets come from the kernel.
+// x86_64 system call numbers and argument registers (pt_regs, read with
+// CO-RE); fork and exec are read through BTF (tp_btf), so task_struct and
+// linux_binprm offsets come from the running kernel.
 
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -23,11 +23,15 @@ struct linux_binprm {
 	const char *filename;
 } __attribute__((preserve_access_index));
 
-struct sys_enter_ctx {
-	__u64 common;
-	long id;
-	unsigned long args[6];
-};
+// The registers a system call's arguments are in (x86_64).
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+	unsigned long r8;
+	unsigned long r9;
+} __attribute__((preserve_access_index));
 
 #define MAX_STR 256
 #define MAX_ADDR 128
@@ -234,14 +238,16 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 #define O_TRUNC 01000
 #define PROT_EXEC 4
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int on_sys_enter(struct sys_enter_ctx *ctx)
+// A raw tracepoint: cheaper than the perf-event tracepoint, which copies
+// every system call's arguments before the program runs.
+SEC("raw_tracepoint/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	if (!bpf_map_lookup_elem(&traced, &tgid))
 		return 0;
-	long nr = ctx->id;
+	long nr = ctx->args[1];
 
 	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
 	if (!set) {
@@ -306,22 +312,29 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 	case NR_bpf:
 		break;
 	case NR_mmap:
-		// Executable anonymous memory: mapping a file (a library) is
-		// what every dynamic loader does.
-		if (!(ctx->args[2] & PROT_EXEC) || (int)ctx->args[4] != -1)
-			return 0;
-		break;
+		// Executable anonymous memory (checked below): mapping a file
+		// (a library) is what every dynamic loader does.
 	case NR_mprotect:
-		if (!(ctx->args[2] & PROT_EXEC))
-			return 0;
 		break;
 	default:
 		return 0;
 	}
-	// Only opens that can change a file.
-	if (nr == NR_open && !(ctx->args[1] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	unsigned long args[6];
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+	args[4] = BPF_CORE_READ(regs, r8);
+	args[5] = BPF_CORE_READ(regs, r9);
+	if (nr == NR_mmap && (!(args[2] & PROT_EXEC) || (int)args[4] != -1))
 		return 0;
-	if (nr == NR_openat && !(ctx->args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+	if (nr == NR_mprotect && !(args[2] & PROT_EXEC))
+		return 0;
+	// Only opens that can change a file.
+	if (nr == NR_open && !(args[1] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return 0;
+	if (nr == NR_openat && !(args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
 		return 0;
 
 	struct event *e = reserve();
@@ -332,7 +345,7 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 	e->tid = (__u32)id;
 	e->nr = nr;
 	for (int i = 0; i < 6; i++)
-		e->args[i] = ctx->args[i];
+		e->args[i] = args[i];
 	e->str[0] = 0;
 	e->str2[0] = 0;
 	e->addrlen = 0;
@@ -345,11 +358,11 @@ int on_sys_enter(struct sys_enter_ctx *ctx)
 	if (sockaddr >= 0) {
 		// Bounded for the verifier: every sockaddr but the longest
 		// unix paths fits in 127 bytes.
-		__u32 len = ctx->args[2];
+		__u32 len = args[2];
 		if (len > MAX_ADDR - 1)
 			len = MAX_ADDR - 1;
 		len &= MAX_ADDR - 1;
-		if (len > 0 && bpf_probe_read_user(e->addr, len, (void *)ctx->args[1]) == 0)
+		if (len > 0 && bpf_probe_read_user(e->addr, len, (void *)args[1]) == 0)
 			e->addrlen = len;
 	}
 	if (nr == NR_execve || nr == NR_execveat) {
