@@ -329,8 +329,13 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 			continue
 		}
 		if fn.Blocks == nil && fn.Parent() == nil && fn.Pkg != nil && fn.Synthetic == "" {
-			// A function without a body: assembly or go:linkname.
-			addSink(Unanalyzed, fn, sink{pos: fn.Pos(), callee: "body not in Go (assembly or linkname)"})
+			// A function without a body: assembly or go:linkname. The raw
+			// system call entries of golang.org/x/sys are what they say.
+			if rawSyscall(fn) {
+				addSink(SystemCalls, fn, sink{pos: fn.Pos(), callee: "system call (assembly)"})
+			} else {
+				addSink(Unanalyzed, fn, sink{pos: fn.Pos(), callee: "body not in Go (assembly or linkname)"})
+			}
 		}
 		for _, b := range fn.Blocks {
 			for _, instr := range b.Instrs {
@@ -471,6 +476,16 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 		return res.Modules[i].Path < res.Modules[j].Path
 	})
 	return res
+}
+
+// rawSyscall reports the assembly system call entries of
+// golang.org/x/sys/unix (Syscall, Syscall6, RawSyscall, RawSyscallNoError...).
+func rawSyscall(fn *ssa.Function) bool {
+	pkg := pkgOf(fn)
+	if pkg == nil || !strings.HasPrefix(pkg.Path(), "golang.org/x/sys/") {
+		return false
+	}
+	return strings.HasPrefix(fn.Name(), "Syscall") || strings.HasPrefix(fn.Name(), "RawSyscall")
 }
 
 // unsafeUse reports an instruction that converts to or from

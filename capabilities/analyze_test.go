@@ -139,7 +139,8 @@ func scratchModule(t *testing.T, gomod, main string) Options {
 }
 
 // TestRealModules analyses real modules fetched through the proxy:
-// golang.org/x/crypto v0.58.0 (ssh), gopkg.in/yaml.v2 v2.4.0 and
+// golang.org/x/crypto v0.58.0 (ssh), golang.org/x/sys v0.49.0 (its
+// assembly system calls), gopkg.in/yaml.v2 v2.4.0 and
 // github.com/skratchdot/open-golang at eef842397966 (an os/exec user).
 func TestRealModules(t *testing.T) {
 	opts := scratchModule(t, `module example.com/scratch
@@ -149,6 +150,7 @@ go 1.26
 require (
 	github.com/skratchdot/open-golang v0.0.0-20200116055534-eef842397966
 	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0
 	gopkg.in/yaml.v2 v2.4.0
 )
 `, `package main
@@ -156,10 +158,12 @@ require (
 import (
 	"github.com/skratchdot/open-golang/open"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v2"
 )
 
 func main() {
+	unix.Getpid()
 	ssh.Dial("tcp", "127.0.0.1:22", &ssh.ClientConfig{})
 	var v map[string]any
 	yaml.Unmarshal([]byte("a: 1"), &v)
@@ -177,6 +181,7 @@ func main() {
 		{"golang.org/x/crypto", NetworkConnect},
 		{"gopkg.in/yaml.v2", Reflect},
 		{"github.com/skratchdot/open-golang", Exec},
+		{"golang.org/x/sys", SystemCalls},
 	} {
 		m := res.Module(tc.module)
 		if m == nil {
