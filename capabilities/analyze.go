@@ -184,12 +184,12 @@ func Analyze(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	a := &analysis{dir: opts.Dir, modules: map[string]*packages.Module{}, std: map[string]bool{}}
+	a := &analysis{dirs: []string{opts.Dir}, modules: map[string]*packages.Module{}, std: map[string]bool{}}
 	packages.Visit(initial, nil, func(p *packages.Package) {
 		if p.Module != nil {
 			a.modules[p.PkgPath] = p.Module
-			if p.Module.Dir != "" && !slices.Contains(a.moduleDirs, p.Module.Dir) {
-				a.moduleDirs = append(a.moduleDirs, p.Module.Dir)
+			if p.Module.Dir != "" && !slices.Contains(a.dirs, p.Module.Dir) {
+				a.dirs = append(a.dirs, p.Module.Dir)
 			}
 			if p.Module.Main && a.main == "" {
 				a.main = p.Module.Path
@@ -226,12 +226,13 @@ func isStd(p *packages.Package) bool {
 }
 
 type analysis struct {
-	dir        string
-	moduleDirs []string
-	fset       *token.FileSet
-	main       string
-	modules    map[string]*packages.Module // package path → module
-	std        map[string]bool
+	// dirs are the module roots and the analysed directory, which
+	// positions are shown relative to.
+	dirs    []string
+	fset    *token.FileSet
+	main    string
+	modules map[string]*packages.Module // package path → module
+	std     map[string]bool
 }
 
 // moduleOf is the module of a function's code, "" for the standard
@@ -289,7 +290,7 @@ func (a *analysis) pos(p token.Pos) string {
 // that holds it, or to the analysed directory.
 func (a *analysis) display(file string) string {
 	best := ""
-	for _, dir := range append(a.moduleDirs, a.dir) {
+	for _, dir := range a.dirs {
 		if dir == "" || len(dir) <= len(best) {
 			continue
 		}
@@ -375,14 +376,15 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 		if ctx.Err() != nil {
 			break
 		}
-		// next[f] is the edge from f towards the nearest sink; a sink
-		// maps to nil. owner[f] is the module of that sink.
+		// next[f] is the edge from f towards the nearest sink (nil for a
+		// sink), dist[f] the number of calls to it, owner[f] the module
+		// of that sink.
 		next := map[*ssa.Function]*callgraph.Edge{}
+		dist := map[*ssa.Function]int{}
 		owner := map[*ssa.Function]string{}
 		var queue []*ssa.Function
 		for fn := range direct {
-			next[fn] = nil
-			owner[fn] = a.moduleOf(fn)
+			next[fn], dist[fn], owner[fn] = nil, 0, a.moduleOf(fn)
 			queue = append(queue, fn)
 		}
 		sort.Slice(queue, func(i, j int) bool { return name(queue[i]) < name(queue[j]) })
@@ -398,16 +400,13 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 				if _, seen := next[caller]; seen || a.isStd(caller) || a.moduleOf(caller) == "" {
 					continue
 				}
-				next[caller], owner[caller] = e, owner[fn]
+				next[caller], dist[caller], owner[caller] = e, dist[fn]+1, owner[fn]
 				queue = append(queue, caller)
 			}
 		}
-		// One example per module: from its function closest to a sink.
-		type best struct {
-			fn  *ssa.Function
-			len int
-		}
-		examples := map[string]best{}
+		// One example per module: from its function closest to a sink,
+		// which is its own call when it makes one (distance 0).
+		examples := map[string]*ssa.Function{}
 		via := map[string]map[string]bool{}
 		for fn := range next {
 			m := a.moduleOf(fn)
@@ -417,27 +416,17 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 				}
 				via[m][owner[fn]] = true
 			}
-			l := 0
-			for f := fn; next[f] != nil; f = next[f].Callee.Func {
-				l++
-			}
-			if b, ok := examples[m]; !ok || l < b.len || (l == b.len && name(fn) < name(b.fn)) {
-				examples[m] = best{fn, l}
+			if b, ok := examples[m]; !ok || dist[fn] < dist[b] || (dist[fn] == dist[b] && name(fn) < name(b)) {
+				examples[m] = fn
 			}
 		}
 		for m, b := range examples {
-			f := &Found{Capability: c}
+			f := &Found{Capability: c, Direct: dist[b] == 0}
 			for v := range via[m] {
 				f.Via = append(f.Via, v)
 			}
 			sort.Strings(f.Via)
-			// Show the module's own call when it makes one.
-			for fn := range direct {
-				if a.moduleOf(fn) == m && (!f.Direct || name(fn) < name(b.fn)) {
-					f.Direct, b = true, best{fn, 0}
-				}
-			}
-			for fn := b.fn; ; fn = next[fn].Callee.Func {
+			for fn := b; ; fn = next[fn].Callee.Func {
 				e := next[fn]
 				if e == nil {
 					s := direct[fn]

@@ -202,6 +202,19 @@ func Declaration(r *Result) *File {
 	return f
 }
 
+// PathString shows a call path on one line: "f (file:line) -> g".
+func PathString(path []Frame) string {
+	parts := make([]string, 0, len(path))
+	for _, f := range path {
+		if f.Pos != "" {
+			parts = append(parts, f.Function+" ("+f.Pos+")")
+		} else {
+			parts = append(parts, f.Function)
+		}
+	}
+	return strings.Join(parts, " -> ")
+}
+
 // where is a path shown on one line: the first frame's position and the
 // standard-library function it ends in.
 func where(path []Frame) string {

@@ -110,6 +110,11 @@ type Rule struct {
 // program.
 type Scope struct{ Key, Value string }
 
+// Match reports whether a run-time argument (an address "host:port", a
+// path, a program) falls in the scope, whose "*" matches any run of
+// characters, "/" included.
+func (s Scope) Match(value string) bool { return glob(s.Value, value) }
+
 // The scope keys.
 var scopeKeys = []string{"host", "path", "program"}
 

@@ -20,27 +20,15 @@ func capabilityLines(rep *capabilities.Report) []string {
 		out = append(out, fmt.Sprintf("capabilities: %d not declared in %s", len(rep.Violations), rep.Declared))
 	}
 	for _, v := range rep.Violations {
-		out = append(out, fmt.Sprintf("  NOT DECLARED %s %s: %s", v.Module, v.Capability, callPath(v.Path)))
+		out = append(out, fmt.Sprintf("  NOT DECLARED %s %s: %s", v.Module, v.Capability, capabilities.PathString(v.Path)))
 	}
 	for _, v := range rep.Warnings {
-		out = append(out, fmt.Sprintf("  warning: %s %s allowed only by \"unlisted warn\": %s", v.Module, v.Capability, callPath(v.Path)))
+		out = append(out, fmt.Sprintf("  warning: %s %s allowed only by \"unlisted warn\": %s", v.Module, v.Capability, capabilities.PathString(v.Path)))
 	}
 	for _, u := range rep.Unused {
 		out = append(out, fmt.Sprintf("  warning: %s:%d grants %s %s, which no code uses", rep.Declared, u.Line, u.Subject, u.Capability))
 	}
 	return out
-}
-
-func callPath(path []capabilities.Frame) string {
-	parts := make([]string, 0, len(path))
-	for _, f := range path {
-		if f.Pos != "" {
-			parts = append(parts, f.Function+" ("+f.Pos+")")
-		} else {
-			parts = append(parts, f.Function)
-		}
-	}
-	return strings.Join(parts, " -> ")
 }
 
 // capabilityLocation is where the undeclared call is made: the first
@@ -94,7 +82,7 @@ func withCapabilities(run *sarifRun, r *scan.Result) {
 			RuleID:     id,
 			RuleIndex:  idx,
 			Level:      "error",
-			Message:    sarifText{Text: fmt.Sprintf("%s exercises %s, not declared in %s: %s", v.Module, v.Capability, rep.Declared, callPath(v.Path))},
+			Message:    sarifText{Text: fmt.Sprintf("%s exercises %s, not declared in %s: %s", v.Module, v.Capability, rep.Declared, capabilities.PathString(v.Path))},
 			Locations:  []sarifLocation{loc},
 			Properties: map[string]any{"module": v.Module, "capability": string(v.Capability)},
 		})

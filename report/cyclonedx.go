@@ -7,6 +7,7 @@ import (
 
 	cyclonedx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
@@ -79,7 +80,7 @@ func writeCycloneDX(w io.Writer, r *scan.Result) error {
 			{Name: "customs:capabilities:passed", Value: fmt.Sprint(c.Passed())},
 		}
 		for _, v := range c.Violations {
-			props = append(props, cyclonedx.Property{Name: "customs:capabilities:undeclared", Value: fmt.Sprintf("%s %s: %s", v.Module, v.Capability, callPath(v.Path))})
+			props = append(props, cyclonedx.Property{Name: "customs:capabilities:undeclared", Value: fmt.Sprintf("%s %s: %s", v.Module, v.Capability, capabilities.PathString(v.Path))})
 		}
 		if bom.Properties != nil {
 			props = append(*bom.Properties, props...)

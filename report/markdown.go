@@ -59,7 +59,7 @@ func writeCapabilitiesMarkdown(w io.Writer, rep *capabilities.Report) {
 	} else {
 		fmt.Fprintf(w, "\n**%d capabilities not declared in `%s`**\n\n| Module | Capability | Call path |\n| --- | --- | --- |\n", len(rep.Violations), rep.Declared)
 		for _, v := range rep.Violations {
-			fmt.Fprintf(w, "| %s | %s | %s |\n", md(v.Module), v.Capability, md(callPath(v.Path)))
+			fmt.Fprintf(w, "| %s | %s | %s |\n", md(v.Module), v.Capability, md(capabilities.PathString(v.Path)))
 		}
 	}
 	for _, u := range rep.Unused {

@@ -352,11 +352,10 @@ const DeclarationFile = "capabilities.txt"
 // source have nothing to check, unless a declaration was given.
 func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r *Result) error {
 	decl := opts.Capabilities
-	goSource := art.Dir != "" && (art.Target.Kind == pull.Dir || art.Target.Kind == pull.GoModule)
-	if goSource {
-		if _, err := os.Stat(filepath.Join(art.Dir, "go.mod")); err != nil {
-			goSource = art.Target.Kind == pull.GoModule
-		}
+	goSource := art.Dir != "" && art.Target.Kind == pull.GoModule
+	if art.Dir != "" && art.Target.Kind == pull.Dir {
+		_, err := os.Stat(filepath.Join(art.Dir, "go.mod"))
+		goSource = err == nil
 	}
 	if decl == nil && goSource {
 		b, err := os.ReadFile(filepath.Join(art.Dir, DeclarationFile))

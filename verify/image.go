@@ -139,10 +139,9 @@ type Signatures struct {
 	// platforms are the platform manifests of an index, when asked for.
 	platforms []platformSignatures
 
-	referrers       *v1.IndexManifest
-	bundles         map[v1.Hash]stored
-	tags            map[string][]stored // by tag suffix: sig, att
-	referrersListed bool
+	referrers *v1.IndexManifest // nil until listed
+	bundles   map[v1.Hash]stored
+	tags      map[string][]stored // by tag suffix: sig, att
 }
 
 type platformSignatures struct {
@@ -278,24 +277,12 @@ func (s *Signatures) check(req Request) (*ImageResult, error) {
 // Verify tries each signature of the digest against opts: the classic tag
 // first, then the referrers, fetching only as far as needed.
 func (s *Signatures) Verify(opts Options) (*ImageResult, error) {
-	var failures []error
-	for _, scheme := range []string{SchemeTag, SchemeReferrer} {
-		found, err := s.stored(scheme, "sig", func(st stored) bool { return st.isSignature() })
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range found {
-			r, err := s.verifyStored(st, opts)
-			if err == nil {
-				return &ImageResult{Reference: s.At.String(), Digest: s.digest.String(), Scheme: st.scheme, Result: *r}, nil
-			}
-			failures = append(failures, err)
-		}
+	none := &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no signature tag %s and no Sigstore bundle referrer", s.At, sigTag(s.At.Context(), s.digest, "sig"))}
+	st, r, err := s.firstVerified("sig", stored.isSignature, opts, none)
+	if err != nil {
+		return nil, err
 	}
-	if len(failures) == 0 {
-		return nil, &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no signature tag %s and no Sigstore bundle referrer", s.At, sigTag(s.At.Context(), s.digest, "sig"))}
-	}
-	return nil, failures[0]
+	return &ImageResult{Reference: s.At.String(), Digest: s.digest.String(), Scheme: st.scheme, Result: *r}, nil
 }
 
 // VerifyAttestation finds an attestation of the predicate type (a URI or
@@ -306,30 +293,43 @@ func (s *Signatures) VerifyAttestation(predicateType string, opts Options) (*Att
 	if err != nil {
 		return nil, err
 	}
-	var failures []error
+	none := &CheckError{Check: CheckNoAttestation, Err: fmt.Errorf("%s has no %s attestation, neither under the tag %s nor as a referrer", s.At, want, sigTag(s.At.Context(), s.digest, "att"))}
+	st, r, err := s.firstVerified("att", func(st stored) bool { return st.predicateType == want }, opts, none)
+	if err != nil {
+		return nil, err
+	}
+	out := &AttestationResult{PredicateType: want, Scheme: st.scheme, Result: *r}
+	if out.Predicate, err = predicate(st.bundle); err != nil {
+		return nil, &CheckError{Check: CheckSignature, Err: err}
+	}
+	return out, nil
+}
+
+// firstVerified tries what the classic tag (suffix sig or att) and then
+// the referrers hold that keep accepts, fetching only as far as needed,
+// and returns the first that verifies against opts. When none does, the
+// error is the first one's, or none when nothing was found.
+func (s *Signatures) firstVerified(suffix string, keep func(stored) bool, opts Options, none error) (stored, *Result, error) {
+	var first error
 	for _, scheme := range []string{SchemeTag, SchemeReferrer} {
-		found, err := s.stored(scheme, "att", func(st stored) bool { return st.predicateType == want })
+		found, err := s.stored(scheme, suffix, keep)
 		if err != nil {
-			return nil, err
+			return stored{}, nil, err
 		}
 		for _, st := range found {
 			r, err := s.verifyStored(st, opts)
-			if err != nil {
-				failures = append(failures, err)
-				continue
+			if err == nil {
+				return st, r, nil
 			}
-			out := &AttestationResult{PredicateType: want, Scheme: st.scheme, Result: *r}
-			out.Predicate, err = predicate(st.bundle)
-			if err != nil {
-				return nil, &CheckError{Check: CheckSignature, Err: err}
+			if first == nil {
+				first = err
 			}
-			return out, nil
 		}
 	}
-	if len(failures) == 0 {
-		return nil, &CheckError{Check: CheckNoAttestation, Err: fmt.Errorf("%s has no %s attestation, neither under the tag %s nor as a referrer", s.At, want, sigTag(s.At.Context(), s.digest, "att"))}
+	if first == nil {
+		first = none
 	}
-	return nil, failures[0]
+	return stored{}, nil, first
 }
 
 func (s *Signatures) verifyStored(st stored, opts Options) (*Result, error) {
@@ -426,7 +426,7 @@ func (s *Signatures) stored(scheme, suffix string, keep func(stored) bool) ([]st
 }
 
 func (s *Signatures) listReferrers() error {
-	if s.referrersListed {
+	if s.referrers != nil {
 		return nil
 	}
 	idx, err := remote.Referrers(s.At, s.ro...)
@@ -439,7 +439,6 @@ func (s *Signatures) listReferrers() error {
 			return fmt.Errorf("listing the referrers of %s: %w", s.At, err)
 		}
 	}
-	s.referrersListed = true
 	return nil
 }
 

@@ -313,12 +313,11 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 	}
 	res := &PolicyResult{Reference: sigs.At.String(), Digest: sigs.digest.String()}
 	if ip == nil {
-		repo := ref.Context().Name()
 		if p.Unmatched == "allow" {
 			res.Unsigned = true
 			return res, nil
 		}
-		return res, &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, repo)}
+		return res, &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, ref.Context().Name())}
 	}
 	res.Entry = ip.Pattern
 	if ip.AllowUnsigned {

@@ -75,37 +75,12 @@ func inScope(scopes []capabilities.Scope, example string) bool {
 	if key == "path" {
 		value, _, _ = strings.Cut(value, " -> ")
 	}
-	matched := false
 	for _, s := range scopes {
-		if s.Key != want {
-			continue
-		}
-		if glob(s.Value, value) {
-			matched = true
+		if s.Key == want && s.Match(value) {
+			return true
 		}
 	}
-	return matched
-}
-
-// glob matches "*" (and "**") against any run of characters.
-func glob(pattern, s string) bool {
-	pattern = strings.ReplaceAll(pattern, "**", "*")
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return false
 }
 
 // ParseProfile reads a profile customs trace wrote.

@@ -123,7 +123,8 @@ func loadProgram(path string) *program {
 	if _, err := io.Copy(h, f); err == nil {
 		p.exe.SHA256 = hex.EncodeToString(h.Sum(nil))
 	}
-	bi, err := buildinfo.ReadFile(path)
+	// One open file for the hash, the build info and the ELF sections.
+	bi, err := buildinfo.Read(f)
 	if err != nil {
 		return p
 	}
@@ -134,11 +135,10 @@ func loadProgram(path string) *program {
 		p.modules = append(p.modules, d.Path)
 	}
 	sort.Slice(p.modules, func(i, j int) bool { return len(p.modules[i]) > len(p.modules[j]) })
-	ef, err := elf.Open(path)
+	ef, err := elf.NewFile(f)
 	if err != nil {
 		return p
 	}
-	defer ef.Close()
 	if id, err := goBuildID(ef); err == nil {
 		p.exe.GoBuildID = id
 	}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,11 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	if len(opts.Command) == 0 && opts.PID == 0 {
 		return nil, errors.New("no command to trace")
 	}
+	switch opts.OnViolation {
+	case "", OnViolationLog, OnViolationStop, OnViolationKill:
+	default:
+		return nil, fmt.Errorf("on-violation %q: use log, stop or kill", opts.OnViolation)
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -91,11 +97,6 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	}
 	defer rd.Close()
 
-	switch opts.OnViolation {
-	case "", OnViolationLog, OnViolationStop, OnViolationKill:
-	default:
-		return nil, fmt.Errorf("on-violation %q: use log, stop or kill", opts.OnViolation)
-	}
 	t := newTracer(opts)
 	if opts.Events != nil {
 		t.events = json.NewEncoder(opts.Events)
@@ -107,11 +108,9 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 			return nil, err
 		}
 	}
-	records := make(chan []byte, 4096)
-	readDone := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		defer close(readDone)
-		defer close(records)
+		defer close(done)
 		// Without enforcement the kernel does not wake the reader for
 		// each event: it polls, which costs the traced program less.
 		var rec ringbuf.Record
@@ -124,14 +123,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 			if err != nil {
 				return
 			}
-			records <- append([]byte(nil), rec.RawSample...)
-		}
-	}()
-	processed := make(chan struct{})
-	go func() {
-		defer close(processed)
-		for b := range records {
-			t.handle(b, objs.Stacks)
+			t.handle(rec.RawSample, objs.Stacks)
 		}
 	}()
 
@@ -146,8 +138,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	}
 	// Read what is left in the ring buffer, then stop.
 	rd.Flush()
-	<-readDone
-	<-processed
+	<-done
 
 	var perCPU []uint64
 	if err := objs.Drops.Lookup(uint32(0), &perCPU); err == nil {
@@ -422,7 +413,7 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	if t.events != nil {
 		t.events.Encode(Event{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, TID: e.Tid, Executable: exe, Syscall: e.Nr, Module: module, Capability: c, Args: ex})
 	}
-	if ex != "" && len(ch.Examples) < 5 && !contains(ch.Examples, ex) {
+	if ex != "" && len(ch.Examples) < 5 && !slices.Contains(ch.Examples, ex) {
 		ch.Examples = append(ch.Examples, ex)
 	}
 	if t.opts.Declared == nil {
@@ -452,15 +443,6 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		}
 	}
 	t.profile.Violations = append(t.profile.Violations, v)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // example is an event's arguments in a line.

@@ -184,13 +184,10 @@ func TestCheckProfile(t *testing.T) {
 			t.Errorf("Check(%q) = %d violations, want %d", tc.decl, got, tc.want)
 		}
 	}
-	if _, err := Parse(Declaration(p).Format()); err != nil {
+	if _, err := capabilities.Parse("proposed", Declaration(p).Format()); err != nil {
 		t.Errorf("the proposed declaration does not parse: %v", err)
 	}
 }
-
-// Parse is capabilities.Parse for a proposed declaration.
-func Parse(b []byte) (*capabilities.File, error) { return capabilities.Parse("proposed", b) }
 
 func FuzzParseProfile(f *testing.F) {
 	f.Add([]byte(`{"command":["x"],"charges":[{"executable":"/x","module":"main","capability":"EXEC","count":1,"examples":["program=/bin/true"]}]}`))

@@ -287,7 +287,7 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 	default:
 		dir := strings.TrimPrefix(arg, "dir:")
 		dir = strings.TrimSuffix(strings.TrimSuffix(dir, "..."), string(filepath.Separator))
-		if dir == "" || dir == "." {
+		if dir == "" {
 			dir = "."
 		}
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -299,7 +299,6 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 		}
 		opts.Dir = abs
 	}
-	opts.Patterns = []string{"./..."}
 	res, err := capabilities.Analyze(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("analysing %s: %w", arg, err)
@@ -351,7 +350,7 @@ func writeCapsText(w io.Writer, res *capabilities.Result) error {
 			if !f.Direct {
 				how = "via " + strings.Join(f.Via, ", ")
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Capability, how, oneLine(f.Path))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Capability, how, capabilities.PathString(f.Path))
 		}
 		tw.Flush()
 	}
@@ -372,18 +371,6 @@ func writeCheckText(w io.Writer, rep *capabilities.Report) {
 	if rep.Passed() {
 		fmt.Fprintf(w, "OK: every capability the code exercises is declared in %s\n", rep.Declared)
 	}
-}
-
-func oneLine(path []capabilities.Frame) string {
-	var parts []string
-	for _, f := range path {
-		s := f.Function
-		if f.Pos != "" {
-			s += " (" + f.Pos + ")"
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, " -> ")
 }
 
 func writePath(w io.Writer, indent string, path []capabilities.Frame) {
