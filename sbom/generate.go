@@ -270,6 +270,12 @@ func config(opts Options) *syft.CreateSBOMConfig {
 
 func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {
 	start := time.Now()
+	if opts.ForMatching {
+		var err error
+		if ctx, err = withoutLicenses(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s, err := syft.CreateSBOM(ctx, src, config(opts))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
@@ -286,14 +292,18 @@ func (o Options) logger() *slog.Logger {
 }
 
 func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
-	// syft's license scanner takes most of a second of CPU to build; build it
-	// while the image is fetched and read.
+	// syft's license scanner takes more than a second of CPU to build; build
+	// it while the image is fetched and read (matching needs none).
 	type licensed struct {
 		ctx context.Context
 		err error
 	}
 	lic := make(chan licensed, 1)
 	go func() {
+		if opts.ForMatching {
+			lic <- licensed{ctx, nil}
+			return
+		}
 		c, err := syft.SetContextLicenseScanner(ctx, config(opts).Licenses)
 		lic <- licensed{c, err}
 	}()
