@@ -78,7 +78,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		}
 		desc, err := remote.Get(repo.Digest(h.String()), ropts...)
 		if err != nil {
-			return nil, classify(t.Ref, "fetching manifest", err)
+			return nil, Classify(t.Ref, "fetching manifest", err)
 		}
 		if _, _, err := store.PutBlob(bytesReader(desc.Manifest), h.Hex); err != nil {
 			return nil, fmt.Errorf("caching manifest %s: %w", h, err)
@@ -100,7 +100,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 	if raw == nil {
 		desc, err := remote.Get(ref, ropts...)
 		if err != nil {
-			return nil, classify(t.Ref, "resolving", err)
+			return nil, Classify(t.Ref, "resolving", err)
 		}
 		root, raw, mt = desc.Digest, desc.Manifest, desc.MediaType
 		if !store.HasBlob(root.Hex) {
@@ -140,7 +140,7 @@ func downloadImage(ctx context.Context, repo name.Repository, manifest v1.Hash, 
 	if err != nil {
 		desc, err := remote.Get(repo.Digest(manifest.String()), ropts...)
 		if err != nil {
-			return classify(repo.String(), "fetching manifest", err)
+			return Classify(repo.String(), "fetching manifest", err)
 		}
 		raw = desc.Manifest
 		if _, _, err := store.PutBlob(bytesReader(raw), manifest.Hex); err != nil {
@@ -171,11 +171,11 @@ func downloadImage(ctx context.Context, repo name.Repository, manifest v1.Hash, 
 		}
 		l, err := remote.Layer(repo.Digest(d.Digest.String()), ropts...)
 		if err != nil {
-			return classify(repo.String(), "fetching blob "+d.Digest.String(), err)
+			return Classify(repo.String(), "fetching blob "+d.Digest.String(), err)
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return classify(repo.String(), "fetching blob "+d.Digest.String(), err)
+			return Classify(repo.String(), "fetching blob "+d.Digest.String(), err)
 		}
 		base := done
 		pr := &progressReader{r: rc, report: func(n int64) {
@@ -184,7 +184,7 @@ func downloadImage(ctx context.Context, repo name.Repository, manifest v1.Hash, 
 		_, n, err := store.PutBlob(pr, d.Digest.Hex)
 		rc.Close()
 		if err != nil {
-			return classify(repo.String(), "fetching blob "+d.Digest.String(), err)
+			return Classify(repo.String(), "fetching blob "+d.Digest.String(), err)
 		}
 		done += n
 	}
@@ -194,8 +194,8 @@ func downloadImage(ctx context.Context, repo name.Repository, manifest v1.Hash, 
 	return nil
 }
 
-// classify turns registry errors into messages that say what to do.
-func classify(ref, op string, err error) error {
+// Classify turns registry errors into messages that say what to do.
+func Classify(ref, op string, err error) error {
 	var terr *transport.Error
 	var uerr *UsageError
 	var mm *cas.MismatchError

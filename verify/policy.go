@@ -115,7 +115,15 @@ func LoadPolicy(file string) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(file)
+	if err := p.LoadMaterial(filepath.Dir(file)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// LoadMaterial reads the keys and the trusted root the policy names, with
+// relative paths taken from dir.
+func (p *Policy) LoadMaterial(dir string) error {
 	rel := func(f string) string {
 		if filepath.IsAbs(f) {
 			return f
@@ -125,7 +133,7 @@ func LoadPolicy(file string) (*Policy, error) {
 	if p.TrustedRoot != "" {
 		tr, err := LoadTrustedRoot(rel(p.TrustedRoot))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w: %v", file, ErrPolicy, err)
+			return fmt.Errorf("%s: %w: %v", p.Source, ErrPolicy, err)
 		}
 		p.root = tr
 	}
@@ -135,12 +143,13 @@ func LoadPolicy(file string) (*Policy, error) {
 			if a.Key == "" {
 				continue
 			}
+			var err error
 			if a.key, err = LoadKey(rel(a.Key)); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w: %v", file, p.Images[i].Line, ErrPolicy, err)
+				return fmt.Errorf("%s:%d: %w: %v", p.Source, p.Images[i].Line, ErrPolicy, err)
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // ParsePolicy parses and checks a trust policy; keys and the trusted root
@@ -161,16 +170,29 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 		}
 		return nil, bad("%v", err)
 	}
+	if err := p.Check(source, b); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Check validates a policy that the caller decoded from the YAML document
+// b, for example inline in a larger document such as admission's policy,
+// fills in defaults and records the line of each image entry.
+func (p *Policy) Check(source string, b []byte) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %w: %s", source, ErrPolicy, fmt.Sprintf(format, args...))
+	}
 	p.Source = source
 	if p.Version != 1 {
-		return nil, bad("version %d: this customs reads version 1 (write \"version: 1\")", p.Version)
+		return bad("version %d: this customs reads version 1 (write \"version: 1\")", p.Version)
 	}
 	switch p.Unmatched {
 	case "":
 		p.Unmatched = "deny"
 	case "deny", "allow":
 	default:
-		return nil, bad("unmatched: %q: use deny or allow", p.Unmatched)
+		return bad("unmatched: %q: use deny or allow", p.Unmatched)
 	}
 	var doc yaml.Node
 	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) > 0 {
@@ -188,31 +210,31 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 	for i, ip := range p.Images {
 		at := fmt.Sprintf("%s:%d", source, ip.Line)
 		if ip.Pattern == "" {
-			return nil, fmt.Errorf("%s: %w: an image entry without a pattern", at, ErrPolicy)
+			return fmt.Errorf("%s: %w: an image entry without a pattern", at, ErrPolicy)
 		}
 		if _, err := path.Match(strings.ReplaceAll(ip.Pattern, "**", "*"), ""); err != nil {
-			return nil, fmt.Errorf("%s: %w: pattern %q: %v", at, ErrPolicy, ip.Pattern, err)
+			return fmt.Errorf("%s: %w: pattern %q: %v", at, ErrPolicy, ip.Pattern, err)
 		}
 		switch {
 		case ip.AllowUnsigned && len(ip.Authorities) > 0:
-			return nil, fmt.Errorf("%s: %w: %q has both authorities and allow-unsigned", at, ErrPolicy, ip.Pattern)
+			return fmt.Errorf("%s: %w: %q has both authorities and allow-unsigned", at, ErrPolicy, ip.Pattern)
 		case !ip.AllowUnsigned && len(ip.Authorities) == 0:
-			return nil, fmt.Errorf("%s: %w: %q names no authority (say who must sign, or allow-unsigned: true)", at, ErrPolicy, ip.Pattern)
+			return fmt.Errorf("%s: %w: %q names no authority (say who must sign, or allow-unsigned: true)", at, ErrPolicy, ip.Pattern)
 		}
 		switch ip.MultiArch {
 		case "":
 			ip.MultiArch = MultiArchIndex
 		case MultiArchIndex, MultiArchEach:
 		default:
-			return nil, fmt.Errorf("%s: %w: multi-arch: %q: use index or each", at, ErrPolicy, ip.MultiArch)
+			return fmt.Errorf("%s: %w: multi-arch: %q: use index or each", at, ErrPolicy, ip.MultiArch)
 		}
 		if ip.AllowUnsigned && len(ip.Attestations) > 0 {
-			return nil, fmt.Errorf("%s: %w: %q requires attestations but allows unsigned images", at, ErrPolicy, ip.Pattern)
+			return fmt.Errorf("%s: %w: %q requires attestations but allows unsigned images", at, ErrPolicy, ip.Pattern)
 		}
 		for j, t := range ip.Attestations {
 			uri, err := PredicateType(t)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w: attestations: %v", at, ErrPolicy, err)
+				return fmt.Errorf("%s: %w: attestations: %v", at, ErrPolicy, err)
 			}
 			ip.Attestations[j] = uri
 		}
@@ -220,16 +242,16 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 			keyless := a.Identity != "" || a.IdentityRegexp != "" || a.Issuer != "" || a.IssuerRegexp != ""
 			switch {
 			case a.Key != "" && a.GitHubWorkflow != (GitHubWorkflow{}):
-				return nil, fmt.Errorf("%s: %w: github-workflow claims are checked in certificates, not with a key", at, ErrPolicy)
+				return fmt.Errorf("%s: %w: github-workflow claims are checked in certificates, not with a key", at, ErrPolicy)
 			case a.Key != "" && keyless:
-				return nil, fmt.Errorf("%s: %w: an authority with both a key and an identity", at, ErrPolicy)
+				return fmt.Errorf("%s: %w: an authority with both a key and an identity", at, ErrPolicy)
 			case a.Key == "" && ((a.Identity == "" && a.IdentityRegexp == "") || (a.Issuer == "" && a.IssuerRegexp == "")):
-				return nil, fmt.Errorf("%s: %w: an authority needs a key, or an identity and an issuer", at, ErrPolicy)
+				return fmt.Errorf("%s: %w: an authority needs a key, or an identity and an issuer", at, ErrPolicy)
 			}
 		}
 		p.Images[i] = ip
 	}
-	return &p, nil
+	return nil
 }
 
 // NeedsTrustedRoot reports whether the policy names no trusted root but
@@ -256,16 +278,16 @@ func (p *Policy) SetTrustedMaterial(tm root.TrustedMaterial) { p.root = tm }
 // ("registry.example/app"), or nil.
 func (p *Policy) For(repo string) *ImagePolicy {
 	for i := range p.Images {
-		if matchRepo(p.Images[i].Pattern, repo) {
+		if MatchRepo(p.Images[i].Pattern, repo) {
 			return &p.Images[i]
 		}
 	}
 	return nil
 }
 
-// matchRepo matches a repository against a pattern whose "*" stands for
+// MatchRepo matches a repository against a pattern whose "*" stands for
 // one path segment (or part of one) and "**" for any number of segments.
-func matchRepo(pattern, repo string) bool {
+func MatchRepo(pattern, repo string) bool {
 	ps, rs := strings.Split(pattern, "/"), strings.Split(repo, "/")
 	var match func(i, j int) bool
 	match = func(i, j int) bool {

@@ -63,8 +63,8 @@ func TestMatchRepo(t *testing.T) {
 		{"registry.example/app", "registry.example/app2", false},
 		{"*/library/*", "index.docker.io/library/alpine", true},
 	} {
-		if got := matchRepo(tc.pattern, tc.repo); got != tc.want {
-			t.Errorf("matchRepo(%q, %q) = %v, want %v", tc.pattern, tc.repo, got, tc.want)
+		if got := MatchRepo(tc.pattern, tc.repo); got != tc.want {
+			t.Errorf("MatchRepo(%q, %q) = %v, want %v", tc.pattern, tc.repo, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,278 @@
+package admission
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/scan"
+)
+
+// Decision is the verdict on one image.
+type Decision struct {
+	// Image is the reference as asked; Reference names it by digest, the
+	// digest that was verified and scanned.
+	Image     string `json:"image"`
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Allowed   bool   `json:"allowed"`
+	// Reasons say why the image was denied; Warnings what passed anyway
+	// (findings below the threshold, an open failure policy).
+	Reasons  []string `json:"reasons,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Rule is the policy rule that decided.
+	Rule string `json:"rule,omitempty"`
+	// Cached names the cache level that answered, "" for a fresh decision.
+	Cached  string    `json:"cached,omitempty"`
+	Decided time.Time `json:"decided"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Decide decides whether an image may run in a namespace ("" outside
+// Kubernetes). It always returns a decision: when none can be made (the
+// budget in ctx runs out, the registry fails), the image is denied and the
+// reasons say why, unless the rule's failure policy is open.
+func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision {
+	d := s.decide(ctx, image, namespace)
+	switch {
+	case d.Allowed:
+		s.metrics.decisions.WithLabelValues("allowed").Inc()
+	case d.failure:
+		s.metrics.decisions.WithLabelValues("error").Inc()
+	default:
+		s.metrics.decisions.WithLabelValues("denied").Inc()
+	}
+	return &d.Decision
+}
+
+type decision struct {
+	Decision
+	failure bool // no decision could be made
+}
+
+func (s *Server) decide(ctx context.Context, image, namespace string) decision {
+	st := s.state.Load()
+	d := decision{Decision: Decision{Image: image, Decided: s.now().UTC()}}
+	if st == nil || st.policy == nil {
+		d.failure = true
+		d.Reasons = []string{"the server has no policy loaded yet"}
+		return d
+	}
+	pol := st.policy
+	if pol.Exempt(namespace) {
+		d.Allowed = true
+		d.Warnings = []string{fmt.Sprintf("namespace %s is exempt (exempt-namespaces in %s)", namespace, pol.Source)}
+		return d
+	}
+	t := pull.Target{Kind: pull.Registry, Ref: image, Input: image}
+	ref, ro, err := pull.Remote(ctx, t, s.cfg.Pull)
+	if err != nil {
+		d.Reasons = []string{err.Error()}
+		return d
+	}
+	rule, ruleID := pol.RuleFor(ref.Context().Name(), namespace)
+	d.Rule = rule.Describe(pol.Source)
+	fail := func(reason string) decision {
+		d.failure = true
+		if rule.FailurePolicy == FailOpen {
+			d.Allowed = true
+			d.Warnings = append(d.Warnings, "allowed without a decision (failure-policy: open): "+reason)
+			return d
+		}
+		d.Reasons = append(d.Reasons, reason)
+		return d
+	}
+	digest, err := s.resolve(ctx, ref, ro)
+	if err != nil {
+		if ctx.Err() != nil {
+			s.metrics.timeouts.Inc()
+			return fail(fmt.Sprintf("no decision within the time budget of %s: resolving %s did not finish", s.cfg.Budget, image))
+		}
+		s.metrics.registryErrs.Inc()
+		return fail(err.Error())
+	}
+	d.Digest = digest
+	d.Reference = ref.Context().Name() + "@" + digest
+	key := cacheKey(digest, pol.Hash, ruleID, st.dbRevision)
+	if c, level := s.cache.Get(ctx, key); c != nil {
+		s.metrics.cacheHits.WithLabelValues(level).Inc()
+		out := *c
+		out.Image, out.Cached = image, level
+		return decision{Decision: out}
+	}
+	s.metrics.cacheMisses.Inc()
+	ch := s.flight.DoChan(key, func() (any, error) {
+		return s.scan(st, rule, d.Decision, key), nil
+	})
+	select {
+	case r := <-ch:
+		out := r.Val.(decision)
+		out.Image = image
+		if out.failure {
+			reasons := out.Reasons
+			out.Reasons = nil
+			for _, reason := range reasons {
+				out = fail(reason)
+			}
+		}
+		return out
+	case <-ctx.Done():
+		s.metrics.timeouts.Inc()
+		return fail(fmt.Sprintf("no decision within the time budget of %s: the scan of %s goes on, and a retry will find its decision", s.cfg.Budget, d.Reference))
+	}
+}
+
+// scan makes a fresh decision. It runs detached from the request, bounded
+// by the scan timeout and the server's life, so that a scan that outlives
+// one request's budget still answers the retry.
+func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.ScanTimeout)
+	defer cancel()
+	select {
+	case s.scanSlots <- struct{}{}:
+		defer func() { <-s.scanSlots }()
+	case <-ctx.Done():
+		d.Reasons = []string{"no scan slot became free before the scan timeout (raise --max-scans)"}
+		return decision{Decision: d, failure: true}
+	}
+	s.metrics.scans.Inc()
+	s.metrics.scansRunning.Inc()
+	defer s.metrics.scansRunning.Dec()
+	start := s.now()
+	pol := st.policy
+	sp := rule.ScanPolicy()
+	t := pull.Target{Kind: pull.Registry, Ref: d.Reference, Input: d.Reference}
+	opts := scan.Options{
+		Pull:   s.cfg.Pull,
+		SBOM:   s.cfg.SBOM,
+		DB:     s.cfg.DB,
+		Policy: sp,
+		Trust:  &pol.Policy,
+		Now:    s.now,
+		Logger: s.logger,
+	}
+	res, err := scan.Run(ctx, t, opts)
+	var perr *scan.PolicyError
+	out := decision{Decision: d}
+	switch {
+	case errors.As(err, &perr):
+		out.Reasons = perr.Reasons
+	case err != nil:
+		out.failure = true
+		if ctx.Err() != nil {
+			out.Reasons = []string{fmt.Sprintf("scanning %s: gave up after the scan timeout of %s: %v", d.Reference, s.cfg.ScanTimeout, err)}
+		} else {
+			s.metrics.registryErrs.Inc()
+			out.Reasons = []string{fmt.Sprintf("scanning %s: %v", d.Reference, err)}
+		}
+		s.logger.Warn("no decision", "image", d.Reference, "error", err)
+		return out
+	default:
+		out.Allowed = true
+	}
+	out.Warnings = append(out.Warnings, belowThreshold(res, sp)...)
+	now := s.now()
+	ttl := s.cfg.DecisionTTL
+	// An ignore entry that expires ends the decisions it made.
+	if exp := pol.nextExpiry(now); !exp.IsZero() && exp.Sub(now) < ttl {
+		ttl = exp.Sub(now)
+	}
+	out.Expires = now.Add(ttl).UTC()
+	s.cache.Put(s.base, key, &out.Decision, ttl)
+	s.logger.Info("decided", "image", d.Reference, "allowed", out.Allowed, "reasons", out.Reasons, "took", now.Sub(start).Round(time.Millisecond))
+	return out
+}
+
+// belowThreshold lists what a scan found that did not fail it.
+func belowThreshold(res *scan.Result, p scan.Policy) []string {
+	if res == nil {
+		return nil
+	}
+	var ids []string
+	for _, f := range res.Findings {
+		if f.Status == scan.Affected && !f.Fails {
+			ids = append(ids, f.ID+" ("+f.Package.Name+")")
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	more := ""
+	if len(ids) > 5 {
+		more = fmt.Sprintf(" and %d more", len(ids)-5)
+		ids = ids[:5]
+	}
+	return []string{fmt.Sprintf("%d vulnerabilities below the threshold (fail-on %s): %s%s", len(ids), p.FailOn, strings.Join(ids, ", "), more)}
+}
+
+func cacheKey(digest, policyHash string, rule int, dbRevision string) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%d\n%s", digest, policyHash, rule, dbRevision))
+	return hex.EncodeToString(h[:16])
+}
+
+// resolve finds the digest a reference names, from a short-lived cache of
+// tags.
+func (s *Server) resolve(ctx context.Context, ref name.Reference, ro []remote.Option) (string, error) {
+	if dg, ok := ref.(name.Digest); ok {
+		return dg.DigestStr(), nil
+	}
+	k := ref.String()
+	if dg, ok := s.tags.get(k, s.now()); ok {
+		return dg, nil
+	}
+	desc, err := remote.Head(ref, ro...)
+	if err != nil {
+		// Some registries answer no HEAD; GET also says better what is wrong.
+		d, err := remote.Get(ref, ro...)
+		if err != nil {
+			return "", pull.Classify(ref.String(), "resolving", err)
+		}
+		desc = &d.Descriptor
+	}
+	dg := desc.Digest.String()
+	s.tags.put(k, dg, s.now().Add(s.cfg.ResolveTTL))
+	return dg, nil
+}
+
+// tagCache remembers what tags resolved to, briefly.
+type tagCache struct {
+	mu sync.Mutex
+	m  map[string]tagEntry
+}
+
+type tagEntry struct {
+	digest  string
+	expires time.Time
+}
+
+func (c *tagCache) get(ref string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[ref]
+	if !ok || !now.Before(e.expires) {
+		return "", false
+	}
+	return e.digest, true
+}
+
+func (c *tagCache) put(ref, digest string, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[string]tagEntry{}
+	}
+	c.m[ref] = tagEntry{digest, expires}
+}

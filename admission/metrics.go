@@ -1,0 +1,72 @@
+package admission
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg          *prometheus.Registry
+	decisions    *prometheus.CounterVec   // result: allowed, denied, error
+	latency      *prometheus.HistogramVec // endpoint
+	cacheHits    *prometheus.CounterVec   // level: memory, bbolt, redis
+	cacheMisses  prometheus.Counter
+	scans        prometheus.Counter
+	scansRunning prometheus.Gauge
+	registryErrs prometheus.Counter
+	timeouts     prometheus.Counter
+	storeErrors  *prometheus.CounterVec
+	storeUp      prometheus.Gauge
+	reloads      *prometheus.CounterVec // what: policy, database, certificate; result: ok, error
+	dbAge        prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customs_admission_decisions_total", Help: "Image decisions by result (allowed, denied, error: a denial because no decision could be made).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "customs_admission_request_duration_seconds",
+			Help:    "Time to answer a request, by endpoint.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"endpoint"}),
+		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customs_admission_cache_hits_total", Help: "Decisions answered from the cache, by the level that had them.",
+		}, []string{"level"}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_cache_misses_total", Help: "Decisions not in the cache.",
+		}),
+		scans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_scans_total", Help: "Scans started (concurrent requests for one image share one).",
+		}),
+		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "customs_admission_scans_running", Help: "Scans running now.",
+		}),
+		registryErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_registry_errors_total", Help: "Registry failures (unreachable, errors, bad content) while deciding.",
+		}),
+		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_budget_exceeded_total", Help: "Decisions that ran out of the request's time budget.",
+		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customs_admission_cache_store_errors_total", Help: "Failures of the shared or on-disk decision cache.",
+		}, []string{"store"}),
+		storeUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "customs_admission_cache_store_up", Help: "1 when the shared or on-disk decision cache answers, 0 when the server decides from memory alone.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customs_admission_reloads_total", Help: "Reloads of the policy, the vulnerability database and the TLS certificate, by result; on error the previous one stays in force.",
+		}, []string{"what", "result"}),
+		dbAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "customs_admission_database_newest_record_timestamp_seconds", Help: "Modification time of the newest record in the vulnerability database.",
+		}),
+	}
+	m.storeUp.Set(1)
+	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.scansRunning, m.registryErrs,
+		m.timeouts, m.storeErrors, m.storeUp, m.reloads, m.dbAge,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
