@@ -170,8 +170,16 @@ func OpenRedis(url string, timeout time.Duration) (Store, error) {
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = timeout, timeout, timeout
 	opt.MaxRetries = 0
+	// go-redis logs connection failures itself; the server reports them.
+	redisQuiet.Do(func() { redis.SetLogger(quietLogger{}) })
 	return &redisStore{client: redis.NewClient(opt), timeout: timeout}, nil
 }
+
+var redisQuiet sync.Once
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 const redisPrefix = "customs:decision:"
 

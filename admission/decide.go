@@ -45,10 +45,10 @@ type Decision struct {
 func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision {
 	d := s.decide(ctx, image, namespace)
 	switch {
-	case d.Allowed:
-		s.metrics.decisions.WithLabelValues("allowed").Inc()
 	case d.failure:
 		s.metrics.decisions.WithLabelValues("error").Inc()
+	case d.Allowed:
+		s.metrics.decisions.WithLabelValues("allowed").Inc()
 	default:
 		s.metrics.decisions.WithLabelValues("denied").Inc()
 	}
@@ -92,6 +92,9 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 		d.Reasons = append(d.Reasons, reason)
 		return d
 	}
+	// Within a budget of seconds, go-containerregistry's retries (1 s, 3 s,
+	// …) would only turn a registry's error into a timeout.
+	ro = append(ro, remote.WithRetryBackoff(remote.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 2}))
 	digest, err := s.resolve(ctx, ref, ro)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -168,7 +171,7 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	out := decision{Decision: d}
 	switch {
 	case errors.As(err, &perr):
-		out.Reasons = perr.Reasons
+		out.Reasons = append(perr.Reasons, failing(res)...)
 	case err != nil:
 		out.failure = true
 		if ctx.Err() != nil {
@@ -195,7 +198,34 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	return out
 }
 
-// belowThreshold lists what a scan found that did not fail it.
+// failing names the findings that failed a scan, the worst first.
+func failing(res *scan.Result) []string {
+	if res == nil {
+		return nil
+	}
+	var fs []scan.Finding
+	for _, f := range res.Findings {
+		if f.Fails {
+			fs = append(fs, f)
+		}
+	}
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity > fs[j].Severity })
+	var out []string
+	for i, f := range fs {
+		if i == 10 {
+			out = append(out, fmt.Sprintf("and %d more", len(fs)-10))
+			break
+		}
+		fix := "no fixed version"
+		if len(f.Fixed) > 0 {
+			fix = "fixed in " + strings.Join(f.Fixed, ", ")
+		}
+		out = append(out, fmt.Sprintf("%s (%s) in %s %s, %s", f.ID, f.Severity, f.Package.Name, f.Package.Version, fix))
+	}
+	return out
+}
+
+// belowThreshold says what a scan found that did not fail it.
 func belowThreshold(res *scan.Result, p scan.Policy) []string {
 	if res == nil {
 		return nil
@@ -210,12 +240,12 @@ func belowThreshold(res *scan.Result, p scan.Policy) []string {
 		return nil
 	}
 	sort.Strings(ids)
-	more := ""
-	if len(ids) > 5 {
-		more = fmt.Sprintf(" and %d more", len(ids)-5)
+	n, more := len(ids), ""
+	if n > 5 {
+		more = fmt.Sprintf(" and %d more", n-5)
 		ids = ids[:5]
 	}
-	return []string{fmt.Sprintf("%d vulnerabilities below the threshold (fail-on %s): %s%s", len(ids), p.FailOn, strings.Join(ids, ", "), more)}
+	return []string{fmt.Sprintf("%d vulnerabilities below the threshold (fail-on %s): %s%s", n, p.FailOn, strings.Join(ids, ", "), more)}
 }
 
 func cacheKey(digest, policyHash string, rule int, dbRevision string) string {

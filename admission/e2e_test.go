@@ -1,0 +1,289 @@
+package admission
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/registrytest"
+	"github.com/customs-dev/customs/internal/signtest"
+	"github.com/customs-dev/customs/internal/testimage"
+	"github.com/customs-dev/customs/pull"
+)
+
+// criticalRecord is GHSA-v778-237x-gjrc (CVE-2024-45337, GO-2024-3321):
+// misuse of ServerConfig.PublicKeyCallback in golang.org/x/crypto/ssh
+// before v0.31.0 may cause an authorization bypass; GitHub rates it
+// CRITICAL with CVSS 3.1 AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N (9.1).
+const criticalRecord = `{
+  "schema_version": "1.6.0",
+  "id": "GHSA-v778-237x-gjrc",
+  "modified": "2024-12-20T20:37:27Z",
+  "published": "2024-12-11T18:55:58Z",
+  "aliases": ["CVE-2024-45337", "GO-2024-3321"],
+  "summary": "Misuse of ServerConfig.PublicKeyCallback may cause authorization bypass in golang.org/x/crypto",
+  "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N"}],
+  "affected": [{
+    "package": {"ecosystem": "Go", "name": "golang.org/x/crypto"},
+    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "0.31.0"}]}]
+  }],
+  "database_specific": {"severity": "CRITICAL"}
+}`
+
+// testDB is the demo database plus the critical record.
+func testDB(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(testimage.Root(), "testdata", "osv-demo")
+	entries, _ := os.ReadDir(src)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "GHSA-v778-237x-gjrc.json"), []byte(criticalRecord), 0o644)
+	return dir
+}
+
+// goImage is an image of one layer holding testdata/goapp, whose old
+// golang.org/x/crypto has the critical advisory.
+func goImage(t *testing.T) v1.Image {
+	t.Helper()
+	layer, err := crane.Layer(map[string][]byte{"usr/local/bin/goapp": testimage.GoBinary(t, "amd64")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func writeKey(t *testing.T, path string, key *ecdsa.PrivateKey) {
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type fixture struct {
+	dir, policy, db string
+	cache           *cas.Store
+}
+
+func newFixture(t *testing.T, policy string) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := cas.Open(filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{dir: dir, policy: filepath.Join(dir, "policy.yaml"), db: testDB(t), cache: store}
+	if err := os.WriteFile(f.policy, []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f fixture) config() Config {
+	return Config{
+		PolicyFile:     f.policy,
+		DB:             f.db,
+		Pull:           pull.Options{Cache: f.cache},
+		ReloadInterval: 50 * time.Millisecond,
+	}
+}
+
+func check(t *testing.T, h http.Handler, image string) *Decision {
+	t.Helper()
+	body, _ := json.Marshal(CheckRequest{Image: image})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/check", bytes.NewReader(body)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/v1/check %s: %d %s", image, rec.Code, rec.Body)
+	}
+	var d Decision
+	if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+// TestEndToEnd decides on images in a real registry (the Distribution
+// registry from Debian): signed and clean is allowed; unsigned, signed by
+// the wrong key, and signed with a critical finding are denied with the
+// reason; the second request for a digest is answered from the cache.
+func TestEndToEnd(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	f := newFixture(t, fmt.Sprintf(`version: 1
+images:
+  - pattern: %s/**
+    authorities: [{key: cosign.pub}]
+    insecure-ignore-tlog: true
+defaults:
+  fail-on: critical
+  unknown-severity: pass
+`, reg.Host))
+	writeKey(t, filepath.Join(f.dir, "cosign.pub"), key)
+
+	repo := reg.Host + "/app"
+	sign := func(tag string, img v1.Image, k *ecdsa.PrivateKey) v1.Hash {
+		d := signtest.Push(t, repo+":"+tag, img)
+		if k != nil {
+			signtest.SignTag(t, repo, d, signtest.Payload(repo, d), k, nil)
+		}
+		return d
+	}
+	good := sign("good", signtest.Image(t), key)
+	sign("unsigned", signtest.Image(t), nil)
+	sign("wrong-key", signtest.Image(t), other)
+	sign("critical", goImage(t), key)
+
+	s, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	for _, tc := range []struct {
+		tag     string
+		allowed bool
+		reason  string
+	}{
+		{"good", true, ""},
+		{"unsigned", false, "no signature found"},
+		{"wrong-key", false, "signature verification failed"},
+		{"critical", false, "GHSA-v778-237x-gjrc"},
+	} {
+		d := check(t, h, repo+":"+tc.tag)
+		if d.Allowed != tc.allowed || !strings.Contains(strings.Join(d.Reasons, "; "), tc.reason) || d.Digest == "" || d.Cached != "" {
+			t.Errorf("%s: %+v; want allowed=%v with %q", tc.tag, d, tc.allowed, tc.reason)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.cacheHits.WithLabelValues("memory")); got != 0 {
+		t.Errorf("cache hits before any repeat: %v", got)
+	}
+	// Again, by tag and by digest: from the cache, with the same verdict.
+	for ref, allowed := range map[string]bool{repo + ":good": true, repo + "@" + good.String(): true, repo + ":critical": false} {
+		d := check(t, h, ref)
+		if d.Cached != "memory" || d.Allowed != allowed {
+			t.Errorf("%s again: %+v; want the cached decision", ref, d)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.cacheHits.WithLabelValues("memory")); got != 3 {
+		t.Errorf("cache hits %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(s.metrics.scans); got != 4 {
+		t.Errorf("scans %v, want 4 (one per image)", got)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`customs_admission_cache_hits_total{level="memory"} 3`, `customs_admission_decisions_total{result="denied"} 4`, `customs_admission_decisions_total{result="allowed"} 3`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// The on-disk cache survives a restart: a new server with the same
+	// bbolt store answers without scanning.
+	s.Close()
+	store, err := OpenBolt(filepath.Join(f.dir, "decisions"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config()
+	cfg.Store = store
+	s2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, s2.Handler(), repo+":good")
+	s2.Close()
+	store, _ = OpenBolt(filepath.Join(f.dir, "decisions"), time.Now)
+	cfg.Store = store
+	s3, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if d := check(t, s3.Handler(), repo+":good"); d.Cached != "bbolt" || !d.Allowed {
+		t.Errorf("after a restart: %+v; want the decision from bbolt", d)
+	}
+	if got := testutil.ToFloat64(s3.metrics.scans); got != 0 {
+		t.Errorf("the restarted server scanned %v times", got)
+	}
+}
+
+// TestPolicyReload changes the policy under a running server: a valid
+// change takes effect and starts new decisions; an invalid one is refused
+// and the old policy stays.
+func TestPolicyReload(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	f := newFixture(t, "version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\n")
+	img := reg.Host + "/app:1"
+	signtest.Push(t, img, signtest.Image(t))
+	s, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Handler()
+	if d := check(t, h, img); !d.Allowed {
+		t.Fatalf("allowed by the first policy: %+v", d)
+	}
+	waitReload := func(what, result string, n float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(s.metrics.reloads.WithLabelValues(what, result)) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s reload (%s) within 5s", what, result)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	os.WriteFile(f.policy, []byte("version: 1\nunmatched: deny\nimages:\n  - pattern: elsewhere.example/**\n    allow-unsigned: true\n"), 0o644)
+	waitReload("policy", "ok", 1)
+	if d := check(t, h, img); d.Allowed || d.Cached != "" || !strings.Contains(strings.Join(d.Reasons, ""), "not allowed by the trust policy") {
+		t.Errorf("after the new policy: %+v; want a fresh denial", d)
+	}
+	os.WriteFile(f.policy, []byte("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: yes please\n"), 0o644)
+	waitReload("policy", "error", 1)
+	if d := check(t, h, img); d.Allowed {
+		t.Errorf("an invalid policy replaced the valid one: %+v", d)
+	}
+	if err := s.Ready(); err != nil {
+		t.Errorf("not ready after a refused reload: %v", err)
+	}
+}
