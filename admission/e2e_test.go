@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,5 +286,37 @@ func TestPolicyReload(t *testing.T) {
 	}
 	if err := s.Ready(); err != nil {
 		t.Errorf("not ready after a refused reload: %v", err)
+	}
+}
+
+// TestOneScanPerImage sends concurrent requests for an image no one has
+// decided yet: they share one scan.
+func TestOneScanPerImage(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	f := newFixture(t, "version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\nrules:\n  - images: nowhere.example/**\n    failurePolicy: Ignore\n")
+	img := reg.Host + "/app:burst"
+	signtest.Push(t, img, signtest.Image(t))
+	s, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, _ := s.state.Load().policy.RuleFor("nowhere.example/x", ""); r.FailurePolicy != FailOpen {
+		t.Errorf("failurePolicy: Ignore read as %q", r.FailurePolicy)
+	}
+	h := s.Handler()
+	var wg sync.WaitGroup
+	decisions := make([]*Decision, 8)
+	for i := range decisions {
+		wg.Go(func() { decisions[i] = check(t, h, img) })
+	}
+	wg.Wait()
+	for _, d := range decisions {
+		if !d.Allowed {
+			t.Errorf("%+v", d)
+		}
+	}
+	if got := testutil.ToFloat64(s.metrics.scans); got != 1 {
+		t.Errorf("%v scans for 8 concurrent requests of one image, want 1", got)
 	}
 }

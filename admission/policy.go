@@ -62,6 +62,10 @@ type Rule struct {
 	AllowUnscanned  *bool         `yaml:"allow-unscanned,omitempty"`
 	Ignore          []scan.Ignore `yaml:"ignore,omitempty"`
 	FailurePolicy   string        `yaml:"failure-policy,omitempty"`
+	// FailurePolicyK8s is failure-policy spelled as in a webhook
+	// configuration (failurePolicy), accepted too; Ignore means open and
+	// Fail closed there, and here.
+	FailurePolicyK8s string `yaml:"failurePolicy,omitempty"`
 
 	// Line is where the rule starts in the file; 0 for the defaults.
 	Line int `yaml:"-"`
@@ -234,6 +238,19 @@ func (r *Rule) compile(base scan.Policy, failure string) error {
 	// A server has no one to warn about old data at each decision; it
 	// reports the data's age in its metrics and logs instead.
 	sp.WarnDBAge = 0
+	if r.FailurePolicyK8s != "" {
+		if r.FailurePolicy != "" {
+			return errors.New("failure-policy and failurePolicy both given: keep one")
+		}
+		switch strings.ToLower(r.FailurePolicyK8s) {
+		case "open", "ignore":
+			r.FailurePolicy = FailOpen
+		case "closed", "fail":
+			r.FailurePolicy = FailClosed
+		default:
+			return fmt.Errorf("failurePolicy: %q: use closed or open (Fail or Ignore)", r.FailurePolicyK8s)
+		}
+	}
 	switch r.FailurePolicy {
 	case "":
 		r.FailurePolicy = failure

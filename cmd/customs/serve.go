@@ -25,6 +25,7 @@ func (a *app) newServeCmd() *cobra.Command {
 		tlsCert, tlsKey, clientCA string
 		tokenFile, policy, db     string
 		cache, tufMirror, tufRoot string
+		trustedRoot               string
 		budget, scanTimeout       time.Duration
 		decisionTTL, resolveTTL   time.Duration
 		reloadInterval            time.Duration
@@ -82,6 +83,14 @@ the API server's retry finds its decision.`,
 				PolicyFile: policy,
 				PreparePolicy: func(p *admission.Policy) error {
 					if !p.NeedsTrustedRoot() {
+						return nil
+					}
+					if trustedRoot != "" {
+						tr, err := verify.LoadTrustedRoot(trustedRoot)
+						if err != nil {
+							return err
+						}
+						p.SetTrustedMaterial(tr)
 						return nil
 					}
 					tr, err := a.tufRoot(tufMirror, tufRoot)
@@ -187,6 +196,7 @@ the API server's retry finds its decision.`,
 	f.DurationVar(&decisionTTL, "decision-ttl", time.Hour, "how long a decision is reused")
 	f.DurationVar(&resolveTTL, "resolve-ttl", 30*time.Second, "how long a tag's digest is reused")
 	f.DurationVar(&reloadInterval, "reload-interval", 5*time.Second, "how often the policy and the database are checked for changes")
+	f.StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON), when the policy names none and needs one; otherwise it comes from TUF")
 	f.StringVar(&tufMirror, "tuf-mirror", verify.PublicGoodMirror, "TUF repository for the trusted root, when the policy names none and needs one")
 	f.StringVar(&tufRoot, "tuf-root", "", "initial root.json of --tuf-mirror (default: the embedded public-good root)")
 	return cmd

@@ -41,23 +41,27 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
-// TestServeRuns starts the server from the CLI on loopback, asks it for a
-// decision and stops it.
-func TestServeRuns(t *testing.T) {
+// startServe runs customs serve on a free loopback port until the test
+// ends, and returns its address once /readyz answers 200.
+func startServe(t *testing.T, args ...string) (addr string, stop func() error, stderr *bytes.Buffer) {
+	t.Helper()
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(policy, []byte("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\n"), 0o644)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr bytes.Buffer
+	stderr = &bytes.Buffer{}
 	done := make(chan error, 1)
+	args = append([]string{"serve", "--insecure-listen", addr, "--cache", filepath.Join(dir, "decisions"),
+		"--db", filepath.Join(testimage.Root(), "testdata", "osv-demo")}, args...)
 	go func() {
-		done <- run(ctx, []string{"serve", "--policy", policy, "--insecure-listen", addr, "--cache", filepath.Join(dir, "decisions"),
-			"--db", filepath.Join(testimage.Root(), "testdata", "osv-demo")}, strings.NewReader(""), io.Discard, &stderr,
+		done <- run(ctx, args, strings.NewReader(""), io.Discard, stderr,
 			func(k string) string { return map[string]string{"CUSTOMS_CACHE": filepath.Join(dir, "cache")}[k] })
 	}()
+	stop = func() error {
+		cancel()
+		return <-done
+	}
 	var resp *http.Response
 	var err error
 	for i := 0; i < 100; i++ {
@@ -67,11 +71,20 @@ func TestServeRuns(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil || resp.StatusCode != 200 {
-		cancel()
+		stop()
 		t.Fatalf("/readyz: %v %v\n%s", resp, err, stderr.String())
 	}
 	resp.Body.Close()
-	resp, err = http.Post("http://"+addr+"/v1/check", "application/json", strings.NewReader(`{"image": "127.0.0.1:1/nothing:1"}`))
+	return addr, stop, stderr
+}
+
+// TestServeRuns starts the server from the CLI on loopback, asks it for a
+// decision and stops it.
+func TestServeRuns(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(policy, []byte("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\n"), 0o644)
+	addr, stop, stderr := startServe(t, "--policy", policy)
+	resp, err := http.Post("http://"+addr+"/v1/check", "application/json", strings.NewReader(`{"image": "127.0.0.1:1/nothing:1"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +97,20 @@ func TestServeRuns(t *testing.T) {
 	if d.Allowed || !strings.Contains(strings.Join(d.Reasons, ""), "cannot reach the registry") {
 		t.Errorf("decision on an unreachable registry: %+v", d)
 	}
-	cancel()
-	if err := <-done; err != nil && !strings.Contains(err.Error(), "Server closed") {
+	if err := stop(); err != nil {
+		t.Errorf("serve ended with %v\n%s", err, stderr.String())
+	}
+}
+
+// TestServeExamplePolicy checks that deploy/policy.example.yaml is served
+// as it is (its keyless entries need a trusted root: the public-good one).
+func TestServeExamplePolicy(t *testing.T) {
+	root := filepath.Join(testimage.Root(), "..", "shared", "testdata", "sigstore", "sigstore-go", "trusted-roots", "public-good.json")
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("skipping: shared Sigstore data absent: %v", err)
+	}
+	_, stop, stderr := startServe(t, "--policy", filepath.Join(testimage.Root(), "deploy", "policy.example.yaml"), "--trusted-root", root)
+	if err := stop(); err != nil {
 		t.Errorf("serve ended with %v\n%s", err, stderr.String())
 	}
 }
