@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/scan"
 )
@@ -163,8 +164,10 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 		DB:     s.cfg.DB,
 		Policy: sp,
 		Trust:  &pol.Policy,
-		Now:    s.now,
-		Logger: s.logger,
+		// Image targets: the compiled Go executables are held against it.
+		Capabilities: rule.Declaration(),
+		Now:          s.now,
+		Logger:       s.logger,
 	}
 	res, err := scan.Run(ctx, t, opts)
 	var perr *scan.PolicyError
@@ -221,6 +224,15 @@ func failing(res *scan.Result) []string {
 			fix = "fixed in " + strings.Join(f.Fixed, ", ")
 		}
 		out = append(out, fmt.Sprintf("%s (%s) in %s %s, %s", f.ID, f.Severity, f.Package.Name, f.Package.Version, fix))
+	}
+	if res.Capabilities != nil {
+		for i, v := range res.Capabilities.Violations {
+			if i == 10 {
+				out = append(out, fmt.Sprintf("and %d more undeclared capabilities", len(res.Capabilities.Violations)-10))
+				break
+			}
+			out = append(out, fmt.Sprintf("%s uses %s, not declared: %s", v.Module, v.Capability, capabilities.PathString(v.Path)))
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,9 +10,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +25,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/customs-dev/customs/internal/cas"
@@ -318,5 +322,46 @@ func TestOneScanPerImage(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(s.metrics.scans); got != 1 {
 		t.Errorf("%v scans for 8 concurrent requests of one image, want 1", got)
+	}
+}
+
+// TestCapabilityRule denies an image whose Go executable's dependency
+// does what the rule's capabilities.txt does not grant it.
+func TestCapabilityRule(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	f := newFixture(t, fmt.Sprintf("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\nrules:\n  - images: %s/strict/**\n    capabilities: strict.txt\n", reg.Host))
+	os.WriteFile(filepath.Join(f.dir, "strict.txt"), []byte("capabilities 1\nmain ALL\nexample.com/dep FILES\n"), 0o644)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(f.dir, "app"), ".")
+	cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "app")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
+	}
+	bin, _ := os.ReadFile(filepath.Join(f.dir, "app"))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "usr/local/bin/app", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
+	tw.Write(bin)
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(empty.Image, layer)
+	signtest.Push(t, reg.Host+"/strict/app:1", img)
+	signtest.Push(t, reg.Host+"/lax/app:1", img)
+	s, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Handler()
+	d := check(t, h, reg.Host+"/strict/app:1")
+	reasons := strings.Join(d.Reasons, "; ")
+	if d.Allowed || !strings.Contains(reasons, "example.com/dep uses EXEC, not declared") || !strings.Contains(reasons, "example.com/dep uses NETWORK/CONNECT, not declared") {
+		t.Errorf("strict: %+v", d)
+	}
+	if d := check(t, h, reg.Host+"/lax/app:1"); !d.Allowed {
+		t.Errorf("lax (no capability rule): %+v", d)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -40,6 +41,7 @@ import (
 //	    allow-unscanned: false
 //	    ignore: [{id: GHSA-…, reason: …, until: 2026-12-31}]
 //	    failure-policy: closed               # closed | open: on timeouts and registry errors
+//	    capabilities: capabilities.txt       # the Go executables' modules may do only this
 type Policy struct {
 	verify.Policy `yaml:",inline"`
 
@@ -66,10 +68,14 @@ type Rule struct {
 	// configuration (failurePolicy), accepted too; Ignore means open and
 	// Fail closed there, and here.
 	FailurePolicyK8s string `yaml:"failurePolicy,omitempty"`
+	// Capabilities is a capabilities.txt (relative to the policy file)
+	// that the Go executables of the image are held against.
+	Capabilities string `yaml:"capabilities,omitempty"`
 
 	// Line is where the rule starts in the file; 0 for the defaults.
 	Line int `yaml:"-"`
 	scan scan.Policy
+	decl *capabilities.File
 }
 
 // Failure policies.
@@ -111,15 +117,38 @@ func LoadPolicy(file string) (*Policy, error) {
 			}
 		}
 	}
-	for _, f := range named {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(dir, f)
+	rel := func(f string) string {
+		if filepath.IsAbs(f) {
+			return f
 		}
-		c, err := os.ReadFile(f)
+		return filepath.Join(dir, f)
+	}
+	for _, f := range named {
+		c, err := os.ReadFile(rel(f))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", file, ErrPolicy, err)
 		}
 		fmt.Fprintf(h, "\n%s %x", f, sha256.Sum256(c))
+	}
+	// Declarations of capabilities, read once per file.
+	decls := map[string]*capabilities.File{}
+	for _, r := range append([]*Rule{&p.Defaults}, rulePointers(p.Rules)...) {
+		if r.Capabilities == "" {
+			continue
+		}
+		if decls[r.Capabilities] == nil {
+			c, err := os.ReadFile(rel(r.Capabilities))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: capabilities: %v", file, ErrPolicy, err)
+			}
+			d, err := capabilities.Parse(rel(r.Capabilities), c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w: %v", file, ErrPolicy, err)
+			}
+			decls[r.Capabilities] = d
+			fmt.Fprintf(h, "\n%s %x", r.Capabilities, sha256.Sum256(c))
+		}
+		r.decl = decls[r.Capabilities]
 	}
 	p.Hash = hex.EncodeToString(h.Sum(nil))[:16]
 	return p, nil
@@ -192,6 +221,9 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 			r.AllowUnscanned = p.Defaults.AllowUnscanned
 		}
 		r.Ignore = append(r.Ignore, p.Defaults.Ignore...)
+		if r.Capabilities == "" {
+			r.Capabilities = p.Defaults.Capabilities
+		}
 		if err := r.compile(base, p.Defaults.FailurePolicy); err != nil {
 			return nil, bad(at, "%v", err)
 		}
@@ -284,9 +316,20 @@ func (p *Policy) RuleFor(repo, namespace string) (*Rule, int) {
 	return &p.Defaults, 0
 }
 
-// ScanPolicy is what the rule holds a scan against, at time now (for
-// ignore expiry).
+// ScanPolicy is what the rule holds a scan against.
 func (r *Rule) ScanPolicy() scan.Policy { return r.scan }
+
+// Declaration is the capabilities.txt the rule holds Go executables
+// against, or nil.
+func (r *Rule) Declaration() *capabilities.File { return r.decl }
+
+func rulePointers(rs []Rule) []*Rule {
+	out := make([]*Rule, len(rs))
+	for i := range rs {
+		out[i] = &rs[i]
+	}
+	return out
+}
 
 // Describe names the rule in messages.
 func (r *Rule) Describe(source string) string {

@@ -371,19 +371,32 @@ func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r 
 	if decl == nil {
 		return nil
 	}
-	if !goSource {
-		return fmt.Errorf("%s: a capability declaration is held against Go source (dir: with a go.mod, or gomod:), not a %s target", art.Target.Input, art.Target.Kind)
-	}
-	copts := opts.CapabilitiesBuild
-	copts.Dir, copts.Logger = art.Dir, opts.Logger
-	if art.Target.Kind == pull.GoModule && art.Module != nil {
-		if err := capabilities.PrepareModule(&copts, art.Module.Path); err != nil {
+	var res *capabilities.Result
+	if goSource {
+		copts := opts.CapabilitiesBuild
+		copts.Dir, copts.Logger = art.Dir, opts.Logger
+		if art.Target.Kind == pull.GoModule && art.Module != nil {
+			if err := capabilities.PrepareModule(&copts, art.Module.Path); err != nil {
+				return err
+			}
+		}
+		var err error
+		if res, err = capabilities.Analyze(ctx, copts); err != nil {
+			return fmt.Errorf("analysing the capabilities of %s: %w", art.Target.Input, err)
+		}
+	} else {
+		// Images and directories of programs: what their compiled Go
+		// executables call.
+		var paths []string
+		var err error
+		if res, paths, err = binaryCapabilities(ctx, art, opts); err != nil {
 			return err
 		}
-	}
-	res, err := capabilities.Analyze(ctx, copts)
-	if err != nil {
-		return fmt.Errorf("analysing the capabilities of %s: %w", art.Target.Input, err)
+		if len(paths) == 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("no Go executable in %s: nothing was held against %s", art.Target.Input, decl.Name))
+		} else {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("capabilities read from the compiled Go executables %s: direct calls only (calls through interfaces and function values are not seen; analyse the source for those)", strings.Join(paths, ", ")))
+		}
 	}
 	rep := capabilities.Check(decl, res)
 	r.Capabilities = rep

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -150,7 +149,7 @@ func loadProgram(path string) *program {
 	if err != nil {
 		return p
 	}
-	if t, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr)); err == nil {
+	if t, err := gosym.NewTable(nil, gosym.NewLineTable(data, capabilities.TextStart(ef, text, data))); err == nil {
 		p.table = t
 	}
 	return p
@@ -201,16 +200,6 @@ func (p *program) symbolize(pcs []uint64) []frame {
 	return out
 }
 
-// packageOf is the import path of a Go symbol: "example.com/m/p.(*T).M"
-// is in "example.com/m/p".
-func packageOf(fn string) string {
-	slash := strings.LastIndexByte(fn, '/')
-	if i := strings.IndexByte(fn[slash+1:], '.'); i >= 0 {
-		return fn[:slash+1+i]
-	}
-	return fn
-}
-
 // moduleOf is the module of a package, "" for the standard library.
 func (p *program) moduleOf(pkg string) string {
 	if pkg == "main" {
@@ -224,23 +213,6 @@ func (p *program) moduleOf(pkg string) string {
 	return ""
 }
 
-var closureSuffix = regexp.MustCompile(`(\.func\d+|\.gowrap\d+|\.deferwrap\d+)+$|\[.*\]`)
-
-// ssaName turns a runtime symbol into the go/ssa name the classification
-// uses: "os.(*File).Write" → "(*os.File).Write".
-func ssaName(fn string) (pkg, name string) {
-	pkg = packageOf(fn)
-	rest := closureSuffix.ReplaceAllString(strings.TrimPrefix(fn, pkg+"."), "")
-	switch {
-	case strings.HasPrefix(rest, "(*"):
-		return pkg, "(*" + pkg + "." + rest[2:]
-	case strings.Contains(rest, "."):
-		t, m, _ := strings.Cut(rest, ".")
-		return pkg, "(" + pkg + "." + t + ")." + m
-	}
-	return pkg, pkg + "." + rest
-}
-
 // attribute charges an event: the innermost non-standard module on the
 // stack, and the capability of the standard-library function it called
 // (the raw system call when that says nothing).
@@ -250,13 +222,13 @@ func (p *program) attribute(frames []frame, nr int64) (module string, c capabili
 		return "main", c
 	}
 	for i := 1; i < len(frames); i++ {
-		mod := p.moduleOf(packageOf(frames[i].fn))
+		mod := p.moduleOf(capabilities.SymbolPackage(frames[i].fn))
 		if mod == "" {
 			continue
 		}
 		// frames[i-1] is what the module's code called.
-		if inner := frames[i-1]; p.moduleOf(packageOf(inner.fn)) == "" {
-			if cc, ok := capabilities.Classify(ssaName(inner.fn)); ok && relevant(cc, c) {
+		if inner := frames[i-1]; p.moduleOf(capabilities.SymbolPackage(inner.fn)) == "" {
+			if cc, ok := capabilities.ClassifySymbol(inner.fn); ok && relevant(cc, c) {
 				c = cc
 			}
 		}

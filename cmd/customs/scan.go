@@ -158,7 +158,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
 	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
 	f.StringVar(&trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
-	f.StringVar(&capsFile, "capabilities", "", "hold Go source (dir:, gomod:) against this capabilities.txt (default: the target's own capabilities.txt, if any)")
+	f.StringVar(&capsFile, "capabilities", "", "hold Go source (dir:, gomod:) or the Go executables of an image or directory against this capabilities.txt (default: Go source's own capabilities.txt, if any)")
 	cf.register(cmd, false)
 	f.BoolVar(&allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
