@@ -1,0 +1,58 @@
+package admission
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"os"
+	"testing"
+)
+
+// FuzzParsePolicy: any bytes give a policy or an error, never a crash.
+func FuzzParsePolicy(f *testing.F) {
+	if b, err := os.ReadFile("../deploy/policy.example.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(allowUnsigned))
+	f.Add([]byte("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\nrules:\n  - images: a/**\n    namespaces: ['[']\n"))
+	f.Add([]byte("version: 1\nimages: []\ndefaults: {fail-on: high, failurePolicy: Ignore}\nrules: [{ignore: [{id: X, reason: r, until: 2026-01-01}]}]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePolicy("fuzz.yaml", b)
+		if err == nil {
+			p.RuleFor("registry.example/app", "prod")
+			p.Exempt("kube-system")
+		}
+	})
+}
+
+// FuzzReview: any body sent to /validate is answered with a review or a
+// 400, never a crash; no image is decided (the decider only records).
+// /mutate reads reviews with the same code, and resolves tags over the
+// network, so it is left out.
+func FuzzReview(f *testing.F) {
+	obj, gvk := workload("CronJob", "reg.example/app:1", "reg.example/init:1", "reg.example/debug:1")
+	f.Add(review("f", "CREATE", gvk, "prod", obj, nil))
+	old, _ := workload("CronJob", "reg.example/app:0")
+	f.Add(review("g", "UPDATE", gvk, "prod", obj, old))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","request":{"uid":"x","kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":[{"image":"@@"}]}}}}`))
+	s, err := New(Config{PolicyFile: writePolicy(f), DB: "../testdata/osv-demo"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	fd := &fakeDecisions{}
+	s.decider = fd.decide
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/validate", bytes.NewReader(b)))
+		if rec.Code != 200 && rec.Code != 400 {
+			t.Fatalf("/validate answered %d", rec.Code)
+		}
+	})
+}
+
+func writePolicy(f *testing.F) string {
+	p := f.TempDir() + "/policy.yaml"
+	os.WriteFile(p, []byte(allowUnsigned), 0o644)
+	return p
+}
