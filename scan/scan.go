@@ -45,6 +45,15 @@ type Options struct {
 	// CapabilitiesBuild is how the Go code is built for the analysis
 	// (GOOS, GOARCH, tags).
 	CapabilitiesBuild capabilities.Options
+	// Baseline, when set, is a report of the same target before the change
+	// (the base branch): findings it had, or of packages it had at the
+	// same version, are existing, and only new ones count against the
+	// gate unless FailOnExisting. Capabilities gained since it fail, even
+	// when capabilities.txt grants them in the same change, unless
+	// AllowDeclaredChanges.
+	Baseline             *Result
+	FailOnExisting       bool
+	AllowDeclaredChanges bool
 	// Now is the clock (ignore expiry, database age); nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -67,6 +76,8 @@ type Finding struct {
 	Status Status `json:"status"`
 	// Fails is set when the finding fails the gate.
 	Fails bool `json:"fails"`
+	// Baseline is "new" or "existing" when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 	// Ignore is the entry that ignores it; VEX the statement that
 	// suppresses it.
 	Ignore *Ignore       `json:"ignore,omitempty"`
@@ -91,8 +102,20 @@ type Result struct {
 	// was given.
 	Verification *Verification `json:"verification,omitempty"`
 	// Capabilities is the Go code held against capabilities.txt, when the
-	// target is Go source with a declaration.
+	// target is Go source with a declaration, or has Go executables and a
+	// declaration was given.
 	Capabilities *capabilities.Report `json:"capabilities,omitempty"`
+	// CapabilityAnalysis is what each module's code can do, and
+	// Declaration the capabilities.txt it was held against, so that a
+	// later scan can use this report as its baseline.
+	CapabilityAnalysis *capabilities.Result `json:"capability_analysis,omitempty"`
+	Declaration        string               `json:"declaration,omitempty"`
+	// Baseline is what the scan made of its baseline; CapabilityChanges
+	// and DeclarationDiff are the capabilities gained and lost since, and
+	// how capabilities.txt changed.
+	Baseline          *BaselineSummary      `json:"baseline,omitempty"`
+	CapabilityChanges []capabilities.Change `json:"capability_changes,omitempty"`
+	DeclarationDiff   string                `json:"declaration_diff,omitempty"`
 	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
 	SBOM *syftsbom.SBOM `json:"-"`
 }
@@ -131,6 +154,8 @@ type Packages struct {
 	// Gaps are the distribution packages among them: OSV covers such
 	// packages, so their vulnerabilities are unknown rather than absent.
 	Gaps []vuln.Unscanned `json:"gaps,omitempty"`
+	// List is every matched package, for baselines and diffs.
+	List []PackageRef `json:"list,omitempty"`
 }
 
 // Database describes the vulnerability data used.
@@ -302,9 +327,19 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 		Warnings:      append(append([]string(nil), art.Warnings...), m.Warnings...),
 		SBOM:          inv.sbom,
 	}
+	seen := map[PackageRef]bool{}
 	for _, p := range pkgs {
 		r.Packages.ByEcosystem[p.Ecosystem]++
+		ref := PackageRef{Name: p.Name, Version: p.Version, Ecosystem: p.Ecosystem}
+		if !seen[ref] {
+			seen[ref] = true
+			r.Packages.List = append(r.Packages.List, ref)
+		}
 	}
+	sort.Slice(r.Packages.List, func(i, j int) bool {
+		a, b := r.Packages.List[i], r.Packages.List[j]
+		return a.Ecosystem+"/"+a.Name+"@"+a.Version < b.Ecosystem+"/"+b.Name+"@"+b.Version
+	})
 	for _, u := range inv.Unscanned {
 		if r.Packages.UnscannedByType == nil {
 			r.Packages.UnscannedByType = map[string]int{}
@@ -320,7 +355,25 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 			r.Warnings = append(r.Warnings, fmt.Sprintf("the vulnerability data is %s old (newest record %s): run `customs db update`", roundAge(age), newest.Format("2006-01-02")))
 		}
 	}
-	apply(r, m.Findings, opts.Policy, now)
+	var base *baseline
+	if opts.Baseline != nil {
+		base = newBaseline(opts.Baseline)
+	}
+	apply(r, m.Findings, opts.Policy, now, base, opts.FailOnExisting)
+	if base != nil {
+		r.Baseline = &BaselineSummary{
+			Source:         fmt.Sprintf("%s (%s)", opts.Baseline.Target.Input, opts.Baseline.Time.Format(time.RFC3339)),
+			Fixed:          base.fixed(r),
+			FailOnExisting: opts.FailOnExisting,
+		}
+		for _, f := range r.Findings {
+			if f.Baseline == New {
+				r.Baseline.New++
+			} else {
+				r.Baseline.Existing++
+			}
+		}
+	}
 	if gaps := r.Packages.Gaps; len(gaps) > 0 {
 		msg := fmt.Sprintf("%d distribution package(s) could not be matched (%s), so their vulnerabilities are unknown", len(gaps), gapSummary(gaps))
 		if opts.Policy.AllowUnscanned {
@@ -336,6 +389,9 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 	}
 	if err := checkCapabilities(ctx, art, opts, r); err != nil {
 		return nil, err
+	}
+	if opts.Baseline != nil {
+		compareCapabilities(r, opts.Baseline, opts)
 	}
 	if !r.Gate.Passed {
 		return r, &PolicyError{Reasons: r.Gate.Reasons}
@@ -400,6 +456,7 @@ func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r 
 	}
 	rep := capabilities.Check(decl, res)
 	r.Capabilities = rep
+	r.CapabilityAnalysis, r.Declaration = res, string(decl.Format())
 	if !rep.Passed() {
 		r.Gate.Reasons = append(r.Gate.Reasons, fmt.Sprintf("%d capabilities are used but not declared in %s", len(rep.Violations), decl.Name))
 		r.Gate.Passed = false
@@ -455,7 +512,7 @@ func target(a *pull.Artifact) Target {
 }
 
 // apply sets each finding's status and the gate's verdict.
-func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time) {
+func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time, base *baseline, failOnExisting bool) {
 	used := make([]bool, len(p.Ignores))
 	expiredSeen := make([]bool, len(p.Ignores))
 	r.Gate = Gate{FailOn: p.FailOn.String(), UnknownSeverity: unknownSeverity(p), Passed: true}
@@ -481,8 +538,19 @@ func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time) {
 				f.Status, f.VEX = Status(st.Status), st
 			}
 		}
+		if base != nil {
+			f.Baseline = New
+			if base.existing(vf) {
+				f.Baseline = Existing
+			}
+		}
 		if f.Status == Affected {
 			f.Fails = vf.Severity >= p.FailOn || vf.Severity == vuln.Unknown && !p.UnknownSeverityPasses
+			// Against a baseline, what was already there is not this
+			// change's doing.
+			if f.Baseline == Existing && !failOnExisting {
+				f.Fails = false
+			}
 			if f.Fails {
 				counts[vf.Severity]++
 			}

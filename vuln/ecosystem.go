@@ -153,3 +153,7 @@ func fromPURL(u packageurl.PackageURL, raw string) (Package, bool) {
 func indexName(p Package) string {
 	return baseEcosystem(p.Ecosystem) + "/" + p.Name
 }
+
+// BaseEcosystem is an OSV ecosystem without its release ("Debian:12" →
+// "Debian").
+func BaseEcosystem(e string) string { return baseEcosystem(e) }

@@ -60,7 +60,7 @@ Exit codes: 0 passed, 1 the policy failed, 2 customs could not do its job.`,
 	root.PersistentFlags().CountVarP(&a.verbose, "verbose", "v", "log more detail to stderr (repeat for debug)")
 	root.PersistentFlags().StringVar(&a.cacheDir, "cache-dir", "", "cache directory (default $CUSTOMS_CACHE, else the user cache dir + /customs)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.newSBOMCmd(), a.newScanCmd(), a.newVerifyCmd(), a.newCapsCmd(), a.newTraceCmd(), a.newServeCmd(), a.newDBCmd(), a.newVersionCmd())
+	root.AddCommand(a.newSBOMCmd(), a.newScanCmd(), a.newVerifyCmd(), a.newCapsCmd(), a.newTraceCmd(), a.newDiffCmd(), a.newServeCmd(), a.newDBCmd(), a.newVersionCmd())
 	return root
 }
 

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,18 +15,16 @@ import (
 	"github.com/customs-dev/customs/report"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
-	"github.com/customs-dev/customs/verify"
-	"github.com/customs-dev/customs/vuln"
 )
 
 func (a *app) newScanCmd() *cobra.Command {
 	var pf pullFlags
-	var outputs, vexFiles []string
-	var db, failOn, unknown, config string
-	var maxAge, warnAge time.Duration
-	var allowUnscanned bool
-	var trustPolicy, capsFile string
+	var sf scanFlags
+	var outputs []string
+	var capsFile string
 	var cf capsFlags
+	var baselineFile string
+	var failOnExisting, allowDeclared bool
 	cmd := &cobra.Command{
 		Use:   "scan TARGET",
 		Short: "Scan an image, module, directory or SBOM for known vulnerabilities and apply the policy",
@@ -74,34 +71,17 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 			if err != nil {
 				return err
 			}
-			policy := scan.DefaultPolicy()
-			if policy.FailOn, err = vuln.ParseSeverity(failOn); err != nil || policy.FailOn == vuln.Unknown {
-				return usageError{fmt.Errorf("--fail-on %q: use low, medium, high or critical", failOn)}
-			}
-			switch unknown {
-			case "fail":
-			case "pass":
-				policy.UnknownSeverityPasses = true
-			default:
-				return usageError{fmt.Errorf("--unknown-severity %q: use fail or pass", unknown)}
-			}
-			policy.MaxDBAge, policy.WarnDBAge = maxAge, warnAge
-			policy.AllowUnscanned = allowUnscanned
-			if err := a.loadIgnores(&policy, config); err != nil {
-				return err
-			}
-			for _, f := range vexFiles {
-				st, err := scan.ReadVEX(f)
-				if err != nil {
-					return fmt.Errorf("reading VEX %s: %w", f, err)
-				}
-				policy.VEX = append(policy.VEX, st...)
-			}
-			target, err := pull.ParseTarget(args[0])
+			opts, policy, trust, err := sf.options(a, &pf, cmd)
 			if err != nil {
 				return err
 			}
-			opts, err := pf.options(a, cmd)
+			var base *scan.Result
+			if baselineFile != "" {
+				if base, err = scan.ReadReport(baselineFile); err != nil {
+					return usageError{err}
+				}
+			}
+			target, err := pull.ParseTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -111,19 +91,16 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 					return err
 				}
 			}
-			var trust *verify.Policy
-			if trustPolicy != "" {
-				if trust, err = a.loadTrustPolicy(trustPolicy, verify.PublicGoodMirror, ""); err != nil {
-					return err
-				}
-			}
 			res, err := scan.Run(cmd.Context(), target, scan.Options{
+				Baseline:             base,
+				FailOnExisting:       failOnExisting,
+				AllowDeclaredChanges: allowDeclared,
 				Capabilities:      declared,
 				CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
 				Trust:             trust,
 				Pull:              opts,
 				SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
-				DB:                a.dbPath(db),
+				DB:                a.dbPath(sf.db),
 				Policy:            policy,
 				Logger:            opts.Logger,
 				NeedSBOM:          slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" }),
@@ -152,17 +129,12 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	pf.register(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): table, json, sarif, cyclonedx-json, openvex, markdown")
-	f.StringVar(&db, "db", "", "vulnerability database directory (default $CUSTOMS_DB, else the cache dir + /osv)")
-	f.StringVar(&failOn, "fail-on", "high", "lowest severity that fails the scan: low, medium, high or critical")
-	f.StringVar(&unknown, "unknown-severity", "fail", "what findings without a severity do to the gate: fail or pass")
-	f.StringVar(&config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
-	f.StringArrayVar(&vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
-	f.StringVar(&trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
+	sf.register(cmd)
 	f.StringVar(&capsFile, "capabilities", "", "hold Go source (dir:, gomod:) or the Go executables of an image or directory against this capabilities.txt (default: Go source's own capabilities.txt, if any)")
 	cf.register(cmd, false)
-	f.BoolVar(&allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
-	f.DurationVar(&maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
-	f.DurationVar(&warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
+	f.StringVar(&baselineFile, "baseline", "", "a customs JSON report of the base of the change: only new findings and capabilities gained since fail")
+	f.BoolVar(&failOnExisting, "fail-on-existing", false, "with --baseline, let existing findings fail the gate as well")
+	f.BoolVar(&allowDeclared, "allow-declared-changes", false, "with --baseline, let a capability gained pass when capabilities.txt grants it (by default a gain fails even if the change grants it)")
 	return cmd
 }
 

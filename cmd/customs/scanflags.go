@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/verify"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// scanFlags are the policy and data flags of the commands that scan:
+// scan and diff.
+type scanFlags struct {
+	db, failOn, unknown, config string
+	vexFiles                    []string
+	trustPolicy                 string
+	maxAge, warnAge             time.Duration
+	allowUnscanned              bool
+}
+
+func (sf *scanFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&sf.db, "db", "", "vulnerability database directory (default $CUSTOMS_DB, else the cache dir + /osv)")
+	f.StringVar(&sf.failOn, "fail-on", "high", "lowest severity that fails the scan: low, medium, high or critical")
+	f.StringVar(&sf.unknown, "unknown-severity", "fail", "what findings without a severity do to the gate: fail or pass")
+	f.StringVar(&sf.config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
+	f.StringArrayVar(&sf.vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
+	f.StringVar(&sf.trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
+	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
+	f.DurationVar(&sf.maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
+	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
+}
+
+// options builds the pull options, the scan policy and the trust policy
+// from the flags.
+func (sf *scanFlags) options(a *app, pf *pullFlags, cmd *cobra.Command) (pull.Options, scan.Policy, *verify.Policy, error) {
+	policy := scan.DefaultPolicy()
+	var err error
+	if policy.FailOn, err = vuln.ParseSeverity(sf.failOn); err != nil || policy.FailOn == vuln.Unknown {
+		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--fail-on %q: use low, medium, high or critical", sf.failOn)}
+	}
+	switch sf.unknown {
+	case "fail":
+	case "pass":
+		policy.UnknownSeverityPasses = true
+	default:
+		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--unknown-severity %q: use fail or pass", sf.unknown)}
+	}
+	policy.MaxDBAge, policy.WarnDBAge = sf.maxAge, sf.warnAge
+	policy.AllowUnscanned = sf.allowUnscanned
+	if err := a.loadIgnores(&policy, sf.config); err != nil {
+		return pull.Options{}, policy, nil, err
+	}
+	for _, f := range sf.vexFiles {
+		st, err := scan.ReadVEX(f)
+		if err != nil {
+			return pull.Options{}, policy, nil, fmt.Errorf("reading VEX %s: %w", f, err)
+		}
+		policy.VEX = append(policy.VEX, st...)
+	}
+	opts, err := pf.options(a, cmd)
+	if err != nil {
+		return pull.Options{}, policy, nil, err
+	}
+	var trust *verify.Policy
+	if sf.trustPolicy != "" {
+		if trust, err = a.loadTrustPolicy(sf.trustPolicy, verify.PublicGoodMirror, ""); err != nil {
+			return pull.Options{}, policy, nil, err
+		}
+	}
+	return opts, policy, trust, nil
+}

@@ -1,0 +1,204 @@
+package scan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// What a finding is, against a baseline.
+const (
+	New      = "new"
+	Existing = "existing"
+)
+
+// PackageRef names a package the scan matched, for baselines and diffs.
+type PackageRef struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Ecosystem string `json:"ecosystem"`
+}
+
+func (p PackageRef) key() string { return vuln.BaseEcosystem(p.Ecosystem) + "/" + p.Name }
+
+// BaselineSummary is what a scan made of its baseline.
+type BaselineSummary struct {
+	// Source is the baseline report's target and time.
+	Source string `json:"source"`
+	// New and Existing count the findings; Fixed are the baseline's
+	// findings the scan no longer has.
+	New      int       `json:"new"`
+	Existing int       `json:"existing"`
+	Fixed    []Finding `json:"fixed"`
+	// FailOnExisting is set when existing findings count against the gate.
+	FailOnExisting bool `json:"fail_on_existing"`
+}
+
+// ErrBaseline marks a baseline report that cannot be used.
+var ErrBaseline = errors.New("invalid baseline report")
+
+// ReadReport reads a customs JSON report, for example a baseline.
+func ReadReport(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the report: %w", err)
+	}
+	return ParseReport(path, b)
+}
+
+// ParseReport parses a customs JSON report.
+func ParseReport(source string, b []byte) (*Result, error) {
+	if len(b) > 256<<20 {
+		return nil, fmt.Errorf("%s: %w: larger than 256 MiB", source, ErrBaseline)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v (write it with customs scan -o json=FILE)", source, ErrBaseline, err)
+	}
+	if r.SchemaVersion != SchemaVersion || r.Tool.Name != "customs" {
+		return nil, fmt.Errorf("%s: %w: not a customs JSON report of schema %s (schema_version %q)", source, ErrBaseline, SchemaVersion, r.SchemaVersion)
+	}
+	return &r, nil
+}
+
+// baseline answers whether a finding of the scan was already there.
+type baseline struct {
+	r *Result
+	// findings maps package key → the IDs and aliases found for it.
+	findings map[string][]string
+	// versions maps package key → the versions the baseline had.
+	versions map[string][]string
+}
+
+func newBaseline(r *Result) *baseline {
+	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}}
+	for _, f := range r.Findings {
+		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		b.findings[k] = append(append(b.findings[k], f.IDs...), f.Aliases...)
+	}
+	for _, p := range r.Packages.List {
+		b.versions[p.key()] = append(b.versions[p.key()], p.Version)
+	}
+	return b
+}
+
+// existing: the baseline reported the vulnerability for the package, or
+// had the package at the same version (an advisory published since is
+// not the change's doing).
+func (b *baseline) existing(f vuln.Finding) bool {
+	k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+	ids := append(append([]string{}, f.IDs...), f.Aliases...)
+	for _, id := range b.findings[k] {
+		if slices.Contains(ids, id) {
+			return true
+		}
+	}
+	return slices.Contains(b.versions[k], f.Package.Version)
+}
+
+// fixed lists the baseline's findings the scan no longer has.
+func (b *baseline) fixed(r *Result) []Finding {
+	now := map[string][]string{}
+	for _, f := range r.Findings {
+		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		now[k] = append(append(now[k], f.IDs...), f.Aliases...)
+	}
+	out := []Finding{}
+	for _, f := range b.r.Findings {
+		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		still := false
+		for _, id := range append(append([]string{}, f.IDs...), f.Aliases...) {
+			if slices.Contains(now[k], id) {
+				still = true
+				break
+			}
+		}
+		if !still {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// compareCapabilities holds what each module's code gained since the
+// baseline: a gain fails, even when the change grants it in
+// capabilities.txt, unless declared changes are allowed (then the
+// declaration decides, as without a baseline).
+func compareCapabilities(r *Result, base *Result, opts Options) {
+	if r.CapabilityAnalysis == nil {
+		return
+	}
+	if base.CapabilityAnalysis == nil {
+		r.Warnings = append(r.Warnings, "the baseline has no capability analysis (it was made without a capabilities.txt): capability changes were not compared")
+		return
+	}
+	r.CapabilityChanges = capabilities.Diff(base.CapabilityAnalysis, r.CapabilityAnalysis)
+	r.DeclarationDiff = lineDiff(base.Declaration, r.Declaration)
+	if opts.AllowDeclaredChanges {
+		return
+	}
+	var gained []string
+	for _, c := range r.CapabilityChanges {
+		if c.Added {
+			gained = append(gained, c.Module+" "+string(c.Capability))
+		}
+	}
+	if len(gained) > 0 {
+		reason := fmt.Sprintf("%d capabilities gained since the baseline: %s", len(gained), strings.Join(gained, ", "))
+		if r.DeclarationDiff != "" {
+			reason += " (capabilities.txt changed in the same change; that is for a reviewer to accept: --allow-declared-changes)"
+		}
+		r.Gate.Reasons = append(r.Gate.Reasons, reason)
+		r.Gate.Passed = false
+	}
+}
+
+// lineDiff is a unified-style diff of two texts ("" when equal): "-" for
+// lines only in a, "+" for lines only in b, in order.
+func lineDiff(a, b string) string {
+	if a == b {
+		return ""
+	}
+	x, y := strings.Split(strings.TrimSuffix(a, "\n"), "\n"), strings.Split(strings.TrimSuffix(b, "\n"), "\n")
+	if a == "" {
+		x = nil
+	}
+	if b == "" {
+		y = nil
+	}
+	// Longest common subsequence; declarations are short.
+	lcs := make([][]int, len(x)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(y)+1)
+	}
+	for i := len(x) - 1; i >= 0; i-- {
+		for j := len(y) - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out strings.Builder
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		switch {
+		case i < len(x) && j < len(y) && x[i] == y[j]:
+			i, j = i+1, j+1
+		case j < len(y) && (i == len(x) || lcs[i][j+1] > lcs[i+1][j]):
+			out.WriteString("+" + y[j] + "\n")
+			j++
+		default:
+			out.WriteString("-" + x[i] + "\n")
+			i++
+		}
+	}
+	return out.String()
+}
