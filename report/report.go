@@ -11,7 +11,7 @@ import (
 )
 
 // Formats lists the report formats, the default first.
-var Formats = []string{"table", "json", "sarif", "cyclonedx-json", "openvex", "markdown"}
+var Formats = []string{"table", "json", "sarif", "cyclonedx-json", "openvex", "markdown", "junit", "gitlab"}
 
 // ErrUnknownFormat is returned for a format not in Formats.
 var ErrUnknownFormat = errors.New("unknown report format")
@@ -33,6 +33,10 @@ func Write(w io.Writer, r *scan.Result, format string) error {
 		return writeOpenVEX(w, r)
 	case "markdown":
 		return writeMarkdown(w, r)
+	case "junit":
+		return writeJUnit(w, r)
+	case "gitlab":
+		return writeGitLab(w, r)
 	}
 	return fmt.Errorf("%w %q: choose one of %s", ErrUnknownFormat, format, strings.Join(Formats, ", "))
 }

@@ -61,7 +61,13 @@ as customs caps check does; a capability a module's code exercises but is not
 granted fails the scan (exit 1) and the report lists it with its call path.
 
 Formats (-o FORMAT[=FILE], repeatable; default table to stdout): table, json,
-sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
+sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown, junit
+(JUnit XML for CI test views), gitlab (GitLab's dependency scanning report,
+gl-dependency-scanning-report.json).
+
+Pre-merge: --baseline REPORT (a JSON report of the base branch) fails only on
+findings the change brings in, and on capabilities a module gained; see also
+customs diff.`,
 		Example: `  customs scan gomod:github.com/tidwall/gjson@v1.6.5 --db testdata/osv-demo
   customs scan registry.example/app:1.0 --fail-on critical -o sarif=customs.sarif -o table
   customs scan sbom:app.cdx.json --vex app.openvex.json -o json=report.json`,
@@ -128,7 +134,7 @@ sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown.`,
 	}
 	pf.register(cmd)
 	f := cmd.Flags()
-	f.StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): table, json, sarif, cyclonedx-json, openvex, markdown")
+	f.StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): table, json, sarif, cyclonedx-json, openvex, markdown, junit, gitlab")
 	sf.register(cmd)
 	f.StringVar(&capsFile, "capabilities", "", "hold Go source (dir:, gomod:) or the Go executables of an image or directory against this capabilities.txt (default: Go source's own capabilities.txt, if any)")
 	cf.register(cmd, false)
