@@ -14,10 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
-	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 )
 
@@ -64,18 +62,9 @@ pull-request comment for GitHub and GitLab).`,
 			if err != nil {
 				return err
 			}
-			opts, policy, trust, err := sf.options(a, &pf, cmd)
+			sopts, err := sf.options(a, &pf, &cf, cmd)
 			if err != nil {
 				return err
-			}
-			sopts := scan.Options{
-				Trust:             trust,
-				Pull:              opts,
-				SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
-				DB:                a.dbPath(sf.db),
-				Policy:            policy,
-				Logger:            opts.Logger,
-				CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
 			}
 			var sides [2]*scan.Result
 			var revisions [2]string
@@ -241,4 +230,3 @@ func gitExport(repo, commit, dir string) error {
 	}
 	return extractErr
 }
-

@@ -13,7 +13,6 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
-	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 )
 
@@ -77,7 +76,7 @@ customs diff.`,
 			if err != nil {
 				return err
 			}
-			opts, policy, trust, err := sf.options(a, &pf, cmd)
+			sopts, err := sf.options(a, &pf, &cf, cmd)
 			if err != nil {
 				return err
 			}
@@ -97,20 +96,10 @@ customs diff.`,
 					return err
 				}
 			}
-			res, err := scan.Run(cmd.Context(), target, scan.Options{
-				Baseline:             base,
-				FailOnExisting:       failOnExisting,
-				AllowDeclaredChanges: allowDeclared,
-				Capabilities:      declared,
-				CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
-				Trust:             trust,
-				Pull:              opts,
-				SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
-				DB:                a.dbPath(sf.db),
-				Policy:            policy,
-				Logger:            opts.Logger,
-				NeedSBOM:          slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" }),
-			})
+			sopts.Baseline, sopts.FailOnExisting, sopts.AllowDeclaredChanges = base, failOnExisting, allowDeclared
+			sopts.Capabilities = declared
+			sopts.NeedSBOM = slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" })
+			res, err := scan.Run(cmd.Context(), target, sopts)
 			var perr *scan.PolicyError
 			if err != nil && !errors.As(err, &perr) {
 				return err

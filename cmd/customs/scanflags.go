@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -35,9 +37,25 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
 }
 
-// options builds the pull options, the scan policy and the trust policy
-// from the flags.
-func (sf *scanFlags) options(a *app, pf *pullFlags, cmd *cobra.Command) (pull.Options, scan.Policy, *verify.Policy, error) {
+// options builds the scan options from the flags: where to fetch, the
+// data, the policy and the trust policy, and how Go code is built.
+func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Command) (scan.Options, error) {
+	opts, policy, trust, err := sf.policies(a, pf, cmd)
+	if err != nil {
+		return scan.Options{}, err
+	}
+	return scan.Options{
+		Trust:             trust,
+		Pull:              opts,
+		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
+		DB:                a.dbPath(sf.db),
+		Policy:            policy,
+		Logger:            opts.Logger,
+		CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
+	}, nil
+}
+
+func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.Options, scan.Policy, *verify.Policy, error) {
 	policy := scan.DefaultPolicy()
 	var err error
 	if policy.FailOn, err = vuln.ParseSeverity(sf.failOn); err != nil || policy.FailOn == vuln.Unknown {
