@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -437,7 +438,7 @@ func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r 
 			}
 		}
 		var err error
-		if res, err = capabilities.Analyze(ctx, copts); err != nil {
+		if res, err = analyzeSource(ctx, art, copts, opts); err != nil {
 			return fmt.Errorf("analysing the capabilities of %s: %w", art.Target.Input, err)
 		}
 	} else {
@@ -462,6 +463,35 @@ func checkCapabilities(ctx context.Context, art *pull.Artifact, opts Options, r 
 		r.Gate.Passed = false
 	}
 	return nil
+}
+
+// sourceKind is the cache kind of source analyses; it names their format.
+const sourceKind = "caps-source-1"
+
+// analyzeSource analyses Go source, or reads the analysis of the same
+// content (the directory's digest or the module version, with go.sum
+// pinning the dependencies), build settings and Go release from the cache.
+func analyzeSource(ctx context.Context, art *pull.Artifact, copts capabilities.Options, opts Options) (*capabilities.Result, error) {
+	key := ""
+	if k := sbom.CacheKey(art, opts.SBOM); k != "" && opts.Pull.Cache != nil {
+		key = fmt.Sprintf("%s|%s/%s|%s|%s", k, copts.GOOS, copts.GOARCH, strings.Join(copts.Tags, ","), runtime.Version())
+		if b, err := opts.Pull.Cache.Get(sourceKind, key); err == nil {
+			var res capabilities.Result
+			if json.Unmarshal(b, &res) == nil {
+				return &res, nil
+			}
+		}
+	}
+	res, err := capabilities.Analyze(ctx, copts)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		if b, err := json.Marshal(res); err == nil {
+			opts.Pull.Cache.Put(sourceKind, key, b)
+		}
+	}
+	return res, nil
 }
 
 // gapSummary counts gaps by type and names a few: "rpm: 120, e.g. openssl 3.0.7".

@@ -118,18 +118,12 @@ func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options)
 		}
 	}
 	if commit, ok := gitCommit(repo, arg); ok {
-		dir, err := os.MkdirTemp("", "customs-diff-")
+		dir, err := a.gitTree(repo, commit)
 		if err != nil {
-			return nil, "", err
-		}
-		defer os.RemoveAll(dir)
-		if err := gitExport(repo, commit, dir); err != nil {
 			return nil, "", fmt.Errorf("exporting %s: %w", arg, err)
 		}
-		r, err := a.scanSide(ctx, pull.Target{Kind: pull.Dir, Ref: dir, Input: "git:" + arg}, opts)
+		r, err := a.scanSide(ctx, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, opts)
 		if r != nil {
-			// The tree was scanned in a temporary directory; name it by
-			// the revision.
 			r.Target.Input = arg
 		}
 		return r, commit, err
@@ -166,6 +160,36 @@ func gitCommit(repo, arg string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(string(out)), true
+}
+
+// gitTree exports a commit's tree once into the cache, under its commit
+// hash, so that a later diff of the same revision finds its SBOM and its
+// capability analysis cached (they are keyed by the directory).
+func (a *app) gitTree(repo, commit string) (string, error) {
+	root := filepath.Join(a.cachePath(), "git-trees")
+	dir := filepath.Join(root, commit)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(root, ".export-")
+	if err != nil {
+		return "", err
+	}
+	if err := gitExport(repo, commit, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if _, serr := os.Stat(dir); serr == nil {
+			return dir, nil // another run exported it meanwhile
+		}
+		return "", err
+	}
+	return dir, nil
 }
 
 // gitExport writes the tree of a commit into dir, refusing entries that
