@@ -315,11 +315,36 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 		// Uncompressed: the digest is the diff ID and Compressed checks it.
 		return &readCloser{Reader: br, close: rc.Close}, nil
 	}
+	// A decompression bomb stops at the limit instead of filling the disk
+	// the extraction writes to.
+	r = &expansionLimit{r: r, left: maxExpansion*l.desc.Size + 1<<20, layer: l.desc.Digest.String()}
 	v := newVerifier(io.NopCloser(r), l.diffID, "layer "+l.desc.Digest.String()+": uncompressed content does not match the diff ID in the image config (digest mismatch)")
 	return &readCloser{Reader: v, close: func() error {
 		closeDec()
 		return rc.Close()
 	}}, nil
+}
+
+// ErrExpansion is a layer that decompresses to more than maxExpansion
+// times its compressed size.
+var ErrExpansion = fmt.Errorf("decompression limit exceeded: a layer may expand to at most %d times its compressed size", maxExpansion)
+
+type expansionLimit struct {
+	r     io.Reader
+	left  int64
+	layer string
+}
+
+func (e *expansionLimit) Read(b []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, fmt.Errorf("layer %s: %w (a decompression bomb?)", e.layer, ErrExpansion)
+	}
+	if int64(len(b)) > e.left {
+		b = b[:e.left]
+	}
+	n, err := e.r.Read(b)
+	e.left -= int64(n)
+	return n, err
 }
 
 type readCloser struct {
