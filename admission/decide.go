@@ -171,10 +171,15 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	}
 	res, err := scan.Run(ctx, t, opts)
 	var perr *scan.PolicyError
+	var lerr *pull.LimitError
 	out := decision{Decision: d}
 	switch {
 	case errors.As(err, &perr):
 		out.Reasons = append(perr.Reasons, failing(res)...)
+	case errors.As(err, &lerr):
+		// Over a limit is the image's doing, not a failure to decide: a
+		// denial, whatever the failure policy, and cached.
+		out.Reasons = []string{err.Error()}
 	case err != nil:
 		out.failure = true
 		if ctx.Err() != nil {

@@ -45,7 +45,7 @@ func TestLayerContentIsVerified(t *testing.T) {
 			m, _ := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
 				Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Digest: sha(cfg), Size: int64(len(cfg))},
 				Layers: []v1.Descriptor{{MediaType: mt, Digest: tc.digest, Size: int64(len(tc.blob))}}})
-			img, err := newImage(m, cfg, func(v1.Hash) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tc.blob)), nil })
+			img, err := newImage(m, cfg, func(v1.Hash) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tc.blob)), nil }, Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -102,7 +102,7 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 		if err != nil {
 			return nil, err
 		}
-		return newImage(raw, cfg, open)
+		return newImage(raw, cfg, open, opts.Limits)
 	}
 	return a, nil
 }

@@ -160,7 +160,7 @@ type blobOpener func(v1.Hash) (io.ReadCloser, error)
 // cachedImage builds an image from blobs in the store, verifying each layer
 // first. Missing or corrupt blobs are reported as fs.ErrNotExist so that
 // the caller can fetch them again.
-func cachedImage(store *cas.Store, manifest v1.Hash) (v1.Image, error) {
+func cachedImage(store *cas.Store, manifest v1.Hash, lim Limits) (v1.Image, error) {
 	raw, err := readBlob(store, manifest)
 	if err != nil {
 		return nil, err
@@ -180,18 +180,22 @@ func cachedImage(store *cas.Store, manifest v1.Hash) (v1.Image, error) {
 	}
 	return newImage(raw, cfg, func(h v1.Hash) (io.ReadCloser, error) {
 		return os.Open(store.BlobPath(h.Hex))
-	})
+	}, lim)
 }
 
 // newImage is an image whose layers open reads. Layer contents are checked
 // as they are read: the compressed digest and, for compressed layers, the
 // diff ID from the config, so that a reader that consumes a layer to the
 // end never sees content that does not match the manifest.
-func newImage(rawManifest, rawConfig []byte, open blobOpener) (*blobImage, error) {
+func newImage(rawManifest, rawConfig []byte, open blobOpener, lim Limits) (*blobImage, error) {
 	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest: %w", err)
 	}
+	if err := lim.checkManifest(m); err != nil {
+		return nil, err
+	}
+	lim = lim.orDefaults()
 	cf, err := v1.ParseConfigFile(bytes.NewReader(rawConfig))
 	if err != nil {
 		return nil, fmt.Errorf("parsing image config %s: %w", m.Config.Digest, err)
@@ -204,7 +208,7 @@ func newImage(rawManifest, rawConfig []byte, open blobOpener) (*blobImage, error
 		if d.Digest.Algorithm != "sha256" {
 			return nil, fmt.Errorf("layer %s: unsupported digest algorithm", d.Digest)
 		}
-		img.layers = append(img.layers, &blobLayer{desc: d, diffID: cf.RootFS.DiffIDs[i], open: open})
+		img.layers = append(img.layers, &blobLayer{desc: d, diffID: cf.RootFS.DiffIDs[i], open: open, maxExpansion: lim.MaxExpansion})
 	}
 	return img, nil
 }
@@ -264,9 +268,10 @@ func (i *blobImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 }
 
 type blobLayer struct {
-	desc   v1.Descriptor
-	diffID v1.Hash
-	open   blobOpener
+	desc         v1.Descriptor
+	diffID       v1.Hash
+	open         blobOpener
+	maxExpansion int64
 }
 
 func (l *blobLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
@@ -317,7 +322,7 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	}
 	// A decompression bomb stops at the limit instead of filling the disk
 	// the extraction writes to.
-	r = &expansionLimit{r: r, left: maxExpansion*l.desc.Size + 1<<20, layer: l.desc.Digest.String()}
+	r = &expansionLimit{r: r, left: l.maxExpansion*l.desc.Size + 1<<20, max: l.maxExpansion, layer: l.desc.Digest.String()}
 	v := newVerifier(io.NopCloser(r), l.diffID, "layer "+l.desc.Digest.String()+": uncompressed content does not match the diff ID in the image config (digest mismatch)")
 	return &readCloser{Reader: v, close: func() error {
 		closeDec()
@@ -325,19 +330,15 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	}}, nil
 }
 
-// ErrExpansion is a layer that decompresses to more than maxExpansion
-// times its compressed size.
-var ErrExpansion = fmt.Errorf("decompression limit exceeded: a layer may expand to at most %d times its compressed size", maxExpansion)
-
 type expansionLimit struct {
-	r     io.Reader
-	left  int64
-	layer string
+	r         io.Reader
+	left, max int64
+	layer     string
 }
 
 func (e *expansionLimit) Read(b []byte) (int, error) {
 	if e.left <= 0 {
-		return 0, fmt.Errorf("layer %s: %w (a decompression bomb?)", e.layer, ErrExpansion)
+		return 0, fmt.Errorf("layer %s: %w", e.layer, &LimitError{What: "a layer that decompresses to more than its compressed size times", Value: e.max + 1, Max: e.max, Flag: "--max-expansion"})
 	}
 	if int64(len(b)) > e.left {
 		b = b[:e.left]

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -37,6 +38,72 @@ type Options struct {
 	Progress func(Progress)
 	// Logger receives debug detail; nil discards it.
 	Logger *slog.Logger
+	// Limits bound what an image may make customs read; zero fields take
+	// the defaults of DefaultLimits.
+	Limits Limits
+}
+
+// Limits bound what an image may make customs read.
+type Limits struct {
+	// MaxImageSize bounds the sum of the layers' compressed sizes.
+	MaxImageSize int64
+	// MaxLayers bounds the number of layers.
+	MaxLayers int
+	// MaxExpansion bounds how many times its compressed size a layer may
+	// decompress to.
+	MaxExpansion int64
+}
+
+// DefaultLimits are generous for real images (Docker itself stops at 127
+// layers) and stop hostile ones before they fill memory or disk.
+func DefaultLimits() Limits {
+	return Limits{MaxImageSize: 16 << 30, MaxLayers: 256, MaxExpansion: 200}
+}
+
+func (l Limits) orDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxImageSize <= 0 {
+		l.MaxImageSize = d.MaxImageSize
+	}
+	if l.MaxLayers <= 0 {
+		l.MaxLayers = d.MaxLayers
+	}
+	if l.MaxExpansion <= 0 {
+		l.MaxExpansion = d.MaxExpansion
+	}
+	return l
+}
+
+// LimitError is an image over one of the limits; it names the flag that
+// raises it.
+type LimitError struct {
+	What       string
+	Value, Max int64
+	Flag       string
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the image has %s %d, over the limit of %d (raise it with %s if the image is trusted)", e.What, e.Value, e.Max, e.Flag)
+}
+
+// checkManifest holds an image manifest to the limits before any layer is
+// read.
+func (l Limits) checkManifest(m *v1.Manifest) error {
+	l = l.orDefaults()
+	if n := len(m.Layers); n > l.MaxLayers {
+		return &LimitError{What: "a layer count of", Value: int64(n), Max: int64(l.MaxLayers), Flag: "--max-layers"}
+	}
+	var size int64
+	for _, d := range m.Layers {
+		if d.Size < 0 {
+			return fmt.Errorf("layer %s has a negative size", d.Digest)
+		}
+		size += d.Size
+	}
+	if size > l.MaxImageSize {
+		return &LimitError{What: "compressed layers of bytes", Value: size, Max: l.MaxImageSize, Flag: "--max-image-size"}
+	}
+	return nil
 }
 
 // Progress is one update of a long download.

@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,14 +122,22 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		Reference:   repo.Digest(sel.manifest.String()).String(),
 	}
 	a.image = func(ctx context.Context) (v1.Image, error) {
-		img, err := cachedImage(store, sel.manifest)
+		img, err := cachedImage(store, sel.manifest, opts.Limits)
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
 			return img, err
+		}
+		// The limits hold before anything is downloaded.
+		if raw, err := readBlob(store, sel.manifest); err == nil {
+			if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
+				if err := opts.Limits.checkManifest(m); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if err := downloadImage(ctx, repo, sel.manifest, store, append(ropts, remote.WithContext(ctx)), opts); err != nil {
 			return nil, err
 		}
-		return cachedImage(store, sel.manifest)
+		return cachedImage(store, sel.manifest, opts.Limits)
 	}
 	return a, nil
 }

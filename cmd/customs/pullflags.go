@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
@@ -14,11 +18,17 @@ import (
 type pullFlags struct {
 	platform string
 	insecure []string
+	limits   pull.Limits
+	maxSize  string
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of a multi-platform image, os/arch[/variant] (default: the host's)")
 	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry HOST[:PORT] over plain HTTP (repeatable; loopback hosts need not be named)")
+	d := pull.DefaultLimits()
+	cmd.Flags().IntVar(&f.limits.MaxLayers, "max-layers", d.MaxLayers, "refuse images with more layers than this")
+	cmd.Flags().StringVar(&f.maxSize, "max-image-size", "16GiB", "refuse images whose compressed layers add up to more than this (bytes, or with KiB, MiB, GiB)")
+	cmd.Flags().Int64Var(&f.limits.MaxExpansion, "max-expansion", d.MaxExpansion, "refuse a layer that decompresses to more than this many times its compressed size (a decompression bomb)")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.
@@ -43,6 +53,14 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		Logger:             a.logger(),
 		Progress:           newProgress(a.stderr).update,
 	}
+	if f.maxSize != "" {
+		n, err := parseSize(f.maxSize)
+		if err != nil {
+			return pull.Options{}, usageError{fmt.Errorf("--max-image-size %q: %v", f.maxSize, err)}
+		}
+		f.limits.MaxImageSize = n
+	}
+	opts.Limits = f.limits
 	if f.platform != "" {
 		p, err := pull.ParsePlatform(f.platform)
 		if err != nil {
@@ -51,4 +69,25 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		opts.Platform = p
 	}
 	return opts, nil
+}
+
+// parseSize reads a byte count: 123, 512KiB, 64MiB, 16GiB (KB, MB, GB are
+// read as the binary units too).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("write a positive size such as 16GiB")
+	}
+	return n * mult, nil
 }

@@ -186,7 +186,7 @@ func Corpus(t testing.TB, dir, outside string) []Case {
 	h.Write(end)
 	zw.Close()
 	bombLayer := bombGz.Bytes()
-	add(Case{Name: "gzip bomb", Reject: true, Want: "limit"},
+	add(Case{Name: "gzip bomb", Reject: true, Want: "--max-expansion"},
 		layout{layers: [][2][]byte{{bombLayer, nil}}, config: mustJSON(map[string]any{"architecture": "amd64", "os": "linux",
 			"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(h.Sum(nil))}}})})
 	add(Case{Name: "layer digest mismatch", Reject: true, Want: "digest"},
@@ -210,7 +210,7 @@ func Corpus(t testing.TB, dir, outside string) []Case {
 		many = append(many, layerTar(t, file(fmt.Sprintf("layer/%d", i), "x")))
 	}
 	many[0] = layerTar(t, osRelease)
-	add(Case{Name: "1000 layers"}, layout{layers: layers(t, many...)})
+	add(Case{Name: "1000 layers", Reject: true, Want: "--max-layers"}, layout{layers: layers(t, many...)})
 	add(Case{Name: "config not JSON", Reject: true, Want: "config"},
 		layout{layers: layers(t, layerTar(t, osRelease)), config: []byte("this is not JSON {")})
 	whiteout := filepath.Join(outside, "whiteout-victim")

@@ -78,6 +78,18 @@ func TestHostileImages(t *testing.T) {
 			}
 		})
 	}
+	// Raised, the limit lets the 1,000 layers through, and they are read.
+	for _, c := range cases {
+		if c.Name == "1000 layers" {
+			cmd := exec.Command(bin, "scan", c.Target, "--db", db, "--max-layers", "1000", "--db-warn-age", "0", "--allow-unscanned")
+			cmd.Dir = sandbox
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(sandbox, "home"), "TMPDIR=" + filepath.Join(sandbox, "tmp"),
+				"CUSTOMS_CACHE=" + filepath.Join(sandbox, "cache")}
+			if out, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 0 {
+				t.Errorf("1000 layers with --max-layers 1000: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+			}
+		}
+	}
 	if after := snapshot(t, outside); after != before {
 		t.Errorf("the directory the images aim at changed:\nbefore %s\nafter  %s", before, after)
 	}
