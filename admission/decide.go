@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -63,6 +64,12 @@ type decision struct {
 
 func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	st := s.state.Load()
+	if shown := redactCredentials(image); shown != image {
+		// An image reference is never a URL with credentials; do not echo
+		// or log them.
+		return decision{Decision: Decision{Image: shown, Decided: s.now().UTC(),
+			Reasons: []string{"invalid image reference " + shown + ": write REGISTRY/REPO:TAG, without a scheme or credentials"}}}
+	}
 	d := decision{Decision: Decision{Image: image, Decided: s.now().UTC()}}
 	if st == nil || st.policy == nil {
 		d.failure = true
@@ -322,4 +329,11 @@ func (c *tagCache) put(ref, digest string, expires time.Time) {
 		c.m = map[string]tagEntry{}
 	}
 	c.m[ref] = tagEntry{digest, expires}
+}
+
+var credentialsInURL = regexp.MustCompile(`://[^/@\s]*@`)
+
+// redactCredentials hides user:password@ after a URL scheme.
+func redactCredentials(s string) string {
+	return credentialsInURL.ReplaceAllString(s, "://REDACTED@")
 }
