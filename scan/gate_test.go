@@ -203,3 +203,24 @@ func TestParseVEXKeepsProductsAndTimes(t *testing.T) {
 		t.Error("a product without @id was accepted")
 	}
 }
+
+// FuzzParseReport: a baseline report is input from elsewhere (a CI
+// artifact); any bytes give a report or an error, and a report serves as a
+// baseline without a crash.
+func FuzzParseReport(f *testing.F) {
+	f.Add([]byte(`{"schema_version":"1","tool":{"name":"customs"},"findings":[{"id":"GO-1","ids":["GO-1"],"package":{"name":"a","version":"1","ecosystem":"Go"}}],"packages":{"list":[{"name":"a","version":"1","ecosystem":"Go"}]}}`))
+	f.Add([]byte(`{"schema_version":"1","tool":{"name":"customs"},"capability_analysis":{"modules":[{"path":"m","capabilities":[{"capability":"EXEC","direct":true}]}]},"declaration":"capabilities 1\n"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseReport("fuzz.json", b)
+		if err != nil {
+			return
+		}
+		Compare(r, r, CompareOptions{})
+		base := newBaseline(r)
+		for _, fd := range r.Findings {
+			base.existing(fd.Finding)
+		}
+		base.fixed(r)
+	})
+}
