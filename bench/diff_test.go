@@ -71,7 +71,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	db := filepath.Join(testimage.Root(), "testdata", "osv-demo")
 	run := func(cache string) result {
-		return runToolAllowFail(b, []string{"CUSTOMS_CACHE=" + cache}, customs, "diff", "rev0", "rev1", "--repo", repo, "--db", db, "-o", "json=" + filepath.Join(dir, "diff.json"))
+		return runToolAllowFail(b, []string{"CUSTOMS_CACHE=" + cache}, customs, "diff", "rev0", "rev1", "--repo", repo, "--db", db, "-o", "json="+filepath.Join(dir, "diff.json"))
 	}
 	results := map[string]result{}
 	measure(b, results, "cold", func(b *testing.B, i int) result {

@@ -2,9 +2,9 @@ package capabilities
 
 import (
 	"debug/buildinfo"
-	"encoding/binary"
 	"debug/elf"
 	"debug/gosym"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
