@@ -90,16 +90,7 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	}
 	rule, ruleID := pol.RuleFor(ref.Context().Name(), namespace)
 	d.Rule = rule.Describe(pol.Source)
-	fail := func(reason string) decision {
-		d.failure = true
-		if rule.FailurePolicy == FailOpen {
-			d.Allowed = true
-			d.Warnings = append(d.Warnings, "allowed without a decision (failure-policy: open): "+reason)
-			return d
-		}
-		d.Reasons = append(d.Reasons, reason)
-		return d
-	}
+	fail := func(reason string) decision { return rule.failed(d, reason) }
 	// Within a budget of seconds, go-containerregistry's retries (1 s, 3 s,
 	// …) would only turn a registry's error into a timeout.
 	ro = append(ro, remote.WithRetryBackoff(remote.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 2}))
@@ -132,15 +123,28 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 		if out.failure {
 			reasons := out.Reasons
 			out.Reasons = nil
-			for _, reason := range reasons {
-				out = fail(reason)
-			}
+			return rule.failed(out, reasons...)
 		}
 		return out
 	case <-ctx.Done():
 		s.metrics.timeouts.Inc()
 		return fail(fmt.Sprintf("no decision within the time budget of %s: the scan of %s goes on, and a retry will find its decision", s.cfg.Budget, d.Reference))
 	}
+}
+
+// failed is d when no decision could be made, for the reasons given: a
+// denial, or, under failure-policy open, an admission with a warning.
+func (r *Rule) failed(d decision, reasons ...string) decision {
+	d.failure = true
+	if r.FailurePolicy != FailOpen {
+		d.Reasons = append(d.Reasons, reasons...)
+		return d
+	}
+	d.Allowed = true
+	for _, reason := range reasons {
+		d.Warnings = append(d.Warnings, "allowed without a decision (failure-policy: open): "+reason)
+	}
+	return d
 }
 
 // scan makes a fresh decision. It runs detached from the request, bounded

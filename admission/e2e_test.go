@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,11 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/crane"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/customs-dev/customs/internal/cas"
@@ -68,27 +62,6 @@ func testDB(t *testing.T) string {
 	}
 	os.WriteFile(filepath.Join(dir, "GHSA-v778-237x-gjrc.json"), []byte(criticalRecord), 0o644)
 	return dir
-}
-
-// goImage is an image of one layer holding testdata/goapp, whose old
-// golang.org/x/crypto has the critical advisory.
-func goImage(t *testing.T) v1.Image {
-	t.Helper()
-	layer, err := crane.Layer(map[string][]byte{"usr/local/bin/goapp": testimage.GoBinary(t, "amd64")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
 }
 
 func writeKey(t *testing.T, path string, key *ecdsa.PrivateKey) {
@@ -171,7 +144,7 @@ defaults:
 	good := sign("good", signtest.Image(t), key)
 	sign("unsigned", signtest.Image(t), nil)
 	sign("wrong-key", signtest.Image(t), other)
-	sign("critical", goImage(t), key)
+	sign("critical", testimage.Executables(t, map[string][]byte{"usr/local/bin/goapp": testimage.GoBinary(t, "amd64")}), key)
 
 	s, err := New(f.config())
 	if err != nil {
@@ -338,16 +311,7 @@ func TestCapabilityRule(t *testing.T) {
 		t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
 	}
 	bin, _ := os.ReadFile(filepath.Join(f.dir, "app"))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "usr/local/bin/app", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
-	tw.Write(bin)
-	tw.Close()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _ := mutate.AppendLayers(empty.Image, layer)
+	img := testimage.Executables(t, map[string][]byte{"usr/local/bin/app": bin})
 	signtest.Push(t, reg.Host+"/strict/app:1", img)
 	signtest.Push(t, reg.Host+"/lax/app:1", img)
 	s, err := New(f.config())

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/internal/yamlline"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -175,17 +176,9 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 	if err := p.Policy.Check(source, b); err != nil {
 		return nil, err
 	}
-	var doc yaml.Node
-	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) > 0 {
-		top := doc.Content[0]
-		for i := 0; i+1 < len(top.Content); i += 2 {
-			if top.Content[i].Value == "rules" {
-				for j, item := range top.Content[i+1].Content {
-					if j < len(p.Rules) {
-						p.Rules[j].Line = item.Line
-					}
-				}
-			}
+	for j, line := range yamlline.Items(b, "rules") {
+		if j < len(p.Rules) {
+			p.Rules[j].Line = line
 		}
 	}
 	for _, ns := range p.ExemptNamespaces {

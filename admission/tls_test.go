@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -195,8 +194,5 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("still serving certificate %d after the files changed", serial)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-	if !strings.Contains(string(c), "CERTIFICATE") {
-		t.Fatal("bad test certificate")
 	}
 }

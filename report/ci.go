@@ -221,9 +221,6 @@ func writeGitLab(w io.Writer, r *scan.Result) error {
 			Severity:    glSeverity(f.Severity),
 			Location:    glLocation{File: file, Dependency: glDependency{Package: glPackage{Name: f.Package.Name}, Version: f.Package.Version}},
 		}
-		if v.Name == "" {
-			v.Name = f.ID
-		}
 		if len(f.Fixed) > 0 {
 			v.Solution = "Upgrade " + f.Package.Name + " to " + strings.Join(f.Fixed, " or ")
 		}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/empty"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
@@ -36,21 +36,10 @@ func TestCapabilitiesOfExecutables(t *testing.T) {
 		t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
 	}
 	bin, _ := os.ReadFile(filepath.Join(dir, "root", "usr", "bin", "app"))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "usr/bin/app", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
-	tw.Write(bin)
-	tw.WriteHeader(&tar.Header{Name: "usr/bin/data", Mode: 0o644, Size: 4, Typeflag: tar.TypeReg})
-	tw.Write([]byte("\x7fELF"))
-	tw.Close()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _ := mutate.AppendLayers(empty.Image, layer)
-	cf, _ := img.ConfigFile()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, _ = mutate.ConfigFile(img, cf)
+	// A file that starts like ELF but is not executable is not read.
+	img := testimage.Executables(t, map[string][]byte{"usr/bin/app": bin})
+	data, _ := mutate.AppendLayers(img, dataLayer(t))
+	img = data
 	archive := filepath.Join(dir, "app.tar")
 	testimage.WriteDockerArchive(t, img, archive, false)
 
@@ -92,4 +81,18 @@ func TestCapabilitiesOfExecutables(t *testing.T) {
 func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// dataLayer holds a non-executable file that starts like an ELF file.
+func dataLayer(t *testing.T) v1.Layer {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "usr/bin/data", Mode: 0o644, Size: 4, Typeflag: tar.TypeReg})
+	tw.Write([]byte("\x7fELF"))
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layer
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/customs-dev/customs/internal/yamlline"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -108,21 +109,10 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
-	}
 	// Line numbers, for messages about expired and unused entries.
-	if len(root.Content) > 0 {
-		for i := 0; i+1 < len(root.Content[0].Content); i += 2 {
-			if root.Content[0].Content[i].Value != "ignore" {
-				continue
-			}
-			for j, item := range root.Content[0].Content[i+1].Content {
-				if j < len(c.Ignore) {
-					c.Ignore[j].Source = fmt.Sprintf("%s:%d", path, item.Line)
-				}
-			}
+	for j, line := range yamlline.Items(b, "ignore") {
+		if j < len(c.Ignore) {
+			c.Ignore[j].Source = fmt.Sprintf("%s:%d", path, line)
 		}
 	}
 	for _, ig := range c.Ignore {

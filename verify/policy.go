@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/customs-dev/customs/internal/yamlline"
 )
 
 // CheckNotAllowed is the check an image fails when no entry of the trust
@@ -194,17 +196,9 @@ func (p *Policy) Check(source string, b []byte) error {
 	default:
 		return bad("unmatched: %q: use deny or allow", p.Unmatched)
 	}
-	var doc yaml.Node
-	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) > 0 {
-		top := doc.Content[0]
-		for i := 0; i+1 < len(top.Content); i += 2 {
-			if top.Content[i].Value == "images" {
-				for j, item := range top.Content[i+1].Content {
-					if j < len(p.Images) {
-						p.Images[j].Line = item.Line
-					}
-				}
-			}
+	for j, line := range yamlline.Items(b, "images") {
+		if j < len(p.Images) {
+			p.Images[j].Line = line
 		}
 	}
 	for i, ip := range p.Images {
