@@ -27,6 +27,7 @@ import (
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
 	"github.com/anchore/syft/syft/source/stereoscopesource"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
@@ -55,6 +56,10 @@ type Options struct {
 	// Key is the artifact's cache key when the caller already has it from
 	// CacheKey (a directory's costs a walk over its content); "" computes it.
 	Key string
+	// ReadImage, when set, is given the image before its layers are read
+	// and returns the image to read: the posture checks read the layers
+	// as they stream past, so that each layer is read once.
+	ReadImage func(v1.Image) v1.Image
 }
 
 // Generate builds the SBOM of a pulled artifact. Images are read layer by
@@ -311,6 +316,9 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 	if err != nil {
 		<-lic
 		return nil, err
+	}
+	if opts.ReadImage != nil {
+		img = opts.ReadImage(img)
 	}
 	tmp := file.NewTempDirGenerator("customs")
 	defer tmp.Cleanup()

@@ -1,0 +1,265 @@
+package posture
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// File is a tar entry of a test layer.
+type File struct {
+	Name, Body, Link string
+	Mode             int64
+	Type             byte
+	UID              int
+}
+
+// Layer builds a layer of files.
+func Layer(t testing.TB, files ...File) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		typ := f.Type
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+			if typ == tar.TypeDir {
+				mode = 0o755
+			}
+		}
+		h := &tar.Header{Name: f.Name, Typeflag: typ, Mode: mode, Uid: f.UID, Linkname: f.Link, ModTime: time.Unix(0, 0)}
+		if typ == tar.TypeReg {
+			h.Size = int64(len(f.Body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			tw.Write([]byte(f.Body))
+		}
+	}
+	tw.Close()
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// Build makes an image of layers, each with its build step, and config.
+func Build(t testing.TB, cfg v1.Config, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img := empty.Image
+	var err error
+	for i, l := range layers {
+		img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: "step " + string(rune('A'+i))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if img, err = mutate.Config(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// PrivateKey is a freshly made RSA key in PEM.
+func PrivateKey(t testing.TB) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // a test key
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+}
+
+func dirtyImage(t *testing.T, key string) v1.Image {
+	base := Layer(t,
+		File{Name: "bin/", Type: tar.TypeDir},
+		File{Name: "bin/busybox", Body: "\x7fELF busybox", Mode: 0o755},
+		File{Name: "bin/sh", Type: tar.TypeSymlink, Link: "busybox", Mode: 0o777},
+		File{Name: "usr/bin/apt-get", Body: "\x7fELF apt", Mode: 0o755},
+		File{Name: "usr/bin/curl", Body: "\x7fELF curl", Mode: 0o755},
+		File{Name: "usr/bin/nc", Type: tar.TypeSymlink, Link: "/bin/busybox", Mode: 0o777},
+		File{Name: "usr/bin/passwd", Body: "\x7fELF passwd", Mode: 0o4755},
+		File{Name: "etc/app.conf", Body: "x=1\n", Mode: 0o666},
+		File{Name: "var/data/", Type: tar.TypeDir, Mode: 0o777},
+		File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
+	)
+	miner := Layer(t,
+		File{Name: "opt/xmrig", Body: "\x7fELF miner", Mode: 0o755},
+		File{Name: "opt/pool.json", Body: `{"url": "stratum+tcp://pool.example:3333"}`},
+	)
+	secret := Layer(t, File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600})
+	deleted := Layer(t, File{Name: "root/.ssh/.wh.id_rsa"})
+	return Build(t, v1.Config{
+		Env:          []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=hunter2-hunter2"},
+		ExposedPorts: map[string]struct{}{"22/tcp": {}, "8080/tcp": {}},
+	}, base, miner, secret, deleted)
+}
+
+// want is a finding the test expects: rule, layer and path.
+type want struct {
+	rule  string
+	layer int
+	path  string
+}
+
+func TestDirtyImage(t *testing.T) {
+	key := PrivateKey(t)
+	img := dirtyImage(t, key)
+	for _, mode := range []string{"own", "tee"} {
+		t.Run(mode, func(t *testing.T) {
+			s := NewScanner(img, "registry.example/app:latest")
+			if mode == "tee" {
+				readAll(t, s.Image())
+			}
+			rep, err := s.Report(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[want]Finding{}
+			for _, f := range rep.Findings {
+				got[want{f.Rule, f.Layer, f.Path}] = f
+			}
+			for _, w := range []want{
+				{RootUser, -1, "config:User"},
+				{ExposedPort, -1, "config:ExposedPorts[22/tcp]"},
+				{ExposedPort, -1, "config:ExposedPorts[8080/tcp]"},
+				{CredentialEnv, -1, "config:Env[DB_PASSWORD]"},
+				{NoHealthcheck, -1, "config:Healthcheck"},
+				{UnpinnedTag, -1, "reference"},
+				{Shell, 0, "/bin/sh"},
+				{Shell, 0, "/bin/busybox"},
+				{PackageManager, 0, "/usr/bin/apt-get"},
+				{AttackTool, 0, "/usr/bin/curl"},
+				{AttackTool, 0, "/usr/bin/nc"},
+				{Setuid, 0, "/usr/bin/passwd"},
+				{WorldWritable, 0, "/etc/app.conf"},
+				{WorldWritable, 0, "/var/data"},
+				{Miner, 1, "/opt/xmrig"},
+				{Miner, 1, "/opt/pool.json"},
+				{Secret, 2, "/root/.ssh/id_rsa"},
+				{DeletedFile, 2, "/root/.ssh/id_rsa"},
+			} {
+				f, ok := got[w]
+				if !ok {
+					t.Errorf("no %s finding at layer %d, %s", w.rule, w.layer, w.path)
+					continue
+				}
+				delete(got, w)
+				if f.Title == "" || f.Fix == "" || f.Severity == 0 {
+					t.Errorf("%s: no title, fix or severity: %+v", w.rule, f)
+				}
+				if w.layer >= 0 && (f.LayerDigest == "" || f.CreatedBy == "") {
+					t.Errorf("%s: layer digest or build step missing: %+v", w.rule, f)
+				}
+			}
+			for w, f := range got {
+				t.Errorf("unexpected finding %+v: %s", w, f.Detail)
+			}
+			if rep.Minimal {
+				t.Error("an image with a shell is reported minimal")
+			}
+			b, _ := json.Marshal(rep)
+			for _, line := range strings.Split(strings.TrimSpace(key), "\n")[1:3] {
+				if bytes.Contains(b, []byte(line)) {
+					t.Errorf("the private key's text is in the report")
+				}
+			}
+			if bytes.Contains(b, []byte("hunter2")) {
+				t.Error("the password's value is in the report")
+			}
+		})
+	}
+}
+
+func TestCleanImage(t *testing.T) {
+	img := Build(t, v1.Config{
+		User:        "10001:10001",
+		Env:         []string{"PATH=/app", "PASSWORD_FILE=/run/secrets/db", "TOKEN_TTL=3600"},
+		Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/app/server", "-health"}},
+	}, Layer(t,
+		File{Name: "app/", Type: tar.TypeDir},
+		File{Name: "app/server", Body: "\x7fELF server", Mode: 0o755},
+		File{Name: "etc/passwd", Body: "app:x:10001:10001::/app:/sbin/nologin\n"},
+		File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
+	))
+	rep, err := NewScanner(img, "registry.example/app@sha256:"+strings.Repeat("a", 64)).Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Errorf("a clean image has findings: %+v", rep.Findings)
+	}
+	if !rep.Minimal || rep.User != "10001:10001" || rep.Files != 4 {
+		t.Errorf("report: %+v", rep)
+	}
+}
+
+// A layer read only in part through the tee is read again by Report.
+func TestPartlyReadLayer(t *testing.T) {
+	img := dirtyImage(t, PrivateKey(t))
+	s := NewScanner(img, "")
+	ls, _ := s.Image().Layers()
+	rc, err := ls[2].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Read(make([]byte, 10))
+	rc.Close()
+	rep, err := s.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Rule == Secret && f.Layer == 2
+	}
+	if !found {
+		t.Error("the secret of a partly read layer was not found")
+	}
+}
+
+func TestRunsAsRoot(t *testing.T) {
+	for user, root := range map[string]bool{"": true, "root": true, "0": true, "0:0": true, "root:app": true, "app": false, "10001": false, "1000:0": false} {
+		if runsAsRoot(user) != root {
+			t.Errorf("runsAsRoot(%q) = %v", user, !root)
+		}
+	}
+}
+
+func readAll(t *testing.T, img v1.Image) {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+}
