@@ -59,6 +59,9 @@ type Report struct {
 	// Layers and Files count what was read.
 	Layers int `json:"layers"`
 	Files  int `json:"files"`
+	// ReadAlone counts the layers the checks read by themselves, because
+	// no other reader read them to their end.
+	ReadAlone int `json:"read_alone"`
 	// Warnings are parts of the image that could not be read.
 	Warnings []string `json:"warnings,omitempty"`
 }

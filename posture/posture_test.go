@@ -4,114 +4,36 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/customs-dev/customs/internal/testimage"
 )
 
-// File is a tar entry of a test layer.
-type File struct {
-	Name, Body, Link string
-	Mode             int64
-	Type             byte
-	UID              int
-}
-
-// Layer builds a layer of files.
-func Layer(t testing.TB, files ...File) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		typ := f.Type
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o644
-			if typ == tar.TypeDir {
-				mode = 0o755
-			}
-		}
-		h := &tar.Header{Name: f.Name, Typeflag: typ, Mode: mode, Uid: f.UID, Linkname: f.Link, ModTime: time.Unix(0, 0)}
-		if typ == tar.TypeReg {
-			h.Size = int64(len(f.Body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if typ == tar.TypeReg {
-			tw.Write([]byte(f.Body))
-		}
-	}
-	tw.Close()
-	b := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-// Build makes an image of layers, each with its build step, and config.
-func Build(t testing.TB, cfg v1.Config, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img := empty.Image
-	var err error
-	for i, l := range layers {
-		img, err = mutate.Append(img, mutate.Addendum{Layer: l, History: v1.History{CreatedBy: "step " + string(rune('A'+i))}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if img, err = mutate.Config(img, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// PrivateKey is a freshly made RSA key in PEM.
-func PrivateKey(t testing.TB) string {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // a test key
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
-}
-
 func dirtyImage(t *testing.T, key string) v1.Image {
-	base := Layer(t,
-		File{Name: "bin/", Type: tar.TypeDir},
-		File{Name: "bin/busybox", Body: "\x7fELF busybox", Mode: 0o755},
-		File{Name: "bin/sh", Type: tar.TypeSymlink, Link: "busybox", Mode: 0o777},
-		File{Name: "usr/bin/apt-get", Body: "\x7fELF apt", Mode: 0o755},
-		File{Name: "usr/bin/curl", Body: "\x7fELF curl", Mode: 0o755},
-		File{Name: "usr/bin/nc", Type: tar.TypeSymlink, Link: "/bin/busybox", Mode: 0o777},
-		File{Name: "usr/bin/passwd", Body: "\x7fELF passwd", Mode: 0o4755},
-		File{Name: "etc/app.conf", Body: "x=1\n", Mode: 0o666},
-		File{Name: "var/data/", Type: tar.TypeDir, Mode: 0o777},
-		File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
+	base := testimage.Layer(t,
+		testimage.File{Name: "bin/", Type: tar.TypeDir},
+		testimage.File{Name: "bin/busybox", Body: "\x7fELF busybox", Mode: 0o755},
+		testimage.File{Name: "bin/sh", Type: tar.TypeSymlink, Link: "busybox", Mode: 0o777},
+		testimage.File{Name: "usr/bin/apt-get", Body: "\x7fELF apt", Mode: 0o755},
+		testimage.File{Name: "usr/bin/curl", Body: "\x7fELF curl", Mode: 0o755},
+		testimage.File{Name: "usr/bin/nc", Type: tar.TypeSymlink, Link: "/bin/busybox", Mode: 0o777},
+		testimage.File{Name: "usr/bin/passwd", Body: "\x7fELF passwd", Mode: 0o4755},
+		testimage.File{Name: "etc/app.conf", Body: "x=1\n", Mode: 0o666},
+		testimage.File{Name: "var/data/", Type: tar.TypeDir, Mode: 0o777},
+		testimage.File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
 	)
-	miner := Layer(t,
-		File{Name: "opt/xmrig", Body: "\x7fELF miner", Mode: 0o755},
-		File{Name: "opt/pool.json", Body: `{"url": "stratum+tcp://pool.example:3333"}`},
+	miner := testimage.Layer(t,
+		testimage.File{Name: "opt/xmrig", Body: "\x7fELF miner", Mode: 0o755},
+		testimage.File{Name: "opt/pool.json", Body: `{"url": "stratum+tcp://pool.example:3333"}`},
 	)
-	secret := Layer(t, File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600})
-	deleted := Layer(t, File{Name: "root/.ssh/.wh.id_rsa"})
-	return Build(t, v1.Config{
+	secret := testimage.Layer(t, testimage.File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600})
+	deleted := testimage.Layer(t, testimage.File{Name: "root/.ssh/.wh.id_rsa"})
+	return testimage.Build(t, v1.Config{
 		Env:          []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=hunter2-hunter2"},
 		ExposedPorts: map[string]struct{}{"22/tcp": {}, "8080/tcp": {}},
 	}, base, miner, secret, deleted)
@@ -125,7 +47,7 @@ type want struct {
 }
 
 func TestDirtyImage(t *testing.T) {
-	key := PrivateKey(t)
+	key := testimage.PrivateKey(t)
 	img := dirtyImage(t, key)
 	for _, mode := range []string{"own", "tee"} {
 		t.Run(mode, func(t *testing.T) {
@@ -194,15 +116,15 @@ func TestDirtyImage(t *testing.T) {
 }
 
 func TestCleanImage(t *testing.T) {
-	img := Build(t, v1.Config{
+	img := testimage.Build(t, v1.Config{
 		User:        "10001:10001",
 		Env:         []string{"PATH=/app", "PASSWORD_FILE=/run/secrets/db", "TOKEN_TTL=3600"},
 		Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/app/server", "-health"}},
-	}, Layer(t,
-		File{Name: "app/", Type: tar.TypeDir},
-		File{Name: "app/server", Body: "\x7fELF server", Mode: 0o755},
-		File{Name: "etc/passwd", Body: "app:x:10001:10001::/app:/sbin/nologin\n"},
-		File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
+	}, testimage.Layer(t,
+		testimage.File{Name: "app/", Type: tar.TypeDir},
+		testimage.File{Name: "app/server", Body: "\x7fELF server", Mode: 0o755},
+		testimage.File{Name: "etc/passwd", Body: "app:x:10001:10001::/app:/sbin/nologin\n"},
+		testimage.File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
 	))
 	rep, err := NewScanner(img, "registry.example/app@sha256:"+strings.Repeat("a", 64)).Report(context.Background())
 	if err != nil {
@@ -218,7 +140,7 @@ func TestCleanImage(t *testing.T) {
 
 // A layer read only in part through the tee is read again by Report.
 func TestPartlyReadLayer(t *testing.T) {
-	img := dirtyImage(t, PrivateKey(t))
+	img := dirtyImage(t, testimage.PrivateKey(t))
 	s := NewScanner(img, "")
 	ls, _ := s.Image().Layers()
 	rc, err := ls[2].Uncompressed()

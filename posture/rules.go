@@ -9,7 +9,9 @@
 package posture
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/customs-dev/customs/vuln"
 )
@@ -93,6 +95,16 @@ func RuleIDs() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// CheckRules reports an ID that names no rule.
+func CheckRules(ids []string) error {
+	for _, id := range ids {
+		if _, ok := Rules[id]; !ok {
+			return fmt.Errorf("%q is not a posture rule (use %s)", id, strings.Join(RuleIDs(), ", "))
+		}
+	}
+	return nil
 }
 
 // Names of the tools the file checks look for, by base name.

@@ -43,6 +43,7 @@ func (s *Scanner) Report(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("reading the config: %w", err)
 	}
 	results := make([]*layerResult, len(layers))
+	alone := 0
 	for i, l := range layers {
 		s.mu.Lock()
 		t := s.layers[i]
@@ -62,8 +63,11 @@ func (s *Scanner) Report(ctx context.Context) (*Report, error) {
 		if results[i], err = readOwn(ctx, l, i); err != nil {
 			return nil, err
 		}
+		alone++
 	}
-	return finish(results, cfg, s.ref), nil
+	rep := finish(results, cfg, s.ref)
+	rep.ReadAlone = alone
+	return rep, nil
 }
 
 func readOwn(ctx context.Context, l v1.Layer, i int) (*layerResult, error) {

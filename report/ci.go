@@ -82,6 +82,7 @@ func writeJUnit(w io.Writer, r *scan.Result) error {
 					Text: capabilities.PathString(v.Path)}})
 		}
 	}
+	s.Cases = append(s.Cases, postureJUnit(r)...)
 	gate := junitCase{Name: "gate (fail-on " + r.Gate.FailOn + ")", Classname: "customs", Time: "0"}
 	if !r.Gate.Passed {
 		gate.Failure = &junitFailure{Message: strings.Join(r.Gate.Reasons, "; "), Type: "policy"}
@@ -235,6 +236,7 @@ func writeGitLab(w io.Writer, r *scan.Result) error {
 		}
 		files[file].Dependencies = append(files[file].Dependencies, v.Location.Dependency)
 	}
+	rep.Vulnerabilities = append(rep.Vulnerabilities, postureGitLab(r)...)
 	for _, f := range order {
 		rep.DependencyFiles = append(rep.DependencyFiles, *files[f])
 	}

@@ -87,6 +87,21 @@ func writeCycloneDX(w io.Writer, r *scan.Result) error {
 		}
 		bom.Properties = &props
 	}
+	if p := r.Posture; p != nil {
+		// Nor for how an image is built: the posture findings go in the
+		// properties too, one per finding.
+		props := []cyclonedx.Property{
+			{Name: "customs:posture:minimal", Value: fmt.Sprint(p.Minimal)},
+			{Name: "customs:posture:user", Value: p.User},
+		}
+		for _, f := range p.Findings {
+			props = append(props, cyclonedx.Property{Name: "customs:posture:finding", Value: fmt.Sprintf("%s %s %s %s: %s", f.Rule, f.Severity, postureWhere(f), postureStatus(f), f.Detail)})
+		}
+		if bom.Properties != nil {
+			props = append(*bom.Properties, props...)
+		}
+		bom.Properties = &props
+	}
 	return cyclonedx.NewBOMEncoder(w, cyclonedx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(&bom, cyclonedx.SpecVersion1_6)
 }
 

@@ -39,6 +39,7 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 	if c := r.Capabilities; c != nil {
 		writeCapabilitiesMarkdown(w, c)
 	}
+	writePostureMarkdown(w, r)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "\n> ⚠️ %s", md(warn))
 	}

@@ -136,6 +136,7 @@ func writeSARIF(w io.Writer, r *scan.Result) error {
 		run.Results = append(run.Results, res)
 	}
 	withCapabilities(&run, r)
+	withPosture(&run, r)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
@@ -147,7 +148,12 @@ func securityScore(f scan.Finding) float64 {
 	if f.Score > 0 {
 		return f.Score
 	}
-	switch f.Severity {
+	return severityScore(f.Severity)
+}
+
+// severityScore is the score standing for a severity.
+func severityScore(s vuln.Severity) float64 {
+	switch s {
 	case vuln.Critical:
 		return 9.5
 	case vuln.High:

@@ -45,6 +45,9 @@ func writeTable(w io.Writer, r *scan.Result) error {
 	if r.Capabilities != nil {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(capabilityLines(r.Capabilities), "\n"))
 	}
+	if err := writePostureTable(w, r); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict(r))
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/customs-dev/customs/internal/yamlline"
+	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -33,19 +34,24 @@ type Policy struct {
 	// look up (rpm, say); by default they fail the gate, which must not
 	// open because customs cannot see.
 	AllowUnscanned bool
+	// Posture are the posture rules required of images, by repository.
+	Posture []PostureRequirement
 }
 
 // DefaultPolicy fails on HIGH and above, and on UNKNOWN.
 func DefaultPolicy() Policy {
-	return Policy{FailOn: vuln.High, WarnDBAge: 7 * 24 * time.Hour}
+	return Policy{FailOn: vuln.High, WarnDBAge: 7 * 24 * time.Hour, Posture: []PostureRequirement{DefaultPostureRequirement}}
 }
 
 // Ignore is one entry of the ignore file.
 type Ignore struct {
 	ID      string `yaml:"id" json:"id"`
 	Package string `yaml:"package,omitempty" json:"package,omitempty"`
-	Reason  string `yaml:"reason" json:"reason"`
-	Until   Date   `yaml:"until,omitempty" json:"until,omitempty"`
+	// Path narrows a posture ignore to a path (a path.Match pattern:
+	// "/usr/bin/*", or "config:User").
+	Path   string `yaml:"path,omitempty" json:"path,omitempty"`
+	Reason string `yaml:"reason" json:"reason"`
+	Until  Date   `yaml:"until,omitempty" json:"until,omitempty"`
 	// Source is the file and line the entry came from.
 	Source string `yaml:"-" json:"source,omitempty"`
 }
@@ -78,6 +84,8 @@ func (d Date) MarshalText() ([]byte, error) {
 // Config is the ignore file (.customs.yaml).
 type Config struct {
 	Ignore []Ignore `yaml:"ignore"`
+	// Posture requires posture rules of images, by repository pattern.
+	Posture []PostureRequirement `yaml:"posture"`
 }
 
 // ErrConfig reports an ignore file that does not parse.
@@ -113,6 +121,19 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 	for j, line := range yamlline.Items(b, "ignore") {
 		if j < len(c.Ignore) {
 			c.Ignore[j].Source = fmt.Sprintf("%s:%d", path, line)
+		}
+	}
+	for j, line := range yamlline.Items(b, "posture") {
+		if j < len(c.Posture) {
+			c.Posture[j].Source = fmt.Sprintf("%s:%d", path, line)
+		}
+	}
+	for _, r := range c.Posture {
+		if len(r.Require) == 0 {
+			return nil, fmt.Errorf("%s: %w: a posture entry requires no rule", r.Source, ErrConfig)
+		}
+		if err := posture.CheckRules(r.Require); err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", r.Source, ErrConfig, err)
 		}
 	}
 	for _, ig := range c.Ignore {

@@ -16,6 +16,7 @@ import (
 	syftsbom "github.com/anchore/syft/syft/sbom"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/verify"
@@ -55,6 +56,9 @@ type Options struct {
 	Baseline             *Result
 	FailOnExisting       bool
 	AllowDeclaredChanges bool
+	// Posture checks how an image is built (its user, files and
+	// secrets); the policy's posture requirements say which findings fail.
+	Posture bool
 	// Now is the clock (ignore expiry, database age); nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -117,6 +121,8 @@ type Result struct {
 	Baseline          *BaselineSummary      `json:"baseline,omitempty"`
 	CapabilityChanges []capabilities.Change `json:"capability_changes,omitempty"`
 	DeclarationDiff   string                `json:"declaration_diff,omitempty"`
+	// Posture is how the image is built, when it was checked.
+	Posture *Posture `json:"posture,omitempty"`
 	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
 	SBOM *syftsbom.SBOM `json:"-"`
 }
@@ -196,6 +202,12 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		now = opts.Now
 	}
 	var ver *Verification
+	// The reference the image was asked for by, before verification pins
+	// it to a digest: the posture checks report a moving tag.
+	ref := ""
+	if t.Kind == pull.Registry {
+		ref = t.Ref
+	}
 	if opts.Trust != nil {
 		var failed *Result
 		var err error
@@ -203,12 +215,18 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		if failed != nil || err != nil {
 			return failed, err
 		}
+		// The trust policy's entry for the image may require posture rules.
+		if e := opts.Trust.For(imageRepo(t.Ref)); e != nil && len(e.Posture) > 0 {
+			opts.Policy.Posture = append(append([]PostureRequirement(nil), opts.Policy.Posture...),
+				PostureRequirement{Require: e.Posture, Source: fmt.Sprintf("%s:%d", opts.Trust.Source, e.Line)})
+		}
 	}
 	art, err := pull.Fetch(ctx, t, opts.Pull)
 	if err != nil {
 		return nil, err
 	}
 	defer art.Close()
+	pos := newPostureRun(art, ref, opts)
 	// Unless a report needs the whole SBOM, make the lighter one matching
 	// needs.
 	opts.SBOM.ForMatching = !opts.NeedSBOM
@@ -219,15 +237,24 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 		if b, err := opts.Pull.Cache.Get(inventoryKind, key); err == nil {
 			var inv inventory
 			if json.Unmarshal(b, &inv) == nil {
-				return withVerification(ver)(evaluate(ctx, art, inv, opts, now()))
+				rep, err := pos.report(ctx, art, opts)
+				if err != nil {
+					return nil, err
+				}
+				return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, now()))
 			}
 		}
 	}
+	pos.hook(&opts)
 	sopts := opts.SBOM
 	sopts.Key = key
 	s, err := sbom.Generate(ctx, art, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("making the SBOM of %s: %w", t, err)
+	}
+	rep, err := pos.report(ctx, art, opts)
+	if err != nil {
+		return nil, err
 	}
 	inv := newInventory(s)
 	if key != "" && opts.Pull.Cache != nil {
@@ -235,7 +262,7 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 			opts.Pull.Cache.Put(inventoryKind, key, b)
 		}
 	}
-	return withVerification(ver)(evaluate(ctx, art, inv, opts, now()))
+	return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, now()))
 }
 
 // verifyFirst holds a registry image against the trust policy. On success
@@ -305,10 +332,10 @@ func newInventory(s *syftsbom.SBOM) inventory {
 
 // Evaluate matches an SBOM against the database and applies the policy.
 func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Options, now time.Time) (*Result, error) {
-	return evaluate(ctx, art, newInventory(s), opts, now)
+	return evaluate(ctx, art, newInventory(s), nil, opts, now)
 }
 
-func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Options, now time.Time) (*Result, error) {
+func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *posture.Report, opts Options, now time.Time) (*Result, error) {
 	pkgs := inv.Packages
 	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger})
 	if err != nil {
@@ -360,7 +387,7 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, opts Optio
 	if opts.Baseline != nil {
 		base = newBaseline(opts.Baseline)
 	}
-	apply(r, m.Findings, opts.Policy, now, base, opts.FailOnExisting)
+	apply(r, m.Findings, pos, opts.Policy, now, base, opts.FailOnExisting)
 	if base != nil {
 		r.Baseline = &BaselineSummary{
 			Source:         fmt.Sprintf("%s (%s)", opts.Baseline.Target.Input, opts.Baseline.Time.Format(time.RFC3339)),
@@ -542,7 +569,7 @@ func target(a *pull.Artifact) Target {
 }
 
 // apply sets each finding's status and the gate's verdict.
-func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time, base *baseline, failOnExisting bool) {
+func apply(r *Result, findings []vuln.Finding, pos *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool) {
 	used := make([]bool, len(p.Ignores))
 	expiredSeen := make([]bool, len(p.Ignores))
 	r.Gate = Gate{FailOn: p.FailOn.String(), UnknownSeverity: unknownSeverity(p), Passed: true}
@@ -587,14 +614,6 @@ func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time, base *ba
 		}
 		r.Findings = append(r.Findings, f)
 	}
-	for i, ig := range p.Ignores {
-		switch {
-		case expiredSeen[i] && !used[i]:
-			r.ExpiredIgnores = append(r.ExpiredIgnores, ig)
-		case !used[i] && !expiredSeen[i]:
-			r.UnusedIgnores = append(r.UnusedIgnores, ig)
-		}
-	}
 	var sevs []vuln.Severity
 	for s := range counts {
 		sevs = append(sevs, s)
@@ -606,6 +625,17 @@ func apply(r *Result, findings []vuln.Finding, p Policy, now time.Time, base *ba
 			reason = fmt.Sprintf("%d finding(s) of UNKNOWN severity (pass them with --unknown-severity pass)", counts[s])
 		}
 		r.Gate.Reasons = append(r.Gate.Reasons, reason)
+	}
+	if pos != nil {
+		applyPosture(r, pos, p, now, used, expiredSeen)
+	}
+	for i, ig := range p.Ignores {
+		switch {
+		case expiredSeen[i] && !used[i]:
+			r.ExpiredIgnores = append(r.ExpiredIgnores, ig)
+		case !used[i] && !expiredSeen[i]:
+			r.UnusedIgnores = append(r.UnusedIgnores, ig)
+		}
 	}
 	for _, ig := range r.ExpiredIgnores {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("ignore of %s (%s) expired on %s and no longer applies", ig.ID, ig.Source, ig.Until.Format("2006-01-02")))

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/customs-dev/customs/internal/yamlline"
+	"github.com/customs-dev/customs/posture"
 )
 
 // CheckNotAllowed is the check an image fails when no entry of the trust
@@ -74,6 +75,9 @@ type ImagePolicy struct {
 	// InsecureIgnoreTlog accepts signatures without a log entry or signed
 	// timestamp. Unsafe.
 	InsecureIgnoreTlog bool `yaml:"insecure-ignore-tlog,omitempty"`
+	// Posture are the posture rules (see customs scan --help) that the
+	// images must not break, beyond being signed.
+	Posture []string `yaml:"posture,omitempty"`
 	// Line is where the entry starts in the policy file.
 	Line int `yaml:"-"`
 }
@@ -231,6 +235,9 @@ func (p *Policy) Check(source string, b []byte) error {
 				return fmt.Errorf("%s: %w: attestations: %v", at, ErrPolicy, err)
 			}
 			ip.Attestations[j] = uri
+		}
+		if err := posture.CheckRules(ip.Posture); err != nil {
+			return fmt.Errorf("%s: %w: posture: %v", at, ErrPolicy, err)
 		}
 		for _, a := range ip.Authorities {
 			keyless := a.Identity != "" || a.IdentityRegexp != "" || a.Issuer != "" || a.IssuerRegexp != ""

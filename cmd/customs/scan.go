@@ -59,6 +59,28 @@ capabilities.txt at its root, or is given one with --capabilities, is analysed
 as customs caps check does; a capability a module's code exercises but is not
 granted fails the scan (exit 1) and the report lists it with its call path.
 
+Posture (images): how the image is built. Reading the layers the SBOM reads,
+customs reports a root user, exposed ports, credentials in the environment or
+build history, a missing HEALTHCHECK, a moving tag, setuid/setgid executables,
+world-writable paths outside /tmp, shells and package managers (an image
+without either is "minimal"), network and attack tools (nc, socat, curl, wget,
+nmap, tcpdump, gdb, strace, ...), cryptominers (by name and by pool URLs such as
+stratum+tcp://), files a later layer deleted (still in the image), and secrets
+(private keys, cloud credentials, tokens; found with the detectors of Google's
+Veles, osv-scalibr's secret scanner, and never shown: reports give the kind, the
+place and a fingerprint). Findings of the rules secret and miner fail the scan;
+require more with --require-posture root-user,attack-tool, with a posture: list
+in a trust policy's image entry, or per repository in .customs.yaml:
+  posture:
+    - images: "registry.example/prod/**"
+      require: [root-user, attack-tool, setuid]
+An ignore entry names a rule and, optionally, a path:
+    - id: attack-tool
+      path: /usr/bin/curl
+      reason: the health check uses it
+      until: 2027-03-31
+--posture=false skips the checks.
+
 Formats (-o FORMAT[=FILE], repeatable; default table to stdout): table, json,
 sarif, cyclonedx-json (the SBOM with vulnerabilities), openvex, markdown, junit
 (JUnit XML for CI test views), gitlab (GitLab's dependency scanning report,
@@ -147,6 +169,7 @@ func (a *app) loadIgnores(p *scan.Policy, path string) error {
 		return fmt.Errorf("reading the ignore file: %w", err)
 	}
 	p.Ignores = c.Ignore
+	p.Posture = append(p.Posture, c.Posture...)
 	return nil
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
@@ -22,6 +24,8 @@ type scanFlags struct {
 	trustPolicy                 string
 	maxAge, warnAge             time.Duration
 	allowUnscanned              bool
+	posture                     bool
+	requirePosture              []string
 }
 
 func (sf *scanFlags) register(cmd *cobra.Command) {
@@ -35,6 +39,8 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&sf.maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
+	f.BoolVar(&sf.posture, "posture", true, "check how an image is built: root user, setuid files, shells, attack tools, miners, secrets (--posture=false skips it)")
+	f.StringSliceVar(&sf.requirePosture, "require-posture", nil, "posture rules whose findings fail the scan, besides secret and miner (comma-separated: "+strings.Join(posture.RuleIDs(), ", ")+")")
 }
 
 // options builds the scan options from the flags: where to fetch, the
@@ -50,6 +56,7 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
 		DB:                a.dbPath(sf.db),
 		Policy:            policy,
+		Posture:           sf.posture,
 		Logger:            opts.Logger,
 		CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
 	}, nil
@@ -70,6 +77,12 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 	}
 	policy.MaxDBAge, policy.WarnDBAge = sf.maxAge, sf.warnAge
 	policy.AllowUnscanned = sf.allowUnscanned
+	if len(sf.requirePosture) > 0 {
+		if err := posture.CheckRules(sf.requirePosture); err != nil {
+			return pull.Options{}, policy, nil, usageError{fmt.Errorf("--require-posture: %v", err)}
+		}
+		policy.Posture = append(policy.Posture, scan.PostureRequirement{Require: sf.requirePosture, Source: "--require-posture"})
+	}
 	if err := a.loadIgnores(&policy, sf.config); err != nil {
 		return pull.Options{}, policy, nil, err
 	}
