@@ -99,8 +99,8 @@ func TestScanPosture(t *testing.T) {
 		got[f.ID+" "+f.Path+" "+string(rune('0'+f.Layer+1))] = f.Fails
 	}
 	for want, fails := range map[string]bool{
-		"secret /app/deploy_key 2":                true, // layer 1
-		"deleted-file /app/deploy_key 2":          false,
+		"secret /app/deploy_key 2":                 true, // layer 1
+		"deleted-file /app/deploy_key 2":           false,
 		"credential-env config:Env[DB_PASSWORD] 0": false, // the config
 	} {
 		if f, ok := got[want]; !ok || f != fails {
