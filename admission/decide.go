@@ -177,8 +177,10 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 		Trust:  &pol.Policy,
 		// Image targets: the compiled Go executables are held against it.
 		Capabilities: rule.Declaration(),
-		Now:          s.now,
-		Logger:       s.logger,
+		// How the image is built: the rule's posture requirements deny.
+		Posture: true,
+		Now:     s.now,
+		Logger:  s.logger,
 	}
 	res, err := scan.Run(ctx, t, opts)
 	var perr *scan.PolicyError

@@ -329,3 +329,37 @@ func TestCapabilityRule(t *testing.T) {
 		t.Errorf("lax (no capability rule): %+v", d)
 	}
 }
+
+// TestPostureRule denies an image that breaks a posture rule its rule
+// requires, with the reason, and one that carries a secret under any rule.
+func TestPostureRule(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	f := newFixture(t, fmt.Sprintf("version: 1\nimages:\n  - pattern: '**'\n    allow-unsigned: true\nrules:\n  - images: %s/prod/**\n    posture: [root-user, attack-tool]\n", reg.Host))
+	tools := testimage.Build(t, v1.Config{Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "true"}}},
+		testimage.Layer(t, testimage.File{Name: "usr/bin/curl", Body: "\x7fELF curl", Mode: 0o755}))
+	leaky := testimage.Build(t, v1.Config{User: "10001"},
+		testimage.Layer(t, testimage.File{Name: "app/key.pem", Body: testimage.PrivateKey(t)}),
+		testimage.Layer(t, testimage.File{Name: "app/.wh.key.pem"}))
+	signtest.Push(t, reg.Host+"/prod/tools:1", tools)
+	signtest.Push(t, reg.Host+"/dev/tools:1", tools)
+	signtest.Push(t, reg.Host+"/dev/leaky:1", leaky)
+	s, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := s.Handler()
+	d := check(t, h, reg.Host+"/prod/tools:1")
+	reasons := strings.Join(d.Reasons, "; ")
+	if d.Allowed || !strings.Contains(reasons, "posture rule attack-tool is required and broken") || !strings.Contains(reasons, "/usr/bin/curl") ||
+		!strings.Contains(reasons, "posture rule root-user") {
+		t.Errorf("prod (posture required): %+v", d)
+	}
+	if d := check(t, h, reg.Host+"/dev/tools:1"); !d.Allowed {
+		t.Errorf("dev (no posture rule): %+v", d)
+	}
+	d = check(t, h, reg.Host+"/dev/leaky:1")
+	if reasons := strings.Join(d.Reasons, "; "); d.Allowed || !strings.Contains(reasons, "posture rule secret is required and broken") || !strings.Contains(reasons, "/app/key.pem") {
+		t.Errorf("dev, a deleted secret: %+v", d)
+	}
+}

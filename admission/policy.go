@@ -17,6 +17,7 @@ import (
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/yamlline"
+	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -72,6 +73,9 @@ type Rule struct {
 	// Capabilities is a capabilities.txt (relative to the policy file)
 	// that the Go executables of the image are held against.
 	Capabilities string `yaml:"capabilities,omitempty"`
+	// Posture are the posture rules (root-user, attack-tool, ...) whose
+	// findings deny an image, besides secret and miner, which always do.
+	Posture []string `yaml:"posture,omitempty"`
 
 	// Line is where the rule starts in the file; 0 for the defaults.
 	Line int `yaml:"-"`
@@ -217,6 +221,7 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 		if r.Capabilities == "" {
 			r.Capabilities = p.Defaults.Capabilities
 		}
+		r.Posture = append(r.Posture, p.Defaults.Posture...)
 		if err := r.compile(base, p.Defaults.FailurePolicy); err != nil {
 			return nil, bad(at, "%v", err)
 		}
@@ -260,6 +265,12 @@ func (r *Rule) compile(base scan.Policy, failure string) error {
 		}
 	}
 	sp.Ignores = r.Ignore
+	if err := posture.CheckRules(r.Posture); err != nil {
+		return fmt.Errorf("posture: %v", err)
+	}
+	if len(r.Posture) > 0 {
+		sp.Posture = append(append([]scan.PostureRequirement(nil), sp.Posture...), scan.PostureRequirement{Require: r.Posture, Source: "admission policy"})
+	}
 	// A server has no one to warn about old data at each decision; it
 	// reports the data's age in its metrics and logs instead.
 	sp.WarnDBAge = 0

@@ -18,6 +18,9 @@ const (
 	// maxSecretFile is the largest file searched for secrets; larger text
 	// files are logs and data, not configuration.
 	maxSecretFile = 4 << 20
+	// maxMinerScan is how much of a large file is searched for a miner's
+	// strings (miners are a few MB).
+	maxMinerScan = 64 << 20
 	// sniffLen is how much of a file decides whether it is text.
 	sniffLen = 8 << 10
 )
@@ -71,7 +74,9 @@ func readLayer(r io.Reader, index int, diffID string) *layerResult {
 		} else {
 			res.truncated = true
 		}
-		if h.Typeflag != tar.TypeReg || h.Size == 0 {
+		if h.Typeflag != tar.TypeReg || h.Size == 0 || sparse(h) {
+			// A sparse file's holes read as zeros the stream never held:
+			// a hostile layer could claim terabytes of them.
 			continue
 		}
 		if buf, err = res.readContent(tr, h, p, buf); err != nil {
@@ -104,7 +109,9 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 		return buf, nil
 	}
 	// A large file: only the miner's strings, chunk by chunk, keeping an
-	// overlap so that a string across two chunks is not missed.
+	// overlap so that a string across two chunks is not missed, in its
+	// first maxMinerScan bytes.
+	r = io.LimitReader(r, maxMinerScan)
 	const overlap = 32
 	if cap(buf) < 64<<10 {
 		buf = make([]byte, 0, 64<<10)
@@ -144,6 +151,20 @@ func (res *layerResult) minerContent(p string, data []byte) bool {
 func secretFinding(f found, p string, layer int) Finding {
 	detail := fmt.Sprintf("%s (fingerprint %s)", f.rule, f.fingerprint)
 	return Finding{Rule: Secret, Layer: layer, Path: p, Line: f.line, Detail: detail, SecretType: f.rule}
+}
+
+// sparse says whether a tar entry is a sparse file (GNU's type, or PAX
+// records of the GNU sparse formats).
+func sparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // isText says whether data looks like text: no NUL byte in its start.

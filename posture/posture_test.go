@@ -185,3 +185,42 @@ func readAll(t *testing.T, img v1.Image) {
 		rc.Close()
 	}
 }
+
+// FuzzLayer feeds arbitrary bytes to the layer reader and the report, as a
+// hostile layer would: no panic, and the reader reads to the end.
+func FuzzLayer(f *testing.F) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Name: "bin/sh", Mode: 0o4755, Size: 4},
+		{Name: "etc/.wh.passwd"},
+		{Name: "x/.wh..wh..opq"},
+		{Name: "../../etc/key", Size: 4},
+	} {
+		tw.WriteHeader(h)
+		tw.Write(make([]byte, h.Size))
+	}
+	tw.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nstratum+tcp://"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		res := readLayer(r, 0, "sha256:x")
+		if r.Len() != 0 {
+			t.Fatalf("%d bytes left unread", r.Len())
+		}
+		finish([]*layerResult{res, res}, nil, "")
+	})
+}
+
+// FuzzConfig checks arbitrary image configs.
+func FuzzConfig(f *testing.F) {
+	f.Add([]byte(`{"config":{"User":"0:0","Env":["A_TOKEN=abcdef","X"],"ExposedPorts":{"22/tcp":{}}},"history":[{"created_by":"|1 DB_PASSWORD=x /bin/sh -c true"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := v1.ParseConfigFile(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		finish(nil, cfg, "registry.example/app")
+	})
+}

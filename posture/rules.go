@@ -10,6 +10,7 @@ package posture
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -105,6 +106,22 @@ func CheckRules(ids []string) error {
 		}
 	}
 	return nil
+}
+
+// ExecRule is the rule an executed program breaks, by its base name: a
+// miner, a network or attack tool, or a shell. A trace flags such execs
+// even where EXEC is granted: they are an intruder's next step.
+func ExecRule(program string) (string, bool) {
+	base := strings.ToLower(path.Base(program))
+	switch {
+	case miners[base]:
+		return Miner, true
+	case attackTools[base]:
+		return AttackTool, true
+	case shells[base]:
+		return Shell, true
+	}
+	return "", false
 }
 
 // Names of the tools the file checks look for, by base name.

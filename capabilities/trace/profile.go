@@ -32,6 +32,23 @@ type Profile struct {
 	// Violations are the events a declaration did not allow, as they
 	// happened, with what was done about them.
 	Violations []Violation `json:"violations,omitempty"`
+	// Flags are execs of shells, network and attack tools and miners:
+	// flagged even where EXEC is granted, since running nc, curl or a
+	// shell is what an intruder does next (a reverse shell, a download).
+	Flags []Flag `json:"flags,omitempty"`
+}
+
+// Flag is an exec of a program that an intruder would run.
+type Flag struct {
+	Time       time.Time `json:"time"`
+	PID        uint32    `json:"pid"`
+	Executable string    `json:"executable"`
+	Module     string    `json:"module"`
+	// Rule is the posture rule the program falls under: attack-tool,
+	// miner or shell.
+	Rule    string `json:"rule"`
+	Program string `json:"program"`
+	Example string `json:"example"`
 }
 
 // Event is one recorded system call, as --events writes it.

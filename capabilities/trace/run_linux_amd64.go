@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/posture"
 )
 
 // rawEvent is struct event of bpf/trace.bpf.c, byte for byte.
@@ -416,6 +417,13 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	if ex != "" && len(ch.Examples) < 5 && !slices.Contains(ch.Examples, ex) {
 		ch.Examples = append(ch.Examples, ex)
 	}
+	if e.Nr == 59 || e.Nr == 322 {
+		if prog := cstr(e.Str[:]); prog != "" {
+			if rule, ok := posture.ExecRule(prog); ok && len(t.profile.Flags) < maxFlags {
+				t.profile.Flags = append(t.profile.Flags, Flag{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, Executable: exe, Module: module, Rule: rule, Program: prog, Example: ex})
+			}
+		}
+	}
 	if t.opts.Declared == nil {
 		return
 	}
@@ -444,6 +452,10 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	}
 	t.profile.Violations = append(t.profile.Violations, v)
 }
+
+// maxFlags bounds the flagged execs a profile keeps (a shell loop must not
+// grow it without bound).
+const maxFlags = 1000
 
 // example is an event's arguments in a line.
 func example(e *rawEvent) string {

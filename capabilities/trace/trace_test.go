@@ -274,3 +274,29 @@ func TestDropsAreCounted(t *testing.T) {
 		t.Errorf("3000 writes through a 4 KiB ring buffer dropped nothing: %d charges", len(p.Charges))
 	}
 }
+
+// TestTraceFlagsAttackTools flags the exec of a network tool and of a
+// shell, whatever the declaration grants.
+func TestTraceFlagsAttackTools(t *testing.T) {
+	dir := t.TempDir()
+	// A harmless program under an attack tool's name.
+	nc := filepath.Join(dir, "nc")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true")
+	}
+	os.WriteFile(nc, b, 0o755)
+	script := filepath.Join(dir, "script.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\n"+nc+" -e /bin/sh 127.0.0.1 4444\n/bin/true\n"), 0o755)
+	p := run(t, script)
+	flags := map[string]string{}
+	for _, f := range p.Flags {
+		flags[f.Program] = f.Rule
+	}
+	if flags[nc] != "attack-tool" {
+		t.Errorf("the exec of %s is not flagged as an attack tool: %+v", nc, p.Flags)
+	}
+	if _, ok := flags["/bin/true"]; ok {
+		t.Errorf("/bin/true is flagged: %+v", p.Flags)
+	}
+}

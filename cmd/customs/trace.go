@@ -41,6 +41,10 @@ decided, then stops or kills an offender: it does not run on. The system call th
 triggered it may still complete (a connect is made, a file opened); only a denying
 BPF-LSM hook could refuse it, which customs does not install.
 
+Execs of shells, network and attack tools (nc, socat, curl, wget, nmap, tcpdump,
+gdb, strace, ...) and miners are flagged in the profile and on stderr even where
+capabilities.txt grants EXEC: they are what an intruder runs next.
+
 Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 		Example: `  customs trace -o profile.json -- ./myserver --port 8080
   customs trace --declared capabilities.txt -- go test ./...
@@ -91,6 +95,9 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 				}
 			}
 			writeProfileSummary(a, p)
+			for _, f := range p.Flags {
+				fmt.Fprintf(a.stderr, "customs: FLAGGED: %s ran %s (%s, an intruder's next step, even where EXEC is granted): %s\n", f.Module, f.Program, f.Rule, f.Example)
+			}
 			for _, v := range p.Violations {
 				fmt.Fprintf(a.stderr, "customs: VIOLATION: %s %s (%s) by pid %d of %s: %s\n", v.Module, v.Capability, v.Example, v.PID, v.Executable, v.Action)
 			}
