@@ -194,7 +194,13 @@ func moduleDir(t *testing.T, mod string) string {
 }
 
 func TestSARIFValidatesAgainst210Schema(t *testing.T) {
-	// go-sarif publishes the OASIS SARIF 2.1.0 schema as a Go string.
+	validate(t, sarifSchema(t), render(t, result(t), "sarif"))
+}
+
+// sarifSchema is the OASIS SARIF 2.1.0 schema, which go-sarif publishes as
+// a Go string.
+func sarifSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
 	src, err := os.ReadFile(filepath.Join(moduleDir(t, "github.com/owenrumney/go-sarif/v3@v3.3.0"), "pkg", "report", "v210", "sarif", "schema.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +209,7 @@ func TestSARIFValidatesAgainst210Schema(t *testing.T) {
 	schemaText, _, _ := strings.Cut(rest, "`")
 	file := filepath.Join(t.TempDir(), "sarif-schema-2.1.0.json")
 	os.WriteFile(file, []byte(schemaText), 0o644)
-	s := validator(t, "file:///sarif.json", map[string]string{"file:///sarif.json": file})
-	validate(t, s, render(t, result(t), "sarif"))
+	return validator(t, "file:///sarif.json", map[string]string{"file:///sarif.json": file})
 }
 
 func TestCycloneDXWithVulnerabilitiesValidatesAgainst16Schema(t *testing.T) {
