@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -203,12 +204,12 @@ func newImage(rawManifest, rawConfig []byte, open blobOpener, lim Limits) (*blob
 	if len(cf.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("image config lists %d layers, manifest %d", len(cf.RootFS.DiffIDs), len(m.Layers))
 	}
-	img := &blobImage{raw: rawManifest, cfgRaw: rawConfig, manifest: m, config: cf}
+	img := &blobImage{raw: rawManifest, cfgRaw: rawConfig, manifest: m, config: cf, files: new(atomic.Int64)}
 	for i, d := range m.Layers {
 		if d.Digest.Algorithm != "sha256" {
 			return nil, fmt.Errorf("layer %s: unsupported digest algorithm", d.Digest)
 		}
-		img.layers = append(img.layers, &blobLayer{desc: d, diffID: cf.RootFS.DiffIDs[i], open: open, maxExpansion: lim.MaxExpansion})
+		img.layers = append(img.layers, &blobLayer{desc: d, diffID: cf.RootFS.DiffIDs[i], open: open, limits: lim, files: img.files})
 	}
 	return img, nil
 }
@@ -218,6 +219,9 @@ type blobImage struct {
 	manifest    *v1.Manifest
 	config      *v1.ConfigFile
 	layers      []*blobLayer
+	// files counts the tar entries its layers' readers have seen, for
+	// Limits.MaxFiles.
+	files *atomic.Int64
 }
 
 var _ v1.Image = (*blobImage)(nil)
@@ -268,10 +272,11 @@ func (i *blobImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 }
 
 type blobLayer struct {
-	desc         v1.Descriptor
-	diffID       v1.Hash
-	open         blobOpener
-	maxExpansion int64
+	desc   v1.Descriptor
+	diffID v1.Hash
+	open   blobOpener
+	limits Limits
+	files  *atomic.Int64
 }
 
 func (l *blobLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
@@ -318,11 +323,13 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 		r, closeDec = zr, zr.Close
 	default:
 		// Uncompressed: the digest is the diff ID and Compressed checks it.
-		return &readCloser{Reader: br, close: rc.Close}, nil
+		return &readCloser{Reader: newEntryLimit(br, l.desc.Digest.String(), l.files, l.limits), close: rc.Close}, nil
 	}
 	// A decompression bomb stops at the limit instead of filling the disk
 	// the extraction writes to.
-	r = &expansionLimit{r: r, left: l.maxExpansion*l.desc.Size + 1<<20, max: l.maxExpansion, layer: l.desc.Digest.String()}
+	max := l.limits.MaxExpansion
+	r = &expansionLimit{r: r, left: max*l.desc.Size + 1<<20, max: max, layer: l.desc.Digest.String()}
+	r = newEntryLimit(r, l.desc.Digest.String(), l.files, l.limits)
 	v := newVerifier(io.NopCloser(r), l.diffID, "layer "+l.desc.Digest.String()+": uncompressed content does not match the diff ID in the image config (digest mismatch)")
 	return &readCloser{Reader: v, close: func() error {
 		closeDec()

@@ -52,12 +52,15 @@ type Limits struct {
 	// MaxExpansion bounds how many times its compressed size a layer may
 	// decompress to.
 	MaxExpansion int64
+	// MaxFiles bounds the tar entries of an image's layers together;
+	// MaxFileSize the size of one file.
+	MaxFiles, MaxFileSize int64
 }
 
 // DefaultLimits are generous for real images (Docker itself stops at 127
 // layers) and stop hostile ones before they fill memory or disk.
 func DefaultLimits() Limits {
-	return Limits{MaxImageSize: 16 << 30, MaxLayers: 256, MaxExpansion: 200}
+	return Limits{MaxImageSize: 16 << 30, MaxLayers: 256, MaxExpansion: 200, MaxFiles: 1 << 20, MaxFileSize: 8 << 30}
 }
 
 func (l Limits) orDefaults() Limits {
@@ -70,6 +73,12 @@ func (l Limits) orDefaults() Limits {
 	}
 	if l.MaxExpansion <= 0 {
 		l.MaxExpansion = d.MaxExpansion
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = d.MaxFiles
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = d.MaxFileSize
 	}
 	return l
 }

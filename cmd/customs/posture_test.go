@@ -138,6 +138,14 @@ func TestScanPosture(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "root-user") {
 		t.Errorf("unknown rule: exit %d, want 2 listing the rules\n%s", code, stderr)
 	}
+	// The limits on files stop an image that breaks them (exit 2, naming
+	// the flag).
+	for flag, value := range map[string]string{"--max-files": "2", "--max-file-size": "100"} {
+		_, stderr, code = customs(t, env, "scan", "docker-archive:"+leaky, "--db", db, flag, value, "--cache-dir", t.TempDir())
+		if code != 2 || !strings.Contains(stderr, "raise it with "+flag) {
+			t.Errorf("%s %s: exit %d, want 2 naming the flag\n%s", flag, value, code, stderr)
+		}
+	}
 	// --posture=false skips the checks.
 	stdout, _, code = customs(t, env, "scan", "docker-archive:"+leaky, "--db", db, "--posture=false")
 	if code != 0 || strings.Contains(stdout, "posture") {

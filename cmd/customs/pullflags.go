@@ -20,6 +20,8 @@ type pullFlags struct {
 	insecure []string
 	limits   pull.Limits
 	maxSize  string
+	// maxFileSize is --max-file-size as given.
+	maxFileSize string
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
@@ -29,6 +31,8 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.limits.MaxLayers, "max-layers", d.MaxLayers, "refuse images with more layers than this")
 	cmd.Flags().StringVar(&f.maxSize, "max-image-size", "16GiB", "refuse images whose compressed layers add up to more than this (bytes, or with KiB, MiB, GiB)")
 	cmd.Flags().Int64Var(&f.limits.MaxExpansion, "max-expansion", d.MaxExpansion, "refuse a layer that decompresses to more than this many times its compressed size (a decompression bomb)")
+	cmd.Flags().Int64Var(&f.limits.MaxFiles, "max-files", d.MaxFiles, "refuse images whose layers hold more files (tar entries) than this together")
+	cmd.Flags().StringVar(&f.maxFileSize, "max-file-size", "8GiB", "refuse images with a single file larger than this (bytes, or with KiB, MiB, GiB)")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.
@@ -59,6 +63,13 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 			return pull.Options{}, usageError{fmt.Errorf("--max-image-size %q: %v", f.maxSize, err)}
 		}
 		f.limits.MaxImageSize = n
+	}
+	if f.maxFileSize != "" {
+		n, err := parseSize(f.maxFileSize)
+		if err != nil {
+			return pull.Options{}, usageError{fmt.Errorf("--max-file-size %q: %v", f.maxFileSize, err)}
+		}
+		f.limits.MaxFileSize = n
 	}
 	opts.Limits = f.limits
 	if f.platform != "" {
