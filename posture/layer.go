@@ -100,8 +100,13 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return buf, err
 		}
-		res.minerContent(p, buf)
-		if isText(buf) {
+		seen := minerSeen{}
+		seen.search(buf)
+		text := isText(buf)
+		if detail, ok := seen.verdict(text); ok {
+			res.minerFinding(p, detail)
+		}
+		if text {
 			for _, f := range findSecrets(buf) {
 				res.findings = append(res.findings, secretFinding(f, p, res.index))
 			}
@@ -118,13 +123,20 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 	}
 	chunk := buf[:cap(buf)]
 	keep := 0
-	for {
+	seen := minerSeen{}
+	text := true
+	for first := true; ; first = false {
 		n, err := io.ReadFull(r, chunk[keep:])
-		if n > 0 && res.minerContent(p, chunk[:keep+n]) {
-			io.Copy(io.Discard, r) //nolint:errcheck // skipping the rest
-			return buf, nil
+		if n > 0 {
+			if first {
+				text = isText(chunk[:n])
+			}
+			seen.search(chunk[:keep+n])
 		}
 		if err != nil {
+			if detail, ok := seen.verdict(text); ok {
+				res.minerFinding(p, detail)
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return buf, nil
 			}
@@ -134,18 +146,40 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 	}
 }
 
-// minerContent adds a miner finding when data holds a miner's string.
-func (res *layerResult) minerContent(p string, data []byte) bool {
+// minerSeen collects the miner strings found in a file's content.
+type minerSeen map[string]bool
+
+func (m minerSeen) search(data []byte) {
 	for _, s := range minerStrings {
-		if bytes.Contains(data, []byte(s)) {
-			res.findings = append(res.findings, Finding{
-				Rule: Miner, Layer: res.index, Path: p,
-				Detail: fmt.Sprintf("contains %q, a mining pool's protocol or a miner's configuration", s),
-			})
-			return true
+		if !m[s] && bytes.Contains(data, []byte(s)) {
+			m[s] = true
 		}
 	}
-	return false
+}
+
+// verdict says whether what was seen makes the file a miner's: a pool URL
+// or xmrig's configuration key in text, two different strings in any file.
+func (m minerSeen) verdict(text bool) (string, bool) {
+	if len(m) == 0 {
+		return "", false
+	}
+	var seen []string
+	for _, s := range minerStrings {
+		if m[s] {
+			seen = append(seen, fmt.Sprintf("%q", s))
+		}
+	}
+	if len(seen) >= 2 {
+		return "contains " + strings.Join(seen, ", ") + ": a miner's strings", true
+	}
+	if text {
+		return "contains " + seen[0] + ", a mining pool's protocol or a miner's configuration", true
+	}
+	return "", false
+}
+
+func (res *layerResult) minerFinding(p, detail string) {
+	res.findings = append(res.findings, Finding{Rule: Miner, Layer: res.index, Path: p, Detail: detail})
 }
 
 func secretFinding(f found, p string, layer int) Finding {

@@ -224,3 +224,26 @@ func FuzzConfig(f *testing.F) {
 		finish(nil, cfg, "registry.example/app")
 	})
 }
+
+func TestMinerStrings(t *testing.T) {
+	if poolStrings[0] != "stratum+tcp://" || poolStrings[5] != `"donate-level"` || minerStrings[0] != "xmrig" {
+		t.Errorf("miner strings: %q %q", poolStrings, minerStrings)
+	}
+	// One string in an executable is not enough (a scanner carries such
+	// rules); two are.
+	for _, tc := range []struct {
+		data string
+		text bool
+		want bool
+	}{
+		{"url: stratum+tcp://pool:3333", true, true},
+		{"\x7fELF xmrig", false, false},
+		{"\x7fELF xmrig stratum+tcp://", false, true},
+	} {
+		seen := minerSeen{}
+		seen.search([]byte(tc.data))
+		if _, got := seen.verdict(tc.text); got != tc.want {
+			t.Errorf("%q (text %v): miner %v", tc.data, tc.text, got)
+		}
+	}
+}

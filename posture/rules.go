@@ -133,9 +133,30 @@ var (
 	miners          = set("xmrig", "xmr-stak", "xmr-stak-cpu", "xmr-stak-rx", "cpuminer", "cpuminer-multi", "minerd", "cgminer", "bfgminer", "ethminer", "nbminer", "t-rex", "lolminer", "phoenixminer", "ccminer", "nanominer", "srbminer-multi", "teamredminer", "gminer", "kawpowminer", "xmrig-notls")
 )
 
-// minerStrings betray a miner in any file: the pool protocol's URL
-// schemes, and xmrig's configuration keys.
-var minerStrings = []string{"stratum+tcp://", "stratum+ssl://", "stratum+tls://", "stratum2+tcp://", "stratum1+tcp://", `"donate-level"`}
+// Strings that betray a miner. They are written reversed and turned round
+// at run time, so that the customs executable does not hold them and flag
+// itself.
+var (
+	// poolStrings are the pool protocol's URL schemes: one flags a text
+	// file (a miner's configuration).
+	poolStrings = reversed("//:pct+mutarts", "//:lss+mutarts", "//:slt+mutarts", "//:pct+2mutarts", "//:pct+1mutarts", `"level-etanod"`)
+	// minerStrings add what miners' executables name: an executable is
+	// flagged for two different ones.
+	minerStrings = append(reversed("girmx", "XmodnaR", "thginotpyrc"), poolStrings...)
+)
+
+// reversed turns each string round.
+func reversed(ss ...string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		r := []rune(s)
+		for a, b := 0, len(r)-1; a < b; a, b = a+1, b-1 {
+			r[a], r[b] = r[b], r[a]
+		}
+		out[i] = string(r)
+	}
+	return out
+}
 
 // binDirs are where a program found on PATH lives.
 var binDirs = set("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
