@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/crc32"
 	"io"
 	"strings"
 	"testing"
@@ -31,12 +32,32 @@ func dirtyImage(t *testing.T, key string) v1.Image {
 		testimage.File{Name: "opt/xmrig", Body: "\x7fELF miner", Mode: 0o755},
 		testimage.File{Name: "opt/pool.json", Body: `{"url": "stratum+tcp://pool.example:3333"}`},
 	)
-	secret := testimage.Layer(t, testimage.File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600})
+	secret := testimage.Layer(t, testimage.File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600},
+		testimage.File{Name: "app/.aws/credentials", Body: "[default]\naws_access_key_id = " + awsKeyID + "\naws_secret_access_key = " + awsSecret + "\n"})
 	deleted := testimage.Layer(t, testimage.File{Name: "root/.ssh/.wh.id_rsa"})
 	return testimage.Build(t, v1.Config{
-		Env:          []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=hunter2-hunter2"},
+		Env:          []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=hunter2-hunter2", "GITHUB_TOKEN=" + githubPAT()},
 		ExposedPorts: map[string]struct{}{"22/tcp": {}, "8080/tcp": {}},
 	}, base, miner, secret, deleted)
+}
+
+// Made-up credentials of the real formats: an AWS key pair, and a GitHub
+// classic token with a valid checksum.
+const (
+	awsKeyID  = "AKIAQ3EXAMPLEZ7K2M4P"
+	awsSecret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEYq"
+)
+
+func githubPAT() string {
+	content := "customsTestTokenNotReal1234567"
+	n := crc32.ChecksumIEEE([]byte(content))
+	const b62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	sum := make([]byte, 6)
+	for i := 5; i >= 0; i-- {
+		sum[i] = b62[n%62]
+		n /= 62
+	}
+	return "ghp_" + content + string(sum)
 }
 
 // want is a finding the test expects: rule, layer and path.
@@ -81,6 +102,8 @@ func TestDirtyImage(t *testing.T) {
 				{Miner, 1, "/opt/xmrig"},
 				{Miner, 1, "/opt/pool.json"},
 				{Secret, 2, "/root/.ssh/id_rsa"},
+				{Secret, 2, "/app/.aws/credentials"},
+				{Secret, -1, "config:Env[GITHUB_TOKEN]"},
 				{DeletedFile, 2, "/root/.ssh/id_rsa"},
 			} {
 				f, ok := got[w]
@@ -89,6 +112,10 @@ func TestDirtyImage(t *testing.T) {
 					continue
 				}
 				delete(got, w)
+				types := map[string]string{"/app/.aws/credentials": "aws-access-key", "config:Env[GITHUB_TOKEN]": "github-classic-pat", "/root/.ssh/id_rsa": "private-key"}
+				if w.rule == Secret && f.SecretType != types[w.path] {
+					t.Errorf("%s: secret type %q, want %q", w.path, f.SecretType, types[w.path])
+				}
 				if f.Title == "" || f.Fix == "" || f.Severity == 0 {
 					t.Errorf("%s: no title, fix or severity: %+v", w.rule, f)
 				}
@@ -108,9 +135,12 @@ func TestDirtyImage(t *testing.T) {
 					t.Errorf("the private key's text is in the report")
 				}
 			}
-			if bytes.Contains(b, []byte("hunter2")) {
-				t.Error("the password's value is in the report")
+			for _, v := range []string{"hunter2", awsSecret, awsKeyID, githubPAT()} {
+				if bytes.Contains(b, []byte(v)) {
+					t.Errorf("the value %s is in the report", v)
+				}
 			}
+
 		})
 	}
 }
