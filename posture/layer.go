@@ -8,6 +8,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/customs-dev/customs/internal/tarx"
 )
 
 // Limits of what one layer's check keeps and reads.
@@ -74,7 +76,7 @@ func readLayer(r io.Reader, index int, diffID string) *layerResult {
 		} else {
 			res.truncated = true
 		}
-		if h.Typeflag != tar.TypeReg || h.Size == 0 || sparse(h) {
+		if h.Typeflag != tar.TypeReg || h.Size == 0 || tarx.Sparse(h) {
 			// A sparse file's holes read as zeros the stream never held:
 			// a hostile layer could claim terabytes of them.
 			continue
@@ -185,20 +187,6 @@ func (res *layerResult) minerFinding(p, detail string) {
 func secretFinding(f found, p string, layer int) Finding {
 	detail := fmt.Sprintf("%s (fingerprint %s)", f.rule, f.fingerprint)
 	return Finding{Rule: Secret, Layer: layer, Path: p, Line: f.line, Detail: detail, SecretType: f.rule}
-}
-
-// sparse says whether a tar entry is a sparse file (GNU's type, or PAX
-// records of the GNU sparse formats).
-func sparse(h *tar.Header) bool {
-	if h.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // isText says whether data looks like text: no NUL byte in its start.

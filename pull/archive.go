@@ -23,6 +23,7 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/tarx"
 )
 
 // ArchiveError reports an image archive that cannot be read.
@@ -193,7 +194,7 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 		if entries > maxArchiveEntries {
 			return nil, fmt.Errorf("the archive has more than %d entries", maxArchiveEntries)
 		}
-		if isSparse(hdr) {
+		if tarx.Sparse(hdr) {
 			return nil, fmt.Errorf("%s is a sparse file, which image archives do not contain", hdr.Name)
 		}
 		if hdr.Size > budget {
@@ -255,18 +256,6 @@ const (
 	maxExpansion      = 200
 	maxArchiveEntries = 1 << 20
 )
-
-func isSparse(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
-}
 
 type countingReader struct {
 	r io.Reader

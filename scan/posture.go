@@ -165,18 +165,8 @@ func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, used,
 	failing := map[string][]string{}
 	for _, f := range rep.Findings {
 		pf := PostureFinding{Finding: f, Status: Affected}
-		for i := range p.Ignores {
-			ig := &p.Ignores[i]
-			if !ig.matchesPosture(f) {
-				continue
-			}
-			if !ig.Until.IsZero() && now.After(ig.Until.Time) {
-				expired[i] = true
-				continue
-			}
-			used[i] = true
+		if ig := ignoreFor(p.Ignores, now, func(ig *Ignore) bool { return ig.matchesPosture(f) }, used, expired); ig != nil {
 			pf.Status, pf.Ignore = Ignored, ig
-			break
 		}
 		if pf.Status == Affected && required[f.Rule] {
 			pf.Fails = true

@@ -577,18 +577,8 @@ func apply(r *Result, findings []vuln.Finding, pos *posture.Report, p Policy, no
 	for _, vf := range findings {
 		f := Finding{Finding: vf, Status: Affected}
 		ids := append(append([]string{}, vf.IDs...), vf.Aliases...)
-		for i := range p.Ignores {
-			ig := &p.Ignores[i]
-			if !ig.matches(ids, vf.Package.Name) {
-				continue
-			}
-			if !ig.Until.IsZero() && now.After(ig.Until.Time) {
-				expiredSeen[i] = true
-				continue
-			}
-			used[i] = true
+		if ig := ignoreFor(p.Ignores, now, func(ig *Ignore) bool { return ig.matches(ids, vf.Package.Name) }, used, expiredSeen); ig != nil {
 			f.Status, f.Ignore = Ignored, ig
-			break
 		}
 		if f.Status == Affected {
 			if st := vexFor(p.VEX, ids, vf.Package.PURL, r.Target); st != nil && (st.Status == "not_affected" || st.Status == "fixed") {
@@ -644,6 +634,25 @@ func apply(r *Result, findings []vuln.Finding, pos *posture.Report, p Policy, no
 		r.Warnings = append(r.Warnings, fmt.Sprintf("ignore of %s (%s) matched no finding: remove it", ig.ID, ig.Source))
 	}
 	r.Gate.Passed = len(r.Gate.Reasons) == 0
+}
+
+// ignoreFor is the first ignore entry in force that matches a finding. It
+// marks the entries it applies in used, and in expired those that matched
+// but are past their date.
+func ignoreFor(ignores []Ignore, now time.Time, match func(*Ignore) bool, used, expired []bool) *Ignore {
+	for i := range ignores {
+		ig := &ignores[i]
+		if !match(ig) {
+			continue
+		}
+		if !ig.Until.IsZero() && now.After(ig.Until.Time) {
+			expired[i] = true
+			continue
+		}
+		used[i] = true
+		return ig
+	}
+	return nil
 }
 
 func (ig *Ignore) matches(ids []string, pkg string) bool {
