@@ -73,6 +73,7 @@ func writeOpenVEX(w io.Writer, r *scan.Result) error {
 		}
 		doc.Statements = append(doc.Statements, st)
 	}
+	doc.Statements = append(doc.Statements, postureVEX(r, product)...)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)

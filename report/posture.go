@@ -186,3 +186,27 @@ func postureGitLab(r *scan.Result) []glVulnerability {
 	}
 	return out
 }
+
+// postureVEX states the posture findings as OpenVEX does vulnerabilities:
+// the weakness is named customs-posture/RULE, the product is the image and
+// the subcomponent the file; the status is affected, and the action the
+// fix (or the reason it was accepted).
+func postureVEX(r *scan.Result, product string) []vexStatement {
+	if r.Posture == nil {
+		return nil
+	}
+	var out []vexStatement
+	for _, f := range r.Posture.Findings {
+		p := vexProduct{ID: product}
+		if strings.HasPrefix(f.Path, "/") {
+			p.Subcomponents = []vexProduct{{ID: "file://" + f.Path}}
+		}
+		st := vexStatement{Vulnerability: vexVuln{Name: "customs-posture/" + f.Rule}, Products: []vexProduct{p}, Status: "affected",
+			ImpactStatement: f.Title + " at " + postureWhere(f) + ": " + f.Detail, ActionStatement: f.Fix}
+		if f.Ignore != nil {
+			st.ActionStatement = "accepted: " + f.Ignore.Reason
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -35,6 +35,7 @@ func TestPostureInEveryFormat(t *testing.T) {
 		"junit":          {`classname="posture.secret"`, "Fix: Rotate the credential"},
 		"gitlab":         {`"value": "secret"`, `"file": "/app/key.pem"`},
 		"cyclonedx-json": {`"customs:posture:finding"`, "secret CRITICAL /app/key.pem:1 (layer 1) FAILS"},
+		"openvex":        {`"name": "customs-posture/secret"`, `"@id": "file:///app/key.pem"`, `"action_statement": "accepted: the health check uses it"`},
 	} {
 		out := string(render(t, r, format))
 		for _, w := range want {
