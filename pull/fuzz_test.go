@@ -3,7 +3,12 @@ package pull
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sync/atomic"
 	"os"
 	"path/filepath"
 	"testing"
@@ -84,5 +89,38 @@ func FuzzSelectImage(f *testing.F) {
 			return fetch(h)
 		}
 		selectImage(v1.Hash{Algorithm: "sha256", Hex: "00"}, b, types.OCIImageIndex, limited, v1.Platform{OS: "linux", Architecture: "amd64"}, false)
+	})
+}
+
+// FuzzLayerStream decompresses arbitrary layer blobs (gzip, zstd or plain
+// tar, as the magic bytes say) through the limits: no panic, and never
+// more out than the expansion limit allows.
+func FuzzLayerStream(f *testing.F) {
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "a", Size: 3, Mode: 0o644})
+	tw.Write([]byte("abc"))
+	tw.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tarball.Bytes())
+	zw.Close()
+	f.Add(tarball.Bytes())
+	f.Add(gz.Bytes())
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		digest := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sha256.Sum256(blob))}
+		lim := Limits{MaxExpansion: 10, MaxFiles: 100, MaxFileSize: 1 << 20}.orDefaults()
+		l := &blobLayer{desc: v1.Descriptor{Digest: digest, Size: int64(len(blob))}, diffID: digest, limits: lim, files: new(atomic.Int64),
+			open: func(v1.Hash) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil }}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return
+		}
+		defer rc.Close()
+		n, _ := io.Copy(io.Discard, rc)
+		if budget := lim.MaxExpansion*int64(len(blob)) + 1<<20; n > budget && n > int64(len(blob)) {
+			t.Fatalf("%d bytes out of a %d-byte blob, over the budget %d", n, len(blob), budget)
+		}
 	})
 }
