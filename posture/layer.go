@@ -108,7 +108,7 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 		if detail, ok := seen.verdict(text); ok {
 			res.minerFinding(p, detail)
 		}
-		if text {
+		if text && !testOrDoc(p) {
 			for _, f := range findSecrets(buf) {
 				res.findings = append(res.findings, secretFinding(f, p, res.index))
 			}
@@ -187,6 +187,18 @@ func (res *layerResult) minerFinding(p, detail string) {
 func secretFinding(f found, p string, layer int) Finding {
 	detail := fmt.Sprintf("%s (fingerprint %s)", f.rule, f.fingerprint)
 	return Finding{Rule: Secret, Layer: layer, Path: p, Line: f.line, Detail: detail, SecretType: f.rule}
+}
+
+// testOrDoc says whether a path is test data, an example or documentation,
+// where keys and tokens are fixtures, not secrets (Trivy's and gitleaks'
+// default allow rules skip the same).
+func testOrDoc(p string) bool {
+	for _, dir := range []string{"/test/", "/tests/", "/testdata/", "/testing/", "/example/", "/examples/", "/doc/", "/docs/", "/usr/share/doc/", "/usr/share/man/"} {
+		if strings.Contains(p, dir) {
+			return true
+		}
+	}
+	return strings.HasSuffix(p, ".md") || strings.HasSuffix(p, ".rst")
 }
 
 // isText says whether data looks like text: no NUL byte in its start.

@@ -33,6 +33,8 @@ func dirtyImage(t *testing.T, key string) v1.Image {
 		testimage.File{Name: "opt/pool.json", Body: `{"url": "stratum+tcp://pool.example:3333"}`},
 	)
 	secret := testimage.Layer(t, testimage.File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600},
+		// Test fixtures are not secrets.
+		testimage.File{Name: "usr/lib/python3/site-packages/tornado/test/test.key", Body: key},
 		testimage.File{Name: "app/.aws/credentials", Body: "[default]\naws_access_key_id = " + awsKeyID + "\naws_secret_access_key = " + awsSecret + "\n"})
 	deleted := testimage.Layer(t, testimage.File{Name: "root/.ssh/.wh.id_rsa"})
 	return testimage.Build(t, v1.Config{
