@@ -56,7 +56,7 @@ func TestScanPosture(t *testing.T) {
 
 	outs := map[string]string{}
 	args := []string{"scan", "docker-archive:" + leaky, "--db", db}
-	for _, f := range []string{"json", "table", "sarif", "markdown", "junit", "gitlab", "cyclonedx-json"} {
+	for _, f := range []string{"json", "table", "sarif", "markdown", "junit", "gitlab", "cyclonedx-json", "openvex"} {
 		outs[f] = filepath.Join(dir, "leaky."+f)
 		args = append(args, "-o", f+"="+outs[f])
 	}
