@@ -71,9 +71,9 @@ func archiveImage(ctx context.Context, t Target, opts Options) (*Artifact, error
 	}
 	if err != nil {
 		if t.Kind == DockerArchive {
-			entry, err = importDockerArchive(ctx, t.Ref, store)
+			entry, err = importDockerArchive(ctx, t.Ref, store, opts.Limits)
 		} else {
-			entry, err = importOCIArchive(ctx, t.Ref, store)
+			entry, err = importOCIArchive(ctx, t.Ref, store, opts.Limits)
 		}
 		if err != nil {
 			return nil, &ArchiveError{Path: t.Ref, Err: err}
@@ -144,7 +144,7 @@ type tarContents struct {
 // read in place rather than copied into the cache.
 const inPlaceMin = 1 << 20
 
-func readTar(ctx context.Context, p string, store *cas.Store, keepName func(string) bool) (*tarContents, error) {
+func readTar(ctx context.Context, p string, store *cas.Store, lim Limits, keepName func(string) bool) (*tarContents, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
@@ -205,12 +205,9 @@ func readTar(ctx context.Context, p string, store *cas.Store, keepName func(stri
 		switch hdr.Typeflag {
 		case tar.TypeReg:
 			if keepName(name) {
-				b, err := io.ReadAll(io.LimitReader(tr, maxManifestSize+1))
+				b, err := readSmall(tr, lim)
 				if err != nil {
-					return nil, truncated(err)
-				}
-				if len(b) > maxManifestSize {
-					return nil, fmt.Errorf("%s is larger than %d bytes", name, maxManifestSize)
+					return nil, fmt.Errorf("%s: %w", name, truncated(err))
 				}
 				tc.keep[name] = b
 				d, n, err := store.PutBlob(bytes.NewReader(b), "")
@@ -307,8 +304,8 @@ type dockerManifestEntry struct {
 // index.json for a Docker v2 manifest synthesized from it. Uncompressed
 // layers are checked against the config's diff IDs here; compressed ones
 // when they are read.
-func importDockerArchive(ctx context.Context, p string, store *cas.Store) (archiveEntry, error) {
-	tc, err := readTar(ctx, p, store, func(n string) bool { return n == "manifest.json" || n == "index.json" })
+func importDockerArchive(ctx context.Context, p string, store *cas.Store, lim Limits) (archiveEntry, error) {
+	tc, err := readTar(ctx, p, store, lim, func(n string) bool { return n == "manifest.json" || n == "index.json" })
 	if err != nil {
 		return archiveEntry{}, err
 	}
@@ -334,7 +331,7 @@ func importDockerArchive(ctx context.Context, p string, store *cas.Store) (archi
 	if _, inPlace := tc.sections[cfgHex]; inPlace {
 		return archiveEntry{}, fmt.Errorf("config %s is larger than %d bytes", e.Config, inPlaceMin)
 	}
-	cfgRaw, err := readBlob(store, v1.Hash{Algorithm: "sha256", Hex: cfgHex})
+	cfgRaw, err := readBlob(store, v1.Hash{Algorithm: "sha256", Hex: cfgHex}, lim)
 	if err != nil {
 		return archiveEntry{}, err
 	}
@@ -429,8 +426,8 @@ func (tc *tarContents) sizeOf(hexDigest string) int64 {
 
 // importOCIArchive indexes a tarred OCI layout and returns its index.json.
 // Blob names are checked against their contents.
-func importOCIArchive(ctx context.Context, p string, store *cas.Store) (archiveEntry, error) {
-	tc, err := readTar(ctx, p, store, func(n string) bool { return n == "index.json" || n == "manifest.json" })
+func importOCIArchive(ctx context.Context, p string, store *cas.Store, lim Limits) (archiveEntry, error) {
+	tc, err := readTar(ctx, p, store, lim, func(n string) bool { return n == "index.json" || n == "manifest.json" })
 	if err != nil {
 		return archiveEntry{}, err
 	}

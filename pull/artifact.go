@@ -111,8 +111,12 @@ func fetch(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 		}
 		return &Artifact{Target: t, Dir: t.Ref}, nil
 	case SBOMFile:
-		if _, err := os.Stat(t.Ref); err != nil {
+		fi, err := os.Stat(t.Ref)
+		if err != nil {
 			return nil, fmt.Errorf("reading SBOM %s: %w", t.Ref, err)
+		}
+		if max := opts.Limits.orDefaults().MaxSBOMSize; fi.Size() > max {
+			return nil, &LimitError{What: "an SBOM of bytes", Value: fi.Size(), Max: max, Flag: "--max-sbom-size"}
 		}
 		return &Artifact{Target: t, SBOMPath: t.Ref}, nil
 	}

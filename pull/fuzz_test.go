@@ -8,9 +8,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,8 +62,8 @@ func FuzzArchive(f *testing.F) {
 		p := filepath.Join(dir, "in.tar")
 		os.WriteFile(p, b, 0o644)
 		store, _ := cas.Open(filepath.Join(dir, "cache"))
-		importDockerArchive(context.Background(), p, store)
-		importOCIArchive(context.Background(), p, store)
+		importDockerArchive(context.Background(), p, store, Limits{})
+		importOCIArchive(context.Background(), p, store, Limits{})
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if e.Name() != "in.tar" && e.Name() != "cache" {

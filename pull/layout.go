@@ -68,7 +68,7 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 			return nil, fmt.Errorf("blob %s of %s: %w", h, t.Ref, err)
 		}
 		defer rc.Close()
-		b, err := readVerified(rc, h)
+		b, err := readVerified(rc, h, opts.Limits)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.Ref, err)
 		}

@@ -24,9 +24,6 @@ import (
 	"github.com/customs-dev/customs/internal/cas"
 )
 
-// maxManifestSize bounds manifests and configs read into memory.
-const maxManifestSize = 4 << 20
-
 // ErrNotImage reports a manifest that does not describe a container image
 // (a Helm chart, a signature or another OCI artifact).
 var ErrNotImage = errors.New("not a container image")
@@ -162,7 +159,7 @@ type blobOpener func(v1.Hash) (io.ReadCloser, error)
 // first. Missing or corrupt blobs are reported as fs.ErrNotExist so that
 // the caller can fetch them again.
 func cachedImage(store *cas.Store, manifest v1.Hash, lim Limits) (v1.Image, error) {
-	raw, err := readBlob(store, manifest)
+	raw, err := readBlob(store, manifest, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +167,7 @@ func cachedImage(store *cas.Store, manifest v1.Hash, lim Limits) (v1.Image, erro
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest %s: %w", manifest, err)
 	}
-	cfg, err := readBlob(store, m.Config.Digest)
+	cfg, err := readBlob(store, m.Config.Digest, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +388,7 @@ func (v *verifier) Close() error { return v.rc.Close() }
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // readBlob reads and verifies a small blob from the store.
-func readBlob(store *cas.Store, h v1.Hash) ([]byte, error) {
+func readBlob(store *cas.Store, h v1.Hash, lim Limits) ([]byte, error) {
 	if h.Algorithm != "sha256" {
 		return nil, fmt.Errorf("unsupported digest algorithm %q", h.Algorithm)
 	}
@@ -400,22 +397,32 @@ func readBlob(store *cas.Store, h v1.Hash) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := readVerified(f, h)
+	b, err := readVerified(f, h, lim)
 	if errors.Is(err, fs.ErrNotExist) {
 		os.Remove(store.BlobPath(h.Hex)) // corrupt: fetch it again
 	}
 	return b, err
 }
 
-// readVerified reads a small blob (a manifest, index or config) and checks
-// its digest.
-func readVerified(r io.Reader, h v1.Hash) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
+// readSmall reads a manifest, index or config, up to the limit.
+func readSmall(r io.Reader, lim Limits) ([]byte, error) {
+	max := lim.orDefaults().MaxManifestSize
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxManifestSize {
-		return nil, fmt.Errorf("blob %s is larger than %d bytes", h, maxManifestSize)
+	if int64(len(b)) > max {
+		return nil, &LimitError{What: "a manifest, index or config of more bytes than", Value: max + 1, Max: max, Flag: "--max-manifest-size"}
+	}
+	return b, nil
+}
+
+// readVerified reads a small blob (a manifest, index or config) and checks
+// its digest.
+func readVerified(r io.Reader, h v1.Hash, lim Limits) ([]byte, error) {
+	b, err := readSmall(r, lim)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
 	}
 	if got, _, _ := v1.SHA256(bytes.NewReader(b)); got != h {
 		return nil, fmt.Errorf("blob %s: digest mismatch, content is %s: %w", h, got, fs.ErrNotExist)

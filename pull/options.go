@@ -55,12 +55,16 @@ type Limits struct {
 	// MaxFiles bounds the tar entries of an image's layers together;
 	// MaxFileSize the size of one file.
 	MaxFiles, MaxFileSize int64
+	// MaxManifestSize bounds a manifest, index or config read into memory.
+	MaxManifestSize int64
+	// MaxSBOMSize bounds the file of an sbom: target.
+	MaxSBOMSize int64
 }
 
 // DefaultLimits are generous for real images (Docker itself stops at 127
 // layers) and stop hostile ones before they fill memory or disk.
 func DefaultLimits() Limits {
-	return Limits{MaxImageSize: 16 << 30, MaxLayers: 256, MaxExpansion: 200, MaxFiles: 1 << 20, MaxFileSize: 8 << 30}
+	return Limits{MaxImageSize: 16 << 30, MaxLayers: 256, MaxExpansion: 200, MaxFiles: 1 << 20, MaxFileSize: 8 << 30, MaxManifestSize: 4 << 20, MaxSBOMSize: 512 << 20}
 }
 
 func (l Limits) orDefaults() Limits {
@@ -79,6 +83,12 @@ func (l Limits) orDefaults() Limits {
 	}
 	if l.MaxFileSize <= 0 {
 		l.MaxFileSize = d.MaxFileSize
+	}
+	if l.MaxManifestSize <= 0 {
+		l.MaxManifestSize = d.MaxManifestSize
+	}
+	if l.MaxSBOMSize <= 0 {
+		l.MaxSBOMSize = d.MaxSBOMSize
 	}
 	return l
 }

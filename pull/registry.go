@@ -74,7 +74,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 	store := opts.Cache
 
 	fetchBlob := func(h v1.Hash) ([]byte, error) {
-		if b, err := readBlob(store, h); err == nil {
+		if b, err := readBlob(store, h, opts.Limits); err == nil {
 			return b, nil
 		}
 		desc, err := remote.Get(repo.Digest(h.String()), ropts...)
@@ -96,7 +96,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		if err != nil {
 			return nil, &UsageError{Msg: fmt.Sprintf("invalid digest in %q: %v", t.Ref, err)}
 		}
-		raw, err = readBlob(store, root)
+		raw, err = readBlob(store, root, opts.Limits)
 	}
 	if raw == nil {
 		desc, err := remote.Get(ref, ropts...)
@@ -127,7 +127,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 			return img, err
 		}
 		// The limits hold before anything is downloaded.
-		if raw, err := readBlob(store, sel.manifest); err == nil {
+		if raw, err := readBlob(store, sel.manifest, opts.Limits); err == nil {
 			if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
 				if err := opts.Limits.checkManifest(m); err != nil {
 					return nil, err
@@ -145,7 +145,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 // downloadImage fetches the blobs of an image manifest that the store
 // lacks (or holds corrupt), verifying each against its digest.
 func downloadImage(ctx context.Context, repo name.Repository, manifest v1.Hash, store *cas.Store, ropts []remote.Option, opts Options) error {
-	raw, err := readBlob(store, manifest)
+	raw, err := readBlob(store, manifest, opts.Limits)
 	if err != nil {
 		desc, err := remote.Get(repo.Digest(manifest.String()), ropts...)
 		if err != nil {

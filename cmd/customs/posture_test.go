@@ -140,11 +140,17 @@ func TestScanPosture(t *testing.T) {
 	}
 	// The limits on files stop an image that breaks them (exit 2, naming
 	// the flag).
-	for flag, value := range map[string]string{"--max-files": "2", "--max-file-size": "100"} {
+	for flag, value := range map[string]string{"--max-files": "2", "--max-file-size": "100", "--max-manifest-size": "200"} {
 		_, stderr, code = customs(t, env, "scan", "docker-archive:"+leaky, "--db", db, flag, value, "--cache-dir", t.TempDir())
 		if code != 2 || !strings.Contains(stderr, "raise it with "+flag) {
 			t.Errorf("%s %s: exit %d, want 2 naming the flag\n%s", flag, value, code, stderr)
 		}
+	}
+	sbomFile := filepath.Join(dir, "big.cdx.json")
+	os.WriteFile(sbomFile, make([]byte, 2048), 0o644)
+	_, stderr, code = customs(t, env, "scan", "sbom:"+sbomFile, "--db", db, "--max-sbom-size", "1KiB")
+	if code != 2 || !strings.Contains(stderr, "raise it with --max-sbom-size") {
+		t.Errorf("--max-sbom-size: exit %d, want 2 naming the flag\n%s", code, stderr)
 	}
 	// --posture=false skips the checks.
 	stdout, _, code = customs(t, env, "scan", "docker-archive:"+leaky, "--db", db, "--posture=false")

@@ -22,6 +22,10 @@ type pullFlags struct {
 	maxSize  string
 	// maxFileSize is --max-file-size as given.
 	maxFileSize string
+	// maxManifestSize is --max-manifest-size as given.
+	maxManifestSize string
+	// maxSBOMSize is --max-sbom-size as given.
+	maxSBOMSize string
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
@@ -33,6 +37,8 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.limits.MaxExpansion, "max-expansion", d.MaxExpansion, "refuse a layer that decompresses to more than this many times its compressed size (a decompression bomb)")
 	cmd.Flags().Int64Var(&f.limits.MaxFiles, "max-files", d.MaxFiles, "refuse images whose layers hold more files (tar entries) than this together")
 	cmd.Flags().StringVar(&f.maxFileSize, "max-file-size", "8GiB", "refuse images with a single file larger than this (bytes, or with KiB, MiB, GiB)")
+	cmd.Flags().StringVar(&f.maxManifestSize, "max-manifest-size", "4MiB", "refuse a manifest, index or config larger than this")
+	cmd.Flags().StringVar(&f.maxSBOMSize, "max-sbom-size", "512MiB", "refuse an sbom: target larger than this")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.
@@ -57,19 +63,23 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		Logger:             a.logger(),
 		Progress:           newProgress(a.stderr).update,
 	}
-	if f.maxSize != "" {
-		n, err := parseSize(f.maxSize)
-		if err != nil {
-			return pull.Options{}, usageError{fmt.Errorf("--max-image-size %q: %v", f.maxSize, err)}
+	for _, size := range []struct {
+		flag, value string
+		into        *int64
+	}{
+		{"--max-image-size", f.maxSize, &f.limits.MaxImageSize},
+		{"--max-file-size", f.maxFileSize, &f.limits.MaxFileSize},
+		{"--max-manifest-size", f.maxManifestSize, &f.limits.MaxManifestSize},
+		{"--max-sbom-size", f.maxSBOMSize, &f.limits.MaxSBOMSize},
+	} {
+		if size.value == "" {
+			continue
 		}
-		f.limits.MaxImageSize = n
-	}
-	if f.maxFileSize != "" {
-		n, err := parseSize(f.maxFileSize)
+		n, err := parseSize(size.value)
 		if err != nil {
-			return pull.Options{}, usageError{fmt.Errorf("--max-file-size %q: %v", f.maxFileSize, err)}
+			return pull.Options{}, usageError{fmt.Errorf("%s %q: %v", size.flag, size.value, err)}
 		}
-		f.limits.MaxFileSize = n
+		*size.into = n
 	}
 	opts.Limits = f.limits
 	if f.platform != "" {
