@@ -30,8 +30,10 @@ const SchemaVersion = "1"
 type Options struct {
 	Pull pull.Options
 	SBOM sbom.Options
-	// DB is the vulnerability database directory.
-	DB string
+	// DB is the vulnerability database directory; MaxRecordSize bounds
+	// one of its records (0 is vuln.DefaultMaxRecordSize).
+	DB            string
+	MaxRecordSize int64
 	// Policy is what the result is held against.
 	Policy Policy
 	// NeedSBOM keeps the whole SBOM in the result (for CycloneDX output);
@@ -337,7 +339,7 @@ func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Op
 
 func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *posture.Report, opts Options, now time.Time) (*Result, error) {
 	pkgs := inv.Packages
-	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger})
+	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger, MaxRecordSize: opts.MaxRecordSize})
 	if err != nil {
 		return nil, err
 	}

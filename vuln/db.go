@@ -43,8 +43,8 @@ func (e *MissingEcosystemError) Error() string {
 // older builds are rebuilt.
 const indexFormat = "index-3"
 
-// maxRecordSize bounds one OSV record.
-const maxRecordSize = 16 << 20
+// DefaultMaxRecordSize bounds one OSV record unless Options say otherwise.
+const DefaultMaxRecordSize = 16 << 20
 
 // DB is an opened OSV database.
 type DB struct {
@@ -54,6 +54,8 @@ type DB struct {
 	sources map[string]string
 	cache   *cas.Store
 	logger  *slog.Logger
+	// maxRecord bounds one record.
+	maxRecord int64
 
 	mu      sync.Mutex
 	indexes map[string]*index
@@ -64,6 +66,9 @@ type Options struct {
 	// Cache keeps package indexes between runs; nil builds them in memory.
 	Cache  *cas.Store
 	Logger *slog.Logger
+	// MaxRecordSize bounds one record (0 is DefaultMaxRecordSize); larger
+	// records are skipped with a warning.
+	MaxRecordSize int64
 }
 
 // Open opens the database in dir: osv-scanner's offline layout
@@ -77,7 +82,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("opening the OSV database: %s is not a directory", dir)
 	}
-	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}}
+	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}, maxRecord: opts.MaxRecordSize}
+	if db.maxRecord <= 0 {
+		db.maxRecord = DefaultMaxRecordSize
+	}
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
 	}
@@ -183,6 +191,10 @@ func (db *DB) index(base string) (*index, error) {
 		return nil, err
 	}
 	fp = indexFormat + " " + fp
+	if db.maxRecord != DefaultMaxRecordSize {
+		// Another bound skips other records: another index.
+		fp += fmt.Sprintf(" max-record %d", db.maxRecord)
+	}
 	if db.cache != nil {
 		if b, err := db.cache.Get("osv-index", fp); err == nil {
 			var ix index
@@ -193,7 +205,7 @@ func (db *DB) index(base string) (*index, error) {
 		}
 	}
 	start := time.Now()
-	ix, err := buildIndex(src)
+	ix, err := buildIndex(src, db.maxRecord)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +254,7 @@ type recordHead struct {
 	} `json:"affected"`
 }
 
-func buildIndex(src string) (*index, error) {
+func buildIndex(src string, maxRecord int64) (*index, error) {
 	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]int{}, Built: time.Now().UTC()}
 	h := sha256.New()
 	add := func(member string, b []byte) {
@@ -266,7 +278,7 @@ func buildIndex(src string) (*index, error) {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 				continue
 			}
-			b, err := readLimited(filepath.Join(src, e.Name()))
+			b, err := readLimited(filepath.Join(src, e.Name()), maxRecord)
 			if err != nil {
 				ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s: %v", e.Name(), err))
 				continue
@@ -308,7 +320,7 @@ func buildIndex(src string) (*index, error) {
 				if !strings.HasSuffix(zf.Name, ".json") {
 					continue
 				}
-				b, err := readMember(zf)
+				b, err := readMember(zf, maxRecord)
 				if err == nil {
 					err = json.Unmarshal(b, &heads[i].h)
 				}
@@ -349,36 +361,40 @@ func addHead(ix *index, member string, head recordHead) {
 	}
 }
 
-func readLimited(p string) ([]byte, error) {
+func readLimited(p string, max int64) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return readAllLimited(f)
+	return readAllLimited(f, max)
 }
 
-func readMember(zf *zip.File) ([]byte, error) {
-	if zf.UncompressedSize64 > maxRecordSize {
-		return nil, fmt.Errorf("record is larger than %d bytes", maxRecordSize)
+func readMember(zf *zip.File, max int64) ([]byte, error) {
+	if zf.UncompressedSize64 > uint64(max) {
+		return nil, recordTooLarge(max)
 	}
 	rc, err := zf.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return readAllLimited(rc)
+	return readAllLimited(rc, max)
 }
 
-func readAllLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxRecordSize+1))
+func readAllLimited(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("record is larger than %d bytes", maxRecordSize)
+	if int64(len(b)) > max {
+		return nil, recordTooLarge(max)
 	}
 	return b, nil
+}
+
+func recordTooLarge(max int64) error {
+	return fmt.Errorf("the record is larger than the limit of %d bytes (raise it with --max-osv-record-size)", max)
 }
 
 // records reads the records that mention any of names ("Ecosystem/name")
@@ -398,7 +414,7 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 		return nil, nil, nil
 	}
 	_, src := db.sourceFor(base)
-	read := func(m string) ([]byte, error) { return readLimited(filepath.Join(src, filepath.Base(m))) }
+	read := func(m string) ([]byte, error) { return readLimited(filepath.Join(src, filepath.Base(m)), db.maxRecord) }
 	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
 		zr, err := zip.OpenReader(src)
 		if err != nil {
@@ -416,7 +432,7 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 			if !ok {
 				return nil, fs.ErrNotExist
 			}
-			return readMember(zf)
+			return readMember(zf, db.maxRecord)
 		}
 	}
 	var out []*osvpb.Vulnerability

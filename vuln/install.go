@@ -38,7 +38,7 @@ func Check(zipPath string) (int, []string, error) {
 		if !strings.HasSuffix(zf.Name, ".json") {
 			continue
 		}
-		b, err := readMember(zf)
+		b, err := readMember(zf, DefaultMaxRecordSize)
 		if err != nil {
 			return 0, nil, fmt.Errorf("%s: record %s: %w", zipPath, zf.Name, err)
 		}

@@ -25,6 +25,7 @@ type scanFlags struct {
 	maxAge, warnAge             time.Duration
 	allowUnscanned              bool
 	posture                     bool
+	maxRecordSize               string
 	requirePosture              []string
 }
 
@@ -39,6 +40,7 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&sf.maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
+	f.StringVar(&sf.maxRecordSize, "max-osv-record-size", "16MiB", "skip (with a warning) OSV records larger than this")
 	f.BoolVar(&sf.posture, "posture", true, "check how an image is built: root user, setuid files, shells, attack tools, miners, secrets (--posture=false skips it)")
 	f.StringSliceVar(&sf.requirePosture, "require-posture", nil, "posture rules whose findings fail the scan, besides secret and miner (comma-separated: "+strings.Join(posture.RuleIDs(), ", ")+")")
 }
@@ -50,7 +52,12 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 	if err != nil {
 		return scan.Options{}, err
 	}
+	maxRecord, err := parseSize(sf.maxRecordSize)
+	if err != nil {
+		return scan.Options{}, usageError{fmt.Errorf("--max-osv-record-size %q: %v", sf.maxRecordSize, err)}
+	}
 	return scan.Options{
+		MaxRecordSize:     maxRecord,
 		Trust:             trust,
 		Pull:              opts,
 		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
