@@ -17,9 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// maxReviewSize bounds an AdmissionReview body; the API server's own limit
+// defaultMaxReviewSize bounds an AdmissionReview body; the API server's own limit
 // for an object is 3 MiB, and a review carries the object and its old self.
-const maxReviewSize = 7 << 20
+const defaultMaxReviewSize = 7 << 20
 
 // container is one image reference in a workload.
 type container struct {
@@ -94,16 +94,16 @@ type reviewError struct{ msg string }
 func (e *reviewError) Error() string { return e.msg }
 
 // readReview decodes and checks an AdmissionReview request.
-func readReview(r *http.Request) (*admissionv1.AdmissionReview, error) {
+func readReview(r *http.Request, max int64) (*admissionv1.AdmissionReview, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, &reviewError{fmt.Sprintf("content type %q: send application/json", ct)}
 	}
 	var review admissionv1.AdmissionReview
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxReviewSize))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, max))
 	if err := dec.Decode(&review); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &reviewError{fmt.Sprintf("the AdmissionReview is larger than %d bytes", maxReviewSize)}
+			return nil, &reviewError{fmt.Sprintf("the AdmissionReview is larger than the limit of %d bytes (raise it with --max-request-size)", max)}
 		}
 		return nil, &reviewError{"the body is not an AdmissionReview: " + err.Error()}
 	}

@@ -219,7 +219,7 @@ func TestValidateUpdateDeleteAndBadRequests(t *testing.T) {
 		"no request":    `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
 		"no uid":        `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{}}}`,
 		"v1beta1":       `{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}`,
-		"huge":          `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":"` + strings.Repeat("a", maxReviewSize) + `"}}`,
+		"huge":          `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":"` + strings.Repeat("a", defaultMaxReviewSize) + `"}}`,
 		"wrong types":   `{"request":{"uid":7}}`,
 		"empty":         ``,
 		"array":         `[]`,
@@ -238,6 +238,9 @@ func TestValidateUpdateDeleteAndBadRequests(t *testing.T) {
 		}
 		if rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400: %s", name, rec.Code, rec.Body)
+		}
+		if name == "huge" && !strings.Contains(rec.Body.String(), "raise it with --max-request-size") {
+			t.Errorf("huge: the answer does not name the flag: %s", rec.Body)
 		}
 	}
 }

@@ -50,6 +50,8 @@ type Config struct {
 	ScanTimeout time.Duration
 	// MaxScans bounds the scans that run at once.
 	MaxScans int
+	// MaxReviewSize bounds an AdmissionReview body (0 is 7 MiB).
+	MaxReviewSize int64
 	// DecisionTTL is how long a decision is reused; ResolveTTL how long a
 	// tag's digest is.
 	DecisionTTL, ResolveTTL time.Duration
@@ -73,6 +75,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxScans == 0 {
 		c.MaxScans = 2
+	}
+	if c.MaxReviewSize <= 0 {
+		c.MaxReviewSize = defaultMaxReviewSize
 	}
 	if c.DecisionTTL == 0 {
 		c.DecisionTTL = time.Hour
@@ -346,7 +351,7 @@ func (s *Server) timed(endpoint string, h http.Handler) http.Handler {
 
 func (s *Server) serveReview(f func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionReview) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		review, err := readReview(r)
+		review, err := readReview(r, s.cfg.MaxReviewSize)
 		if err != nil {
 			s.logger.Warn("bad AdmissionReview", "error", err)
 			http.Error(w, err.Error(), http.StatusBadRequest)

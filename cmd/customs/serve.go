@@ -30,6 +30,7 @@ func (a *app) newServeCmd() *cobra.Command {
 		decisionTTL, resolveTTL   time.Duration
 		reloadInterval            time.Duration
 		maxScans                  int
+		maxRequest                int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --policy FILE (--tls-cert F --tls-key F | --insecure-listen ADDR)",
@@ -106,6 +107,7 @@ the API server's retry finds its decision.`,
 				Budget:         budget,
 				ScanTimeout:    scanTimeout,
 				MaxScans:       maxScans,
+				MaxReviewSize:  maxRequest,
 				DecisionTTL:    decisionTTL,
 				ResolveTTL:     resolveTTL,
 				ReloadInterval: reloadInterval,
@@ -193,6 +195,7 @@ the API server's retry finds its decision.`,
 	f.DurationVar(&budget, "budget", 8*time.Second, "time a request may take; keep it below the webhook's timeoutSeconds")
 	f.DurationVar(&scanTimeout, "scan-timeout", 5*time.Minute, "time a scan may take when it outlives its request")
 	f.IntVar(&maxScans, "max-scans", 2, "scans that may run at once")
+	f.Int64Var(&maxRequest, "max-request-size", 7<<20, "largest AdmissionReview body accepted, in bytes")
 	f.DurationVar(&decisionTTL, "decision-ttl", time.Hour, "how long a decision is reused")
 	f.DurationVar(&resolveTTL, "resolve-ttl", 30*time.Second, "how long a tag's digest is reused")
 	f.DurationVar(&reloadInterval, "reload-interval", 5*time.Second, "how often the policy and the database are checked for changes")
