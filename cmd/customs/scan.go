@@ -68,9 +68,10 @@ nmap, tcpdump, gdb, strace, ...), cryptominers (by name, and by the stratum
 pool URLs and strings miners carry), files a later layer deleted (still in the
 image), and secrets (private keys, cloud credentials, tokens; found with the
 detectors of Google's Veles, osv-scalibr's secret scanner, and never shown:
-reports give the kind, the place and a fingerprint). Findings of the rules secret and miner fail the scan;
-require more with --require-posture root-user,attack-tool, with a posture: list
-in a trust policy's image entry, or per repository in .customs.yaml:
+reports give the kind, the place and a fingerprint). Findings of the rules
+secret and miner fail the scan; require more with --require-posture
+root-user,attack-tool, with a posture: list in a trust policy's image entry,
+or per repository in .customs.yaml:
   posture:
     - images: "registry.example/prod/**"
       require: [root-user, attack-tool, setuid]
