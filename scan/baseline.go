@@ -74,10 +74,17 @@ type baseline struct {
 	findings map[string][]string
 	// versions maps package key → the versions the baseline had.
 	versions map[string][]string
+	// posture are the keys (rule and path) of its posture findings.
+	posture map[string]bool
 }
 
 func newBaseline(r *Result) *baseline {
-	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}}
+	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}}
+	if r.Posture != nil {
+		for _, f := range r.Posture.Findings {
+			b.posture[f.Key()] = true
+		}
+	}
 	for _, f := range r.Findings {
 		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
 		b.findings[k] = append(append(b.findings[k], f.IDs...), f.Aliases...)

@@ -51,6 +51,10 @@ type PostureFinding struct {
 	Status Status  `json:"status"`
 	Fails  bool    `json:"fails"`
 	Ignore *Ignore `json:"ignore,omitempty"`
+	// Baseline is "new" or "existing" when the scan had a baseline: an
+	// existing finding (the same rule at the same path) fails only with
+	// --fail-on-existing.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // postureKind is the cache kind of posture reports.
@@ -151,7 +155,7 @@ func imageRepo(ref string) string {
 
 // applyPosture sets each posture finding's status and adds the gate's
 // reasons. used and expired mark the ignore entries it applied.
-func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, used, expired []bool) {
+func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, used, expired []bool) {
 	repo := imageRepo(r.Target.Reference)
 	pr := &Posture{Minimal: rep.Minimal, User: rep.User, Layers: rep.Layers, Files: rep.Files, ReadAlone: rep.ReadAlone,
 		Required: requiredPosture(p.Posture, repo), Findings: []PostureFinding{}, Warnings: rep.Warnings}
@@ -168,7 +172,13 @@ func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, used,
 		if ig := ignoreFor(p.Ignores, now, func(ig *Ignore) bool { return ig.matchesPosture(f) }, used, expired); ig != nil {
 			pf.Status, pf.Ignore = Ignored, ig
 		}
-		if pf.Status == Affected && required[f.Rule] {
+		if base != nil {
+			pf.Baseline = New
+			if base.posture[f.Key()] {
+				pf.Baseline = Existing
+			}
+		}
+		if pf.Status == Affected && required[f.Rule] && (pf.Baseline != Existing || failOnExisting) {
 			pf.Fails = true
 			failing[f.Rule] = append(failing[f.Rule], f.Path)
 		}

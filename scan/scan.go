@@ -619,7 +619,7 @@ func apply(r *Result, findings []vuln.Finding, pos *posture.Report, p Policy, no
 		r.Gate.Reasons = append(r.Gate.Reasons, reason)
 	}
 	if pos != nil {
-		applyPosture(r, pos, p, now, used, expiredSeen)
+		applyPosture(r, pos, p, now, base, failOnExisting, used, expiredSeen)
 	}
 	for i, ig := range p.Ignores {
 		switch {

@@ -134,6 +134,19 @@ func TestScanPosture(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "posture rule attack-tool is required and broken") || !strings.Contains(stderr, "posture rule root-user") {
 		t.Errorf("--require-posture: exit %d, want 1\n%s", code, stderr)
 	}
+	// Against a baseline that had the same findings, they are existing:
+	// they fail only with --fail-on-existing.
+	base := filepath.Join(dir, "base.json")
+	if _, stderr, code = customs(t, env, "scan", "docker-archive:"+tools, "--db", db, "-o", "json="+base); code != 0 {
+		t.Fatalf("baseline scan: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = customs(t, env, "scan", "docker-archive:"+tools, "--db", db, "--require-posture", "root-user,attack-tool", "--baseline", base, "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"baseline": "existing"`) {
+		t.Errorf("--baseline: exit %d, want 0 with the findings existing\n%s%s", code, stdout, stderr)
+	}
+	if _, _, code = customs(t, env, "scan", "docker-archive:"+tools, "--db", db, "--require-posture", "root-user", "--baseline", base, "--fail-on-existing"); code != 1 {
+		t.Errorf("--baseline --fail-on-existing: exit %d, want 1", code)
+	}
 	_, stderr, code = customs(t, env, "scan", "docker-archive:"+tools, "--db", db, "--require-posture", "no-such-rule")
 	if code != 2 || !strings.Contains(stderr, "root-user") {
 		t.Errorf("unknown rule: exit %d, want 2 listing the rules\n%s", code, stderr)
