@@ -69,26 +69,16 @@ func DefaultLimits() Limits {
 
 func (l Limits) orDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxImageSize <= 0 {
-		l.MaxImageSize = d.MaxImageSize
-	}
 	if l.MaxLayers <= 0 {
 		l.MaxLayers = d.MaxLayers
 	}
-	if l.MaxExpansion <= 0 {
-		l.MaxExpansion = d.MaxExpansion
-	}
-	if l.MaxFiles <= 0 {
-		l.MaxFiles = d.MaxFiles
-	}
-	if l.MaxFileSize <= 0 {
-		l.MaxFileSize = d.MaxFileSize
-	}
-	if l.MaxManifestSize <= 0 {
-		l.MaxManifestSize = d.MaxManifestSize
-	}
-	if l.MaxSBOMSize <= 0 {
-		l.MaxSBOMSize = d.MaxSBOMSize
+	for _, f := range []struct{ v, def *int64 }{
+		{&l.MaxImageSize, &d.MaxImageSize}, {&l.MaxExpansion, &d.MaxExpansion}, {&l.MaxFiles, &d.MaxFiles},
+		{&l.MaxFileSize, &d.MaxFileSize}, {&l.MaxManifestSize, &d.MaxManifestSize}, {&l.MaxSBOMSize, &d.MaxSBOMSize},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	return l
 }
