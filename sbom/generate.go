@@ -35,7 +35,7 @@ import (
 
 // cacheSchema changes whenever what Generate produces for the same input
 // changes, so that cached SBOMs of older builds are not reused.
-const cacheSchema = "1"
+const cacheSchema = "2"
 
 // Options configures Generate.
 type Options struct {
@@ -56,6 +56,9 @@ type Options struct {
 	// Key is the artifact's cache key when the caller already has it from
 	// CacheKey (a directory's costs a walk over its content); "" computes it.
 	Key string
+	// MaxArchiveDepth is how many levels of archives inside archives
+	// (jars in jars) are cataloged; 0 is DefaultMaxArchiveDepth.
+	MaxArchiveDepth int
 	// ReadImage, when set, is given the image before its layers are read
 	// and returns the image to read: the posture checks read the layers
 	// as they stream past, so that each layer is read once.
@@ -109,6 +112,9 @@ func cacheKey(a *pull.Artifact, opts Options) string {
 	prefix := "v" + cacheSchema + "/" + opts.ToolVersion + "/"
 	if opts.ForMatching {
 		prefix += "match/"
+	}
+	if d := opts.archiveDepth(); d != DefaultMaxArchiveDepth {
+		prefix += fmt.Sprintf("depth%d/", d)
 	}
 	switch {
 	case a.SBOMPath != "":
@@ -264,7 +270,13 @@ func config(opts Options) *syft.CreateSBOMConfig {
 	if name == "" {
 		name = "customs"
 	}
-	cfg := syft.DefaultCreateSBOMConfig().WithTool(name, version)
+	// Archives inside archives are opened by syft's archive task, to a
+	// bounded depth, rather than by its Java cataloger, which recurses into
+	// jars in jars without a bound (a zip that contains itself would not
+	// end).
+	archives := cataloging.DefaultArchiveSearchConfig()
+	archives.MaxDepth = opts.archiveDepth()
+	cfg := syft.DefaultCreateSBOMConfig().WithTool(name, version).WithArchiveConfig(archives)
 	if opts.ForMatching {
 		cfg = cfg.WithoutFiles().
 			WithCatalogerSelection(cataloging.NewSelectionRequest().WithRemovals("binary-classifier-cataloger", "elf-binary-package-cataloger")).
@@ -287,6 +299,24 @@ func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBO
 	}
 	opts.logger().Debug("cataloged packages", "packages", s.Artifacts.Packages.PackageCount(), "took", time.Since(start))
 	return s, nil
+}
+
+// DefaultMaxArchiveDepth is how deep archives in archives are opened
+// unless Options say otherwise (a Spring Boot jar's libraries are one
+// level down).
+const DefaultMaxArchiveDepth = 4
+
+// maxArchiveDepth is syft's own bound on nested archives.
+const maxArchiveDepth = 16
+
+func (o Options) archiveDepth() int {
+	switch {
+	case o.MaxArchiveDepth <= 0:
+		return DefaultMaxArchiveDepth
+	case o.MaxArchiveDepth > maxArchiveDepth:
+		return maxArchiveDepth
+	}
+	return o.MaxArchiveDepth
 }
 
 func (o Options) logger() *slog.Logger {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/sbom"
 )
 
 // pullFlags are the flags of every command that fetches a target.
@@ -39,6 +40,7 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.maxFileSize, "max-file-size", "8GiB", "refuse images with a single file larger than this (bytes, or with KiB, MiB, GiB)")
 	cmd.Flags().StringVar(&f.maxManifestSize, "max-manifest-size", "4MiB", "refuse a manifest, index or config larger than this")
 	cmd.Flags().StringVar(&f.maxSBOMSize, "max-sbom-size", "512MiB", "refuse an sbom: target larger than this")
+	cmd.Flags().IntVar(&f.limits.MaxArchiveDepth, "max-archive-depth", sbom.DefaultMaxArchiveDepth, "open archives inside archives (jars in jars) this many levels deep for the SBOM, at most 16")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.

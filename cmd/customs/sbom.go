@@ -63,6 +63,8 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 				ToolName:    "customs",
 				ToolVersion: readVersion().Version,
 				Logger:      opts.Logger,
+				// The archive depth travels with the other limits.
+				MaxArchiveDepth: opts.Limits.MaxArchiveDepth,
 			})
 			if err != nil {
 				return fmt.Errorf("making the SBOM of %s: %w", target, err)

@@ -60,7 +60,7 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 		MaxRecordSize:     maxRecord,
 		Trust:             trust,
 		Pull:              opts,
-		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger},
+		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger, MaxArchiveDepth: opts.Limits.MaxArchiveDepth},
 		DB:                a.dbPath(sf.db),
 		Policy:            policy,
 		Posture:           sf.posture,
