@@ -38,7 +38,27 @@ func (s *Store) Dir() string { return s.dir }
 
 // BlobPath is where the blob with the given sha256 hex digest lives.
 func (s *Store) BlobPath(hexDigest string) string {
+	if !ValidHex(hexDigest) {
+		// A digest named by an image or archive is untrusted: one that is
+		// not 64 hex digits ("../../dev/null") must not name a path
+		// outside the store, to be opened or removed. This name is never
+		// written, so nothing is found there.
+		return filepath.Join(s.dir, "blobs", "sha256", "invalid-digest")
+	}
 	return filepath.Join(s.dir, "blobs", "sha256", hexDigest)
+}
+
+// ValidHex says whether s is a SHA-256 digest in lower-case hex.
+func ValidHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // HasBlob reports whether a blob is present, without verifying it.
@@ -50,6 +70,9 @@ func (s *Store) HasBlob(hexDigest string) bool {
 // VerifyBlob hashes a stored blob and removes it if it does not match.
 // It returns fs.ErrNotExist when the blob is absent.
 func (s *Store) VerifyBlob(hexDigest string) error {
+	if !ValidHex(hexDigest) {
+		return fmt.Errorf("blob sha256:%.80q: not a SHA-256 digest: %w", hexDigest, fs.ErrNotExist)
+	}
 	p := s.BlobPath(hexDigest)
 	f, err := os.Open(p)
 	if err != nil {
@@ -148,8 +171,21 @@ func (s *Store) entryPath(kind, key string) string {
 }
 
 // WriteFile writes data to path through a temporary file in the same
-// directory and a rename, so readers never see a partial file.
+// directory and a rename, so readers never see a partial file. A path that
+// is not a regular file (/dev/null, /dev/stdout, a named pipe) is written
+// directly: a rename would replace the device with a file.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
