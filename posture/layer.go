@@ -102,11 +102,13 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return buf, err
 		}
-		seen := minerSeen{}
-		seen.search(buf)
 		text := isText(buf)
-		if detail, ok := seen.verdict(text); ok {
-			res.minerFinding(p, detail)
+		if text || executable(h) {
+			seen := minerSeen{}
+			seen.search(buf)
+			if detail, ok := seen.verdict(text); ok {
+				res.minerFinding(p, detail)
+			}
 		}
 		if text && !testOrDoc(p) {
 			for _, f := range findSecrets(buf) {
@@ -115,9 +117,13 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 		}
 		return buf, nil
 	}
-	// A large file: only the miner's strings, chunk by chunk, keeping an
-	// overlap so that a string across two chunks is not missed, in its
-	// first maxMinerScan bytes.
+	// A large file: if it is executable, only the miner's strings, chunk by
+	// chunk, keeping an overlap so that a string across two chunks is not
+	// missed, in its first maxMinerScan bytes. Large data files and
+	// libraries are left unread: the tar reader skips them.
+	if !executable(h) {
+		return buf, nil
+	}
 	r = io.LimitReader(r, maxMinerScan)
 	const overlap = 32
 	if cap(buf) < 64<<10 {
@@ -152,12 +158,30 @@ func (res *layerResult) readContent(r io.Reader, h *tar.Header, p string, buf []
 type minerSeen map[string]bool
 
 func (m minerSeen) search(data []byte) {
+	// The pool URLs share their scheme's start: look for the rest only
+	// where it is.
+	pool := bytes.Contains(data, []byte(poolStrings[0][:7]))
 	for _, s := range minerStrings {
-		if !m[s] && bytes.Contains(data, []byte(s)) {
+		if m[s] || (!pool && isPoolString(s)) {
+			continue
+		}
+		if bytes.Contains(data, []byte(s)) {
 			m[s] = true
 		}
 	}
 }
+
+func isPoolString(s string) bool {
+	for _, p := range poolStrings {
+		if p == s && strings.HasPrefix(s, poolStrings[0][:7]) {
+			return true
+		}
+	}
+	return false
+}
+
+// executable says whether a tar entry has an execute bit.
+func executable(h *tar.Header) bool { return h.Mode&0o111 != 0 }
 
 // verdict says whether what was seen makes the file a miner's: a pool URL
 // or xmrig's configuration key in text, two different strings in any file.

@@ -35,7 +35,7 @@ func dirtyImage(t *testing.T, key string) v1.Image {
 	secret := testimage.Layer(t, testimage.File{Name: "root/.ssh/id_rsa", Body: key, Mode: 0o600},
 		// Test fixtures are not secrets.
 		testimage.File{Name: "usr/lib/python3/site-packages/tornado/test/test.key", Body: key},
-		testimage.File{Name: "app/.aws/credentials", Body: "[default]\naws_access_key_id = " + awsKeyID + "\naws_secret_access_key = " + awsSecret + "\n"})
+		testimage.File{Name: "app/.aws/credentials", Body: "[default]\naws_access_key_id = " + testAWSKeyID + "\naws_secret_access_key = " + awsSecret + "\n"})
 	deleted := testimage.Layer(t, testimage.File{Name: "root/.ssh/.wh.id_rsa"})
 	return testimage.Build(t, v1.Config{
 		Env:          []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=hunter2-hunter2", "GITHUB_TOKEN=" + githubPAT()},
@@ -46,7 +46,7 @@ func dirtyImage(t *testing.T, key string) v1.Image {
 // Made-up credentials of the real formats: an AWS key pair, and a GitHub
 // classic token with a valid checksum.
 const (
-	awsKeyID  = "AKIAQ3EXAMPLEZ7K2M4P"
+	testAWSKeyID  = "AKIAQ3EXAMPLEZ7K2M4P"
 	awsSecret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEYq"
 )
 
@@ -137,7 +137,7 @@ func TestDirtyImage(t *testing.T) {
 					t.Errorf("the private key's text is in the report")
 				}
 			}
-			for _, v := range []string{"hunter2", awsSecret, awsKeyID, githubPAT()} {
+			for _, v := range []string{"hunter2", awsSecret, testAWSKeyID, githubPAT()} {
 				if bytes.Contains(b, []byte(v)) {
 					t.Errorf("the value %s is in the report", v)
 				}
@@ -277,5 +277,22 @@ func TestMinerStrings(t *testing.T) {
 		if _, got := seen.verdict(tc.text); got != tc.want {
 			t.Errorf("%q (text %v): miner %v", tc.data, tc.text, got)
 		}
+	}
+}
+
+func TestPrefilters(t *testing.T) {
+	for in, want := range map[string]bool{"aws_access_key_id = " + testAWSKeyID: true, "ASIA pacific": false, "AKIA": false} {
+		if awsKeyID([]byte(in)) != want {
+			t.Errorf("awsKeyID(%q) = %v", in, !want)
+		}
+	}
+	key := strings.Repeat("Ab1+", 21) + "Zz=="
+	for in, want := range map[string]bool{"AccountKey=" + key: true, "x==": false, strings.Repeat("-", 90) + "==": false} {
+		if azureKey([]byte(in)) != want {
+			t.Errorf("azureKey(%q) = %v", in, !want)
+		}
+	}
+	if got := findSecrets([]byte("AZURE_STORAGE_KEY=" + key + "\n")); len(got) != 1 || got[0].rule != "azure-storage-key" {
+		t.Errorf("an Azure storage key in an environment file: %+v", got)
 	}
 }
