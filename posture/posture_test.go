@@ -46,8 +46,8 @@ func dirtyImage(t *testing.T, key string) v1.Image {
 // Made-up credentials of the real formats: an AWS key pair, and a GitHub
 // classic token with a valid checksum.
 const (
-	testAWSKeyID  = "AKIAQ3EXAMPLEZ7K2M4P"
-	awsSecret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEYq"
+	testAWSKeyID = "AKIAQ3EXAMPLEZ7K2M4P"
+	awsSecret    = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEYq"
 )
 
 func githubPAT() string {
