@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,6 +39,19 @@ func BenchmarkPosture(b *testing.B) {
 	writeArchive(b, img, archive)
 	args := []string{"scan", "docker-archive:" + archive, "--db", db, "-o", "json", "--fail-on", "critical", "--unknown-severity", "pass", "--db-warn-age", "0"}
 
+	// The checks must have read no layer by themselves: every layer
+	// passed through the SBOM's reader.
+	out, err := exec.Command(customs, append(append([]string(nil), args...), "--cache-dir", filepath.Join(dir, "probe"))...).Output()
+	var rep struct {
+		Posture struct {
+			ReadAlone int `json:"read_alone"`
+			Layers    int `json:"layers"`
+		} `json:"posture"`
+	}
+	if json.Unmarshal(out, &rep) != nil {
+		b.Fatalf("the scan's report does not parse: %v\n%.500s", err, out)
+	}
+	fmt.Printf("posture read %d of %d layers by itself\n", rep.Posture.ReadAlone, rep.Posture.Layers)
 	results := map[string]result{}
 	for _, mode := range []string{"posture-off", "posture-on"} {
 		measure(b, results, mode, func(b *testing.B, i int) result {

@@ -128,14 +128,13 @@ func (t *teeLayer) Uncompressed() (io.ReadCloser, error) {
 		}
 		t.s.layers[t.index] = t
 		t.s.mu.Unlock()
-		pr, pw := io.Pipe()
+		pipe := newBufPipe()
 		diffID, _ := t.Layer.DiffID()
 		go func() {
-			t.res = readLayer(pr, t.index, diffID.String())
-			pr.Close()
+			t.res = readLayer(pipe, t.index, diffID.String())
 			close(t.done)
 		}()
-		tee = &teeReader{rc: rc, pw: pw, t: t}
+		tee = &teeReader{rc: rc, pw: pipe, t: t}
 	})
 	return tee, nil
 }
@@ -145,7 +144,7 @@ var errNotRead = errors.New("the layer was not read to its end")
 
 type teeReader struct {
 	rc     io.ReadCloser
-	pw     *io.PipeWriter
+	pw     *bufPipe
 	t      *teeLayer
 	closed bool
 }
@@ -177,9 +176,48 @@ func (r *teeReader) finish(err error) {
 		return
 	}
 	r.closed = true
-	if err != nil {
-		r.pw.CloseWithError(err)
-		return
+	r.pw.closeWith(err)
+}
+
+// bufPipe hands the layer's bytes to the checks through a queue of
+// copies, so that the reader it tees from (decompressing the layer for the
+// SBOM) does not wait for the checks chunk by chunk, as it would on an
+// io.Pipe; it waits only when the checks fall pipeDepth chunks behind.
+// The checks always read to the end, so a write never blocks for good.
+type bufPipe struct {
+	ch  chan []byte
+	err error // set before ch is closed
+	cur []byte
+}
+
+// pipeDepth is how many chunks (io.Copy's are 32 KiB) may wait.
+const pipeDepth = 64
+
+func newBufPipe() *bufPipe { return &bufPipe{ch: make(chan []byte, pipeDepth)} }
+
+func (p *bufPipe) Write(b []byte) (int, error) {
+	p.ch <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+// closeWith ends the stream: at EOF when err is nil.
+func (p *bufPipe) closeWith(err error) {
+	p.err = err
+	close(p.ch)
+}
+
+func (p *bufPipe) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		c, ok := <-p.ch
+		if !ok {
+			if p.err != nil {
+				return 0, p.err
+			}
+			return 0, io.EOF
+		}
+		p.cur = c
 	}
-	r.pw.Close()
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
 }
