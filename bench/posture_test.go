@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/customs-dev/customs/bench/images"
 	"github.com/customs-dev/customs/internal/testimage"
+	"github.com/customs-dev/customs/posture"
 )
 
 // BenchmarkPosture measures what the posture checks add to a cold scan of
@@ -66,4 +69,34 @@ func BenchmarkPosture(b *testing.B) {
 		fmt.Printf("\ncold scan of debian-100MB+go: posture off %s (%.0f MiB), on %s (%.0f MiB): +%.1f%% wall\n",
 			off.wall, float64(off.maxRSS)/(1<<20), on.wall, float64(on.maxRSS)/(1<<20), 100*(float64(on.wall)/float64(off.wall)-1))
 	}
+}
+
+// BenchmarkPostureChecks is the checks' own cost on the Debian image's
+// layer (read uncompressed from a file, so decompression is left out),
+// beside draining the same layer unchecked.
+func BenchmarkPostureChecks(b *testing.B) {
+	deb, err := images.Debian(b.TempDir(), 100<<20)
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Run("drain", func(b *testing.B) {
+		for b.Loop() {
+			ls, _ := deb.Layers()
+			for _, l := range ls {
+				rc, err := l.Uncompressed()
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, rc)
+				rc.Close()
+			}
+		}
+	})
+	b.Run("checks", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := posture.NewScanner(deb, "").Report(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

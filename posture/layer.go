@@ -160,24 +160,15 @@ type minerSeen map[string]bool
 func (m minerSeen) search(data []byte) {
 	// The pool URLs share their scheme's start: look for the rest only
 	// where it is.
-	pool := bytes.Contains(data, []byte(poolStrings[0][:7]))
+	pool := bytes.Contains(data, []byte(stratum))
 	for _, s := range minerStrings {
-		if m[s] || (!pool && isPoolString(s)) {
+		if m[s] || (!pool && strings.HasPrefix(s, stratum)) {
 			continue
 		}
 		if bytes.Contains(data, []byte(s)) {
 			m[s] = true
 		}
 	}
-}
-
-func isPoolString(s string) bool {
-	for _, p := range poolStrings {
-		if p == s && strings.HasPrefix(s, poolStrings[0][:7]) {
-			return true
-		}
-	}
-	return false
 }
 
 // executable says whether a tar entry has an execute bit.

@@ -143,6 +143,8 @@ var (
 	// minerStrings add what miners' executables name: an executable is
 	// flagged for two different ones.
 	minerStrings = append(reversed("girmx", "XmodnaR", "thginotpyrc"), poolStrings...)
+	// stratum is the start the pool URLs share.
+	stratum = poolStrings[0][:7]
 )
 
 // reversed turns each string round.

@@ -59,9 +59,6 @@ type Limits struct {
 	MaxManifestSize int64
 	// MaxSBOMSize bounds the file of an sbom: target.
 	MaxSBOMSize int64
-	// MaxArchiveDepth bounds how deep archives inside archives (jars in
-	// jars) are opened to make the SBOM; the sbom package applies it.
-	MaxArchiveDepth int
 }
 
 // DefaultLimits are generous for real images (Docker itself stops at 127

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,12 +97,12 @@ func TestScanPosture(t *testing.T) {
 	json.Unmarshal(b, &r)
 	got := map[string]bool{}
 	for _, f := range r.Posture.Findings {
-		got[f.ID+" "+f.Path+" "+string(rune('0'+f.Layer+1))] = f.Fails
+		got[fmt.Sprintf("%s %s %d", f.ID, f.Path, f.Layer)] = f.Fails
 	}
 	for want, fails := range map[string]bool{
-		"secret /app/deploy_key 2":                 true, // layer 1
-		"deleted-file /app/deploy_key 2":           false,
-		"credential-env config:Env[DB_PASSWORD] 0": false, // the config
+		"secret /app/deploy_key 1":                  true,
+		"deleted-file /app/deploy_key 1":            false,
+		"credential-env config:Env[DB_PASSWORD] -1": false, // the config
 	} {
 		if f, ok := got[want]; !ok || f != fails {
 			t.Errorf("no finding %q (fails %v) in %v", want, fails, got)

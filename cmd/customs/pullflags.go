@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -27,6 +28,14 @@ type pullFlags struct {
 	maxManifestSize string
 	// maxSBOMSize is --max-sbom-size as given.
 	maxSBOMSize string
+	// archiveDepth is --max-archive-depth, a limit of the SBOM's reading.
+	archiveDepth int
+}
+
+// sbomOptions are how the commands that pull make SBOMs: cached in the
+// cache they pull into, within --max-archive-depth.
+func (f *pullFlags) sbomOptions(cache *cas.Store, logger *slog.Logger) sbom.Options {
+	return sbom.Options{Cache: cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: logger, MaxArchiveDepth: f.archiveDepth}
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
@@ -40,7 +49,7 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.maxFileSize, "max-file-size", "8GiB", "refuse images with a single file larger than this (bytes, or with KiB, MiB, GiB)")
 	cmd.Flags().StringVar(&f.maxManifestSize, "max-manifest-size", "4MiB", "refuse a manifest, index or config larger than this")
 	cmd.Flags().StringVar(&f.maxSBOMSize, "max-sbom-size", "512MiB", "refuse an sbom: target larger than this")
-	cmd.Flags().IntVar(&f.limits.MaxArchiveDepth, "max-archive-depth", sbom.DefaultMaxArchiveDepth, "open archives inside archives (jars in jars) this many levels deep for the SBOM, at most 16")
+	cmd.Flags().IntVar(&f.archiveDepth, "max-archive-depth", sbom.DefaultMaxArchiveDepth, "open archives inside archives (jars in jars) this many levels deep for the SBOM, at most 16")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.

@@ -58,14 +58,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 			for i, o := range outs {
 				formats[i] = o.format
 			}
-			rendered, err := sbom.Render(ctx, art, formats, sbom.Options{
-				Cache:       opts.Cache,
-				ToolName:    "customs",
-				ToolVersion: readVersion().Version,
-				Logger:      opts.Logger,
-				// The archive depth travels with the other limits.
-				MaxArchiveDepth: opts.Limits.MaxArchiveDepth,
-			})
+			rendered, err := sbom.Render(ctx, art, formats, pf.sbomOptions(opts.Cache, opts.Logger))
 			if err != nil {
 				return fmt.Errorf("making the SBOM of %s: %w", target, err)
 			}

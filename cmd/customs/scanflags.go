@@ -10,7 +10,6 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/pull"
-	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -60,7 +59,7 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 		MaxRecordSize:     maxRecord,
 		Trust:             trust,
 		Pull:              opts,
-		SBOM:              sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: opts.Logger, MaxArchiveDepth: opts.Limits.MaxArchiveDepth},
+		SBOM:              pf.sbomOptions(opts.Cache, opts.Logger),
 		DB:                a.dbPath(sf.db),
 		Policy:            policy,
 		Posture:           sf.posture,

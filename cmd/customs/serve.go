@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/customs-dev/customs/admission"
-	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/verify"
 )
 
@@ -103,7 +102,7 @@ the API server's retry finds its decision.`,
 				},
 				DB:             a.dbPath(db),
 				Pull:           opts,
-				SBOM:           sbom.Options{Cache: opts.Cache, ToolName: "customs", ToolVersion: readVersion().Version, MaxArchiveDepth: opts.Limits.MaxArchiveDepth},
+				SBOM:           pf.sbomOptions(opts.Cache, nil),
 				Budget:         budget,
 				ScanTimeout:    scanTimeout,
 				MaxScans:       maxScans,
