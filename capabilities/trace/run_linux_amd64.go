@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -174,13 +175,18 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 func (t *tracer) start(ctx context.Context, watch *ebpf.Map, opts Options) error {
 	cmd := exec.CommandContext(ctx, opts.Command[0], opts.Command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Dir, cmd.Env = opts.Stdin, opts.Stdout, opts.Stderr, opts.Dir, opts.Env
+	// The child is followed from the fork of this thread alone: the
+	// goroutine stays on it until the child exists.
+	runtime.LockOSThread()
 	var zero uint32
-	if err := watch.Put(zero, uint32(os.Getpid())); err != nil {
+	if err := watch.Put(zero, uint32(unix.Gettid())); err != nil {
+		runtime.UnlockOSThread()
 		return err
 	}
 	t.profile.Started = time.Now()
 	err := cmd.Start()
 	watch.Put(zero, uint32(0))
+	runtime.UnlockOSThread()
 	if err != nil {
 		t.profile.Started = time.Time{}
 		return fmt.Errorf("starting %s: %w", opts.Command[0], err)
@@ -444,6 +450,9 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		v.Action = "killed"
 	case t.enforce && t.opts.OnViolation == OnViolationStop:
 		resume = false
+		// Paused already, unless the SIGCONT for an earlier event of
+		// another of its threads came after this pause: pause it again.
+		unix.Kill(int(e.Pid), unix.SIGSTOP)
 		v.Action = "stopped"
 		if !t.stopOnce {
 			t.stopOnce = true

@@ -3,13 +3,16 @@ package trace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/testimage"
@@ -298,5 +301,64 @@ func TestTraceFlagsAttackTools(t *testing.T) {
 	}
 	if _, ok := flags["/bin/true"]; ok {
 		t.Errorf("/bin/true is flagged: %+v", p.Flags)
+	}
+}
+
+// TestOnlyTheCommandIsFollowed traces, with a declaration enforced by
+// kill, a command that writes nothing, while other goroutines of the same
+// process start programs that write files and make the Go runtime start
+// and end threads. Neither those programs nor the process itself may be
+// followed: none is killed or stopped, and the profile holds the command
+// alone.
+func TestOnlyTheCommandIsFollowed(t *testing.T) {
+	decl, err := capabilities.Parse("capabilities.txt", []byte("capabilities 1\nmain EXEC\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for i := range 2 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				c, stop := context.WithTimeout(context.Background(), 20*time.Second)
+				out, err := exec.CommandContext(c, "/bin/sh", "-c", "echo x > \"$0\"", filepath.Join(dir, fmt.Sprintf("bg-%d-%d", i, n))).CombinedOutput()
+				stop()
+				if err != nil {
+					errs <- fmt.Errorf("a program started beside the trace: %v %s", err, out)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				// A goroutine that ends locked to its thread ends the
+				// thread: the runtime keeps making new ones.
+				done := make(chan struct{})
+				go func() { runtime.LockOSThread(); close(done) }()
+				<-done
+			}
+		}()
+	}
+	for range 3 {
+		p := runWith(t, Options{Command: []string{"/bin/sh", "-c", "sleep 0.1"}, Declared: decl, OnViolation: OnViolationKill})
+		if p.ExitCode != 0 || len(p.Violations) > 0 {
+			t.Errorf("the command: exit %d, violations %+v", p.ExitCode, p.Violations)
+		}
+		for _, c := range p.Charges {
+			if c.Capability != capabilities.Exec && c.Capability != capabilities.ReadSystemState {
+				t.Errorf("charged %s %s %s: something beside the command was followed", c.Executable, c.Module, c.Capability)
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -60,8 +60,10 @@ struct {
 	__type(value, __u8);
 } traced SEC(".maps");
 
-// watch[0] is the tgid whose next children are followed: customs itself,
-// while it starts the command.
+// watch[0] is the thread whose next child process is followed: the one
+// customs starts the command from. A thread, not customs' whole process:
+// customs' other goroutines may start programs of their own meanwhile,
+// and customs itself must never be followed.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -158,13 +160,14 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid;
 	__u32 ctgid = child->tgid;
+	if (ptgid == ctgid)
+		return 0; // a new thread of a process: followed or not with it
+	__u32 ptid = parent->pid;
 	__u32 k = 0;
 	__u32 *w = bpf_map_lookup_elem(&watch, &k);
-	if ((w && *w != 0 && *w == ptgid) || bpf_map_lookup_elem(&traced, &ptgid)) {
+	if ((w && *w != 0 && *w == ptid) || bpf_map_lookup_elem(&traced, &ptgid)) {
 		__u8 one = 1;
 		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
-		if (ptgid == ctgid)
-			return 0; // a thread
 		struct event *e = reserve();
 		if (!e)
 			return 0;
@@ -376,8 +379,10 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	}
 	long stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	e->stack_id = stack_id;
-	bpf_ringbuf_submit(e, wakeup());
 
+	// The process is paused before customs can see the event: were the
+	// SIGSTOP sent after, customs' SIGCONT for it could come first and the
+	// process would stay stopped for good.
 	__u32 z = 0;
 	__u32 *mode = bpf_map_lookup_elem(&enforce, &z);
 	if (mode && *mode) {
@@ -385,5 +390,6 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		if (!bpf_map_lookup_elem(&allowed, &key))
 			bpf_send_signal(19); // SIGSTOP: the process does not run on until customs decides
 	}
+	bpf_ringbuf_submit(e, wakeup());
 	return 0;
 }
