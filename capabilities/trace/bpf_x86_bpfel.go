@@ -13,6 +13,35 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type bpfCallKey struct {
+	_     structs.HostLayout
+	Tgid  uint32
+	Gen   uint32
+	Stack uint64
+	Nr    int64
+	Argh  uint64
+}
+
+type bpfEvent struct {
+	_       structs.HostLayout
+	Ts      uint64
+	Pid     uint32
+	Tid     uint32
+	Nr      int64
+	Gen     uint32
+	Nframes uint32
+	Stack   uint64
+	Argh    uint64
+	Addrlen uint32
+	Pad     uint32
+	Args    [6]uint64
+	Ips     [64]uint64
+	Str     [256]int8
+	Str2    [256]int8
+	Addr    [128]uint8
+	Argv    [4][64]int8
+}
+
 type bpfSyscallSet struct {
 	_    structs.HostLayout
 	Bits [8]uint64
@@ -26,7 +55,9 @@ const (
 	bpfMapDrops       = "drops"
 	bpfMapEnforce     = "enforce"
 	bpfMapEvents      = "events"
-	bpfMapStacks      = "stacks"
+	bpfMapGen         = "gen"
+	bpfMapQuiet       = "quiet"
+	bpfMapScratch     = "scratch"
 	bpfMapSyscalls    = "syscalls"
 	bpfMapTraced      = "traced"
 	bpfMapWatch       = "watch"
@@ -91,7 +122,9 @@ type bpfMapSpecs struct {
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Enforce  *ebpf.MapSpec `ebpf:"enforce"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
-	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
+	Gen      *ebpf.MapSpec `ebpf:"gen"`
+	Quiet    *ebpf.MapSpec `ebpf:"quiet"`
+	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
 	Traced   *ebpf.MapSpec `ebpf:"traced"`
 	Watch    *ebpf.MapSpec `ebpf:"watch"`
@@ -128,7 +161,9 @@ type bpfMaps struct {
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Enforce  *ebpf.Map `ebpf:"enforce"`
 	Events   *ebpf.Map `ebpf:"events"`
-	Stacks   *ebpf.Map `ebpf:"stacks"`
+	Gen      *ebpf.Map `ebpf:"gen"`
+	Quiet    *ebpf.Map `ebpf:"quiet"`
+	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
 	Traced   *ebpf.Map `ebpf:"traced"`
 	Watch    *ebpf.Map `ebpf:"watch"`
@@ -141,7 +176,9 @@ func (m *bpfMaps) Close() error {
 		m.Drops,
 		m.Enforce,
 		m.Events,
-		m.Stacks,
+		m.Gen,
+		m.Quiet,
+		m.Scratch,
 		m.Syscalls,
 		m.Traced,
 		m.Watch,

@@ -29,15 +29,21 @@ import (
 	"github.com/customs-dev/customs/posture"
 )
 
-// rawEvent is struct event of bpf/trace.bpf.c, byte for byte.
+// rawEvent is struct event of bpf/trace.bpf.c, byte for byte (bpf2go's
+// bpfEvent has the same layout, with signed bytes for the strings).
 type rawEvent struct {
 	Ts      uint64
 	Pid     uint32
 	Tid     uint32
 	Nr      int64
-	StackID int32
+	Gen     uint32
+	NFrames uint32
+	Stack   uint64
+	ArgHash uint64
 	AddrLen uint32
+	_       uint32
 	Args    [6]uint64
+	IPs     [64]uint64
 	Str     [256]byte
 	Str2    [256]byte
 	Addr    [128]byte
@@ -104,6 +110,10 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 		t.events = json.NewEncoder(opts.Events)
 	}
 	t.allowed = objs.Allowed
+	t.quiet = objs.Quiet
+	if t.cpus, err = ebpf.PossibleCPU(); err != nil {
+		return nil, err
+	}
 	if opts.Declared != nil && (opts.OnViolation == OnViolationStop || opts.OnViolation == OnViolationKill) {
 		t.enforce = true
 		if err := objs.Enforce.Put(uint32(0), uint32(1)); err != nil {
@@ -125,7 +135,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 			if err != nil {
 				return
 			}
-			t.handle(rec.RawSample, objs.Stacks)
+			t.handle(rec.RawSample)
 		}
 	}()
 
@@ -142,6 +152,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	rd.Flush()
 	<-done
 
+	t.addQuiet()
 	var perCPU []uint64
 	if err := objs.Drops.Lookup(uint32(0), &perCPU); err == nil {
 		for _, n := range perCPU {
@@ -287,10 +298,14 @@ func descendants(pid int) []int {
 
 // tracer turns events into a profile.
 type tracer struct {
-	mu         sync.Mutex // guards exeOf against attach
-	opts       Options
-	enforce    bool
-	allowed    *ebpf.Map
+	mu      sync.Mutex // guards exeOf against attach
+	opts    Options
+	enforce bool
+	allowed *ebpf.Map
+	quiet   *ebpf.Map
+	cpus    int // possible CPUs: quiet's values are per CPU
+	// quieted is the charge each call in quiet counts for.
+	quieted    map[bpfCallKey]*Charge
 	stopped    chan struct{}
 	stopOnce   bool
 	root       uint32
@@ -303,11 +318,12 @@ type tracer struct {
 	boot       time.Time
 }
 
-// stackKey is a kernel stack id in one executable, for one system call.
+// stackKey is a user stack (its hash) in one executable, for one system
+// call.
 type stackKey struct {
-	exe string
-	id  int32
-	nr  int64
+	exe   string
+	stack uint64
+	nr    int64
 }
 
 type attribution struct {
@@ -325,7 +341,7 @@ func newTracer(opts Options) *tracer {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	return &tracer{
-		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{}, attributed: map[stackKey]attribution{},
+		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{}, attributed: map[stackKey]attribution{}, quieted: map[bpfCallKey]*Charge{},
 		profile: &Profile{Command: opts.Command},
 		stopped: make(chan struct{}),
 		boot:    time.Now().Add(-time.Duration(ts.Nano())),
@@ -351,7 +367,7 @@ func cstr(b []byte) string {
 	return string(b)
 }
 
-func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
+func (t *tracer) handle(b []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(b) < int(unsafe.Sizeof(rawEvent{})) {
@@ -382,24 +398,19 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		// The command's process before its exec is still customs.
 		return
 	}
-	// The kernel keeps each distinct stack once; so does this cache, per
-	// executable, with what the stack is charged to.
-	key := stackKey{exe: exe, id: e.StackID, nr: e.Nr}
+	// Each distinct stack is symbolized once per executable, and what it
+	// is charged to kept.
+	key := stackKey{exe: exe, stack: e.Stack, nr: e.Nr}
 	at, ok := t.attributed[key]
 	if !ok {
-		var frames []frame
-		if e.StackID >= 0 {
-			var pcs [127]uint64
-			if err := stacks.Lookup(uint32(e.StackID), &pcs); err == nil {
-				frames = p.symbolize(pcs[:])
-			}
-		}
+		frames := p.symbolize(e.IPs[:min(int(e.NFrames), len(e.IPs))])
 		at.module, at.c = p.attribute(frames, e.Nr)
 		at.frames = frames
 		t.attributed[key] = at
 	}
 	module, c, frames := at.module, at.c, at.frames
 	if c == "" {
+		t.quietCall(&e, nil, true)
 		return
 	}
 	chKey := exe + "\x00" + module + "\x00" + string(c)
@@ -420,7 +431,7 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	if t.events != nil {
 		t.events.Encode(Event{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, TID: e.Tid, Executable: exe, Syscall: e.Nr, Module: module, Capability: c, Args: ex})
 	}
-	if ex != "" && len(ch.Examples) < 5 && !slices.Contains(ch.Examples, ex) {
+	if ex != "" && len(ch.Examples) < maxExamples && !slices.Contains(ch.Examples, ex) {
 		ch.Examples = append(ch.Examples, ex)
 	}
 	if e.Nr == 59 || e.Nr == 322 {
@@ -431,15 +442,18 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 		}
 	}
 	if t.opts.Declared == nil {
+		t.quietCall(&e, ch, true)
 		return
 	}
 	d := t.opts.Declared.Decide(module, c)
 	if d.Allowed && (d.Rule == nil || len(d.Rule.Scopes) == 0 || ex == "" || inScope(d.Rule.Scopes, ex)) {
+		scoped := d.Rule != nil && len(d.Rule.Scopes) > 0
 		// The same stack and call need not be paused for again, unless
 		// a scope must be checked against each event's arguments.
-		if t.enforce && (d.Rule == nil || len(d.Rule.Scopes) == 0) && e.StackID >= 0 {
-			t.allowed.Put(uint64(uint32(e.StackID))<<32|uint64(uint32(e.Nr)), uint8(1))
+		if t.enforce && !scoped {
+			t.allowed.Put(bpfCallKey{Tgid: e.Pid, Gen: e.Gen, Stack: e.Stack, Nr: e.Nr}, uint8(1))
 		}
+		t.quietCall(&e, ch, !scoped)
 		return
 	}
 	v := Violation{Time: t.boot.Add(time.Duration(e.Ts)), PID: e.Pid, Executable: exe, Module: module, Capability: c, Example: ex, Stack: ch.Stack, Action: "logged"}
@@ -461,6 +475,44 @@ func (t *tracer) handle(b []byte, stacks *ebpf.Map) {
 	}
 	t.profile.Violations = append(t.profile.Violations, v)
 }
+
+// quietCall tells the kernel to count the call from now on instead of
+// handing it over: any arguments once its charge has all the examples it
+// keeps (anyArgs: nothing is checked against each event's arguments),
+// else the same arguments. Execs are always handed over (each is checked
+// for attack tools), and so is everything when every event is written out.
+func (t *tracer) quietCall(e *rawEvent, ch *Charge, anyArgs bool) {
+	if t.quiet == nil || t.events != nil || e.Nr == 59 || e.Nr == 322 {
+		return
+	}
+	key := bpfCallKey{Tgid: e.Pid, Gen: e.Gen, Stack: e.Stack, Nr: e.Nr, Argh: e.ArgHash}
+	if anyArgs && (ch == nil || len(ch.Examples) >= maxExamples) {
+		key.Argh = 0
+	}
+	if _, ok := t.quieted[key]; ok {
+		return
+	}
+	if t.quiet.Update(key, make([]uint64, t.cpus), ebpf.UpdateNoExist) == nil {
+		t.quieted[key] = ch
+	}
+}
+
+// addQuiet adds what the kernel counted to the charges.
+func (t *tracer) addQuiet() {
+	var key bpfCallKey
+	var perCPU []uint64
+	it := t.quiet.Iterate()
+	for it.Next(&key, &perCPU) {
+		if ch := t.quieted[key]; ch != nil {
+			for _, n := range perCPU {
+				ch.Count += int(n)
+			}
+		}
+	}
+}
+
+// maxExamples is how many distinct arguments a charge keeps.
+const maxExamples = 5
 
 // maxFlags bounds the flagged execs a profile keeps (a shell loop must not
 // grow it without bound).

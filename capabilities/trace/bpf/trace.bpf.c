@@ -2,9 +2,10 @@
 // customs trace: follows a process tree and reports the system calls that
 // exercise capabilities, each with the user stack that made it.
 //
-// x86_64 system call numbers and argument registers (pt_regs, read with
-// CO-RE); fork and exec are read through BTF (tp_btf), so task_struct and
-// linux_binprm offsets come from the running kernel.
+// x86_64 system call numbers, argument registers and user stacks (pt_regs
+// read with CO-RE, stacks walked by their frame pointers); fork and exec
+// are read through BTF (tp_btf), so task_struct and linux_binprm offsets
+// come from the running kernel.
 
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -25,6 +26,9 @@ struct linux_binprm {
 
 // The registers a system call's arguments are in (x86_64).
 struct pt_regs {
+	unsigned long bp;
+	unsigned long ip;
+	unsigned long sp;
 	unsigned long di;
 	unsigned long si;
 	unsigned long dx;
@@ -37,15 +41,23 @@ struct pt_regs {
 #define MAX_ADDR 128
 #define MAX_ARGV 4
 #define ARG_STR 64
+#define MAX_FRAMES 64
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
 
 struct event {
 	__u64 ts;
 	__u32 pid;
 	__u32 tid;
 	__s64 nr;
-	__s32 stack_id;
+	__u32 gen;
+	__u32 nframes;
+	__u64 stack;
+	__u64 argh;
 	__u32 addrlen;
+	__u32 pad;
 	__u64 args[6];
+	__u64 ips[MAX_FRAMES];
 	char str[MAX_STR];
 	char str2[MAX_STR];
 	__u8 addr[MAX_ADDR];
@@ -55,6 +67,7 @@ struct event {
 // traced holds the thread-group ids being followed.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u8);
@@ -76,12 +89,45 @@ struct {
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
 
+// A call is known by the process, its exec generation, the hash of its
+// user stack, the system call and, for quiet[] only, the hash of its
+// arguments (0: any arguments).
+struct call_key {
+	__u32 tgid;
+	__u32 gen;
+	__u64 stack;
+	__s64 nr;
+	__u64 argh;
+};
+
+// quiet holds the calls customs has seen enough of: the kernel counts them
+// and hands nothing over. customs adds the counts when the command ends.
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 127 * sizeof(__u64));
-} stacks SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct call_key);
+	__type(value, __u64);
+} quiet SEC(".maps");
+
+// gen counts each thread group's execs: the same stack in the next program
+// is another call.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen SEC(".maps");
+
+// scratch is where an event is put together before it is known whether
+// customs needs to see it: the BPF stack is too small for one.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
 
 // enforce[0] set: a reported event whose (stack, system call) is not in
 // allowed stops the process (SIGSTOP) until customs has decided on it.
@@ -94,8 +140,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
 	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__type(key, struct call_key);
 	__type(value, __u8);
 } allowed SEC(".maps");
 
@@ -114,6 +161,7 @@ struct syscall_set {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct syscall_set);
@@ -175,7 +223,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		e->pid = ctgid;
 		e->tid = ptgid;
 		e->nr = EV_FORK;
-		e->stack_id = -1;
+		e->nframes = 0;
 		e->str[0] = 0;
 		bpf_ringbuf_submit(e, wakeup());
 	}
@@ -189,6 +237,11 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 	__u32 tgid = p->tgid;
 	if (!bpf_map_lookup_elem(&traced, &tgid))
 		return 0;
+	__u32 g = 1;
+	__u32 *cur = bpf_map_lookup_elem(&gen, &tgid);
+	if (cur)
+		g = *cur + 1;
+	bpf_map_update_elem(&gen, &tgid, &g, BPF_ANY);
 	struct event *e = reserve();
 	if (!e)
 		return 0;
@@ -196,10 +249,76 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 	e->pid = tgid;
 	e->tid = p->pid;
 	e->nr = EV_EXEC;
-	e->stack_id = -1;
+	e->gen = g;
+	e->nframes = 0;
 	bpf_probe_read_kernel_str(e->str, sizeof(e->str), bprm->filename);
 	bpf_ringbuf_submit(e, wakeup());
 	return 0;
+}
+
+// walk is a user stack walk in progress: bpf_loop calls walk_frame once a
+// frame (one loop body for the verifier instead of MAX_FRAMES).
+struct walk {
+	__u64 pc, fp, h;
+	__u32 n;
+};
+
+static long walk_frame(__u64 i, void *ctx)
+{
+	struct walk *w = ctx;
+	__u32 z = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &z);
+	if (!e)
+		return 1;
+	e->ips[i & (MAX_FRAMES - 1)] = w->pc;
+	w->h = (w->h ^ w->pc) * FNV_PRIME;
+	w->n = i + 1;
+	__u64 frame[2];
+	if (!w->fp || bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp))
+		return 1;
+	if (!frame[1] || frame[0] == w->fp)
+		return 1; // the outermost frame, or not a frame chain
+	w->pc = frame[1];
+	w->fp = frame[0];
+	return 0;
+}
+
+// hashing is a hash (FNV-1a, a word at a time) of n bytes of the scratch
+// event from offset off in progress; bpf_loop calls hash_word once a word.
+// The tail of a buffer past n may hold an earlier event's bytes: it is
+// masked off.
+struct hashing {
+	__u64 h;
+	long n;
+	__u64 off;
+};
+
+static long hash_word(__u64 i, void *ctx)
+{
+	struct hashing *x = ctx;
+	long rem = x->n - (long)i * 8;
+	if (rem <= 0 || i >= MAX_STR / 8)
+		return 1;
+	__u32 z = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &z);
+	if (!e)
+		return 1;
+	__u64 at = x->off + i * 8;
+	if (at > sizeof(*e) - 8)
+		return 1;
+	__u64 w = *(__u64 *)((char *)e + at);
+	if (rem < 8)
+		w &= (1ULL << (rem * 8)) - 1;
+	x->h = (x->h ^ w) * FNV_PRIME;
+	return 0;
+}
+
+static __always_inline __u64 hash_field(__u64 h, __u64 off, long n)
+{
+	struct hashing x = {.h = h, .n = n, .off = off};
+	if (n > 0)
+		bpf_loop(MAX_STR / 8, hash_word, &x, 0);
+	return x.h;
 }
 
 // What is reported, by x86_64 system call number.
@@ -241,16 +360,14 @@ int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *b
 #define O_TRUNC 01000
 #define PROT_EXEC 4
 
-// A raw tracepoint: cheaper than the perf-event tracepoint, which copies
-// every system call's arguments before the program runs.
-SEC("raw_tracepoint/sys_enter")
-int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+// on_syscall reports a system call of a traced process: into its set of
+// system calls, and, for those that exercise a capability, as an event.
+static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	if (!bpf_map_lookup_elem(&traced, &tgid))
 		return 0;
-	long nr = ctx->args[1];
 
 	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
 	if (!set) {
@@ -263,8 +380,13 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		if (!set)
 			return 0;
 	}
-	if (nr >= 0 && nr < 512)
-		__sync_fetch_and_or(&set->bits[(nr >> 6) & 7], 1ULL << (nr & 63));
+	if (nr >= 0 && nr < 512) {
+		// Read first: the threads of a process on other CPUs share this
+		// line, and a locked write on every system call would bounce it.
+		__u64 bit = 1ULL << (nr & 63);
+		if (!(set->bits[(nr >> 6) & 7] & bit))
+			__sync_fetch_and_or(&set->bits[(nr >> 6) & 7], bit);
+	}
 
 	int path = -1, path2 = -1, sockaddr = -1;
 	switch (nr) {
@@ -322,7 +444,6 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	default:
 		return 0;
 	}
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	unsigned long args[6];
 	args[0] = BPF_CORE_READ(regs, di);
 	args[1] = BPF_CORE_READ(regs, si);
@@ -340,7 +461,8 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (nr == NR_openat && !(args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
 		return 0;
 
-	struct event *e = reserve();
+	__u32 z = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &z);
 	if (!e)
 		return 0;
 	e->ts = bpf_ktime_get_boot_ns();
@@ -349,15 +471,43 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	e->nr = nr;
 	for (int i = 0; i < 6; i++)
 		e->args[i] = args[i];
+	__u32 *g = bpf_map_lookup_elem(&gen, &tgid);
+	e->gen = g ? *g : 0;
+
+	// The user stack, by its frame pointers (Go keeps them on amd64), and
+	// its hash: the call's identity.
+	struct walk w = {.pc = BPF_CORE_READ(regs, ip), .fp = BPF_CORE_READ(regs, bp), .h = FNV_BASIS};
+	bpf_loop(MAX_FRAMES, walk_frame, &w, 0);
+	e->nframes = w.n;
+	e->stack = w.h;
+
+	// A call customs has seen enough of, whatever its arguments, is only
+	// counted.
+	struct call_key key = {.tgid = tgid, .gen = e->gen, .stack = w.h, .nr = nr, .argh = 0};
+	__u64 *count = bpf_map_lookup_elem(&quiet, &key);
+	if (count) {
+		*count += 1; // this CPU's count
+		return 0;
+	}
+
 	e->str[0] = 0;
 	e->str2[0] = 0;
 	e->addrlen = 0;
 	for (int i = 0; i < MAX_ARGV; i++)
 		e->argv[i][0] = 0;
-	if (path >= 0 && path < 6)
-		bpf_probe_read_user_str(e->str, sizeof(e->str), (void *)e->args[path]);
-	if (path2 >= 0 && path2 < 6)
-		bpf_probe_read_user_str(e->str2, sizeof(e->str2), (void *)e->args[path2]);
+	__u64 ah = FNV_BASIS;
+	if (nr == NR_open)
+		ah = (ah ^ args[1]) * FNV_PRIME;
+	if (nr == NR_openat)
+		ah = (ah ^ args[2]) * FNV_PRIME;
+	if (path >= 0 && path < 6) {
+		long len = bpf_probe_read_user_str(e->str, sizeof(e->str), (void *)e->args[path]);
+		ah = hash_field(ah, __builtin_offsetof(struct event, str), len);
+	}
+	if (path2 >= 0 && path2 < 6) {
+		long len = bpf_probe_read_user_str(e->str2, sizeof(e->str2), (void *)e->args[path2]);
+		ah = hash_field(ah ^ 0xff, __builtin_offsetof(struct event, str2), len);
+	}
 	if (sockaddr >= 0) {
 		// Bounded for the verifier: every sockaddr but the longest
 		// unix paths fits in 127 bytes.
@@ -367,6 +517,7 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		len &= MAX_ADDR - 1;
 		if (len > 0 && bpf_probe_read_user(e->addr, len, (void *)args[1]) == 0)
 			e->addrlen = len;
+		ah = hash_field(ah, __builtin_offsetof(struct event, addr), e->addrlen);
 	}
 	if (nr == NR_execve || nr == NR_execveat) {
 		const char *const *argv = (const char *const *)(nr == NR_execve ? e->args[1] : e->args[2]);
@@ -377,19 +528,37 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 			bpf_probe_read_user_str(e->argv[i], ARG_STR, p);
 		}
 	}
-	long stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	e->stack_id = stack_id;
+	// The same call with the same arguments, once decided, is only
+	// counted too (never 0: that is "any arguments").
+	key.argh = ah | 1;
+	e->argh = key.argh;
+	count = bpf_map_lookup_elem(&quiet, &key);
+	if (count) {
+		*count += 1; // this CPU's count
+		return 0;
+	}
 
+	struct event *out = reserve();
+	if (!out)
+		return 0;
 	// The process is paused before customs can see the event: were the
 	// SIGSTOP sent after, customs' SIGCONT for it could come first and the
 	// process would stay stopped for good.
-	__u32 z = 0;
 	__u32 *mode = bpf_map_lookup_elem(&enforce, &z);
 	if (mode && *mode) {
-		__u64 key = ((__u64)(__u32)stack_id << 32) | (__u32)nr;
+		key.argh = 0;
 		if (!bpf_map_lookup_elem(&allowed, &key))
 			bpf_send_signal(19); // SIGSTOP: the process does not run on until customs decides
 	}
-	bpf_ringbuf_submit(e, wakeup());
+	bpf_probe_read_kernel(out, sizeof(*out), e);
+	bpf_ringbuf_submit(out, wakeup());
 	return 0;
+}
+
+// A raw tracepoint: cheaper than the perf-event tracepoint, which copies
+// every system call's arguments before the program runs.
+SEC("raw_tracepoint/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_syscall((struct pt_regs *)ctx->args[0], ctx->args[1]);
 }
