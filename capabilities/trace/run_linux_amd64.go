@@ -305,7 +305,10 @@ type tracer struct {
 	quiet   *ebpf.Map
 	cpus    int // possible CPUs: quiet's values are per CPU
 	// quieted is the charge each call in quiet counts for.
-	quieted    map[bpfCallKey]*Charge
+	quieted map[bpfCallKey]*Charge
+	// logged holds the violations listed in log mode, by charge and
+	// example.
+	logged     map[string]bool
 	stopped    chan struct{}
 	stopOnce   bool
 	root       uint32
@@ -341,7 +344,7 @@ func newTracer(opts Options) *tracer {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	return &tracer{
-		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{}, attributed: map[stackKey]attribution{}, quieted: map[bpfCallKey]*Charge{},
+		opts: opts, exeOf: map[uint32]string{}, programs: map[string]*tracedProgram{}, charges: map[string]*Charge{}, attributed: map[stackKey]attribution{}, quieted: map[bpfCallKey]*Charge{}, logged: map[string]bool{},
 		profile: &Profile{Command: opts.Command},
 		stopped: make(chan struct{}),
 		boot:    time.Now().Add(-time.Duration(ts.Nano())),
@@ -472,9 +475,24 @@ func (t *tracer) handle(b []byte) {
 			t.stopOnce = true
 			close(t.stopped)
 		}
+	default:
+		// Logged: the same violation again adds nothing to the list (its
+		// charge counts it), and the kernel need not hand it over.
+		t.quietCall(&e, ch, false)
+		vk := chKey + "\x00" + ex
+		if t.logged[vk] {
+			return
+		}
+		t.logged[vk] = true
 	}
-	t.profile.Violations = append(t.profile.Violations, v)
+	if len(t.profile.Violations) < maxViolations {
+		t.profile.Violations = append(t.profile.Violations, v)
+	}
 }
+
+// maxViolations bounds the violations a profile lists (a logged loop must
+// not grow it without bound); the charges count every one.
+const maxViolations = 1000
 
 // quietCall tells the kernel to count the call from now on instead of
 // handing it over: any arguments once its charge has all the examples it

@@ -292,6 +292,24 @@ func TestQuietCallsAreCounted(t *testing.T) {
 	}
 }
 
+// TestLoggedViolationsOnce: a logged violation repeating the same call
+// and arguments is listed once and counted in its charge every time.
+func TestLoggedViolationsOnce(t *testing.T) {
+	decl, err := capabilities.Parse("capabilities.txt", []byte("capabilities 1\nmain EXEC\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	p := runWith(t, Options{Command: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 300 ]; do : > \"$0\"; i=$((i+1)); done", out}, Declared: decl, OnViolation: OnViolationLog})
+	w := charge(p, capabilities.MainSubject, capabilities.FilesWrite)
+	if w == nil || w.Count != 300 {
+		t.Fatalf("FILES/WRITE charge %+v: want 300 writes", w)
+	}
+	if len(p.Violations) != 1 || p.Violations[0].Action != "logged" {
+		t.Errorf("%d violations: want the write logged once", len(p.Violations))
+	}
+}
+
 // TestTraceFlagsAttackTools flags the exec of a network tool and of a
 // shell, whatever the declaration grants.
 func TestTraceFlagsAttackTools(t *testing.T) {
