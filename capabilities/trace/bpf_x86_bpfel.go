@@ -59,9 +59,7 @@ const (
 	bpfMapQuiet       = "quiet"
 	bpfMapScratch     = "scratch"
 	bpfMapSyscalls    = "syscalls"
-	bpfMapTraced      = "traced"
 	bpfMapWatch       = "watch"
-	bpfMapZeroSet     = "zero_set"
 	bpfProgOnExec     = "on_exec"
 	bpfProgOnFork     = "on_fork"
 	bpfProgOnSysEnter = "on_sys_enter"
@@ -126,9 +124,7 @@ type bpfMapSpecs struct {
 	Quiet    *ebpf.MapSpec `ebpf:"quiet"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
-	Traced   *ebpf.MapSpec `ebpf:"traced"`
 	Watch    *ebpf.MapSpec `ebpf:"watch"`
-	ZeroSet  *ebpf.MapSpec `ebpf:"zero_set"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -165,9 +161,7 @@ type bpfMaps struct {
 	Quiet    *ebpf.Map `ebpf:"quiet"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
-	Traced   *ebpf.Map `ebpf:"traced"`
 	Watch    *ebpf.Map `ebpf:"watch"`
-	ZeroSet  *ebpf.Map `ebpf:"zero_set"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -180,9 +174,7 @@ func (m *bpfMaps) Close() error {
 		m.Quiet,
 		m.Scratch,
 		m.Syscalls,
-		m.Traced,
 		m.Watch,
-		m.ZeroSet,
 	)
 }
 

@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 
 	var werr error
 	if opts.PID != 0 {
-		werr = t.attach(ctx, objs.Traced, opts.PID)
+		werr = t.attach(ctx, objs.Syscalls, opts.PID)
 	} else {
 		werr = t.start(ctx, objs.Watch, opts)
 	}
@@ -233,7 +233,7 @@ func (t *tracer) attach(ctx context.Context, traced *ebpf.Map, pid int) error {
 	}
 	t.profile.Started = time.Now()
 	for _, p := range descendants(pid) {
-		if err := traced.Put(uint32(p), uint8(1)); err != nil {
+		if err := traced.Put(uint32(p), bpfSyscallSet{}); err != nil {
 			return err
 		}
 		if e, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil {

@@ -64,15 +64,6 @@ struct event {
 	char argv[MAX_ARGV][ARG_STR];
 };
 
-// traced holds the thread-group ids being followed.
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u8);
-} traced SEC(".maps");
-
 // watch[0] is the thread whose next child process is followed: the one
 // customs starts the command from. A thread, not customs' whole process:
 // customs' other goroutines may start programs of their own meanwhile,
@@ -154,7 +145,8 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-// syscalls is the set of system calls each thread group made.
+// syscalls holds the thread groups followed, each with the set of system
+// calls it made: one lookup per system call tells both.
 struct syscall_set {
 	__u64 bits[8];
 };
@@ -166,14 +158,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct syscall_set);
 } syscalls SEC(".maps");
-
-// A zeroed event to copy from: the stack is too small for one.
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct syscall_set);
-} zero_set SEC(".maps");
 
 // Pseudo system call numbers for process events.
 #define EV_FORK -1
@@ -213,9 +197,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptid = parent->pid;
 	__u32 k = 0;
 	__u32 *w = bpf_map_lookup_elem(&watch, &k);
-	if ((w && *w != 0 && *w == ptid) || bpf_map_lookup_elem(&traced, &ptgid)) {
-		__u8 one = 1;
-		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
+	if ((w && *w != 0 && *w == ptid) || bpf_map_lookup_elem(&syscalls, &ptgid)) {
+		struct syscall_set none = {};
+		bpf_map_update_elem(&syscalls, &ctgid, &none, BPF_ANY);
 		struct event *e = reserve();
 		if (!e)
 			return 0;
@@ -235,7 +219,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = p->tgid;
-	if (!bpf_map_lookup_elem(&traced, &tgid))
+	if (!bpf_map_lookup_elem(&syscalls, &tgid))
 		return 0;
 	__u32 g = 1;
 	__u32 *cur = bpf_map_lookup_elem(&gen, &tgid);
@@ -366,20 +350,9 @@ static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&traced, &tgid))
-		return 0;
-
 	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
-	if (!set) {
-		__u32 z = 0;
-		struct syscall_set *zero = bpf_map_lookup_elem(&zero_set, &z);
-		if (!zero)
-			return 0;
-		bpf_map_update_elem(&syscalls, &tgid, zero, BPF_NOEXIST);
-		set = bpf_map_lookup_elem(&syscalls, &tgid);
-		if (!set)
-			return 0;
-	}
+	if (!set)
+		return 0; // not followed
 	if (nr >= 0 && nr < 512) {
 		// Read first: the threads of a process on other CPUs share this
 		// line, and a locked write on every system call would bounce it.
