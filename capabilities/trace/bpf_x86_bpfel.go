@@ -22,6 +22,17 @@ type bpfCallKey struct {
 	Argh  uint64
 }
 
+type bpfCur struct {
+	_        structs.HostLayout
+	Regs     uint64
+	Epoch    uint64
+	Followed uint32
+	Tgid     uint32
+	Pid      uint32
+	Gen      uint32
+	Bits     [8]uint64
+}
+
 type bpfEvent struct {
 	_       structs.HostLayout
 	Ts      uint64
@@ -42,9 +53,21 @@ type bpfEvent struct {
 	Argv    [4][64]int8
 }
 
+type bpfStackWindow struct {
+	_ structs.HostLayout
+	B [2048]uint8
+}
+
 type bpfSyscallSet struct {
 	_    structs.HostLayout
 	Bits [8]uint64
+}
+
+type bpfTaskState struct {
+	_    structs.HostLayout
+	Bits [8]uint64
+	Gen  uint32
+	Pad  uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -52,15 +75,19 @@ type bpfSyscallSet struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	bpfMapAllowed     = "allowed"
+	bpfMapCurrent     = "current"
 	bpfMapDrops       = "drops"
 	bpfMapEnforce     = "enforce"
+	bpfMapEpoch       = "epoch"
 	bpfMapEvents      = "events"
-	bpfMapGen         = "gen"
 	bpfMapQuiet       = "quiet"
 	bpfMapScratch     = "scratch"
 	bpfMapSyscalls    = "syscalls"
+	bpfMapTasks       = "tasks"
 	bpfMapWatch       = "watch"
+	bpfMapWindow      = "window"
 	bpfProgOnExec     = "on_exec"
+	bpfProgOnExit     = "on_exit"
 	bpfProgOnFork     = "on_fork"
 	bpfProgOnSysEnter = "on_sys_enter"
 )
@@ -108,6 +135,7 @@ type bpfSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
 	OnExec     *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnExit     *ebpf.ProgramSpec `ebpf:"on_exit"`
 	OnFork     *ebpf.ProgramSpec `ebpf:"on_fork"`
 	OnSysEnter *ebpf.ProgramSpec `ebpf:"on_sys_enter"`
 }
@@ -117,14 +145,17 @@ type bpfProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
 	Allowed  *ebpf.MapSpec `ebpf:"allowed"`
+	Current  *ebpf.MapSpec `ebpf:"current"`
 	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Enforce  *ebpf.MapSpec `ebpf:"enforce"`
+	Epoch    *ebpf.MapSpec `ebpf:"epoch"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
-	Gen      *ebpf.MapSpec `ebpf:"gen"`
 	Quiet    *ebpf.MapSpec `ebpf:"quiet"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Syscalls *ebpf.MapSpec `ebpf:"syscalls"`
+	Tasks    *ebpf.MapSpec `ebpf:"tasks"`
 	Watch    *ebpf.MapSpec `ebpf:"watch"`
+	Window   *ebpf.MapSpec `ebpf:"window"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -154,27 +185,33 @@ func (o *bpfObjects) Close() error {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
 	Allowed  *ebpf.Map `ebpf:"allowed"`
+	Current  *ebpf.Map `ebpf:"current"`
 	Drops    *ebpf.Map `ebpf:"drops"`
 	Enforce  *ebpf.Map `ebpf:"enforce"`
+	Epoch    *ebpf.Map `ebpf:"epoch"`
 	Events   *ebpf.Map `ebpf:"events"`
-	Gen      *ebpf.Map `ebpf:"gen"`
 	Quiet    *ebpf.Map `ebpf:"quiet"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Syscalls *ebpf.Map `ebpf:"syscalls"`
+	Tasks    *ebpf.Map `ebpf:"tasks"`
 	Watch    *ebpf.Map `ebpf:"watch"`
+	Window   *ebpf.Map `ebpf:"window"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Allowed,
+		m.Current,
 		m.Drops,
 		m.Enforce,
+		m.Epoch,
 		m.Events,
-		m.Gen,
 		m.Quiet,
 		m.Scratch,
 		m.Syscalls,
+		m.Tasks,
 		m.Watch,
+		m.Window,
 	)
 }
 
@@ -189,6 +226,7 @@ type bpfVariables struct {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
 	OnExec     *ebpf.Program `ebpf:"on_exec"`
+	OnExit     *ebpf.Program `ebpf:"on_exit"`
 	OnFork     *ebpf.Program `ebpf:"on_fork"`
 	OnSysEnter *ebpf.Program `ebpf:"on_sys_enter"`
 }
@@ -196,6 +234,7 @@ type bpfPrograms struct {
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.OnExec,
+		p.OnExit,
 		p.OnFork,
 		p.OnSysEnter,
 	)

@@ -87,12 +87,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 			l.Close()
 		}
 	}()
-	tp, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: objs.OnSysEnter})
-	if err != nil {
-		return nil, fmt.Errorf("%w: attaching to the sys_enter raw tracepoint: %v", ErrUnavailable, err)
-	}
-	links = append(links, tp)
-	for _, prog := range []*ebpf.Program{objs.OnFork, objs.OnExec} {
+	for _, prog := range []*ebpf.Program{objs.OnSysEnter, objs.OnFork, objs.OnExec, objs.OnExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
 			return nil, fmt.Errorf("%w: attaching %s: %v", ErrUnavailable, prog, err)
@@ -141,7 +136,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 
 	var werr error
 	if opts.PID != 0 {
-		werr = t.attach(ctx, objs.Syscalls, opts.PID)
+		werr = t.attach(ctx, &objs, opts.PID)
 	} else {
 		werr = t.start(ctx, objs.Watch, opts)
 	}
@@ -222,7 +217,7 @@ func (t *tracer) start(ctx context.Context, watch *ebpf.Map, opts Options) error
 
 // attach follows a running process and its descendants until it exits,
 // a violation stops it, or ctx ends.
-func (t *tracer) attach(ctx context.Context, traced *ebpf.Map, pid int) error {
+func (t *tracer) attach(ctx context.Context, objs *bpfObjects, pid int) error {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil {
 		return fmt.Errorf("attaching to pid %d: %w", pid, err)
@@ -233,14 +228,27 @@ func (t *tracer) attach(ctx context.Context, traced *ebpf.Map, pid int) error {
 	}
 	t.profile.Started = time.Now()
 	for _, p := range descendants(pid) {
-		if err := traced.Put(uint32(p), bpfSyscallSet{}); err != nil {
+		if err := objs.Syscalls.Put(uint32(p), bpfSyscallSet{}); err != nil {
 			return err
+		}
+		if err := followThreads(objs.Tasks, p); err != nil {
+			return fmt.Errorf("attaching to pid %d: %w", p, err)
 		}
 		if e, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil {
 			t.mu.Lock()
 			t.exeOf[uint32(p)] = e
 			t.mu.Unlock()
 		}
+	}
+	// Every CPU forgets what it knew of these threads: not followed. The
+	// kernel may bump the epoch between this read and write; a value it
+	// cannot have reached still differs from every one a CPU holds.
+	var epoch uint64
+	if err := objs.Epoch.Lookup(uint32(0), &epoch); err != nil {
+		return err
+	}
+	if err := objs.Epoch.Put(uint32(0), epoch+1<<32); err != nil {
+		return err
 	}
 	t.root = uint32(pid)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -259,6 +267,40 @@ func (t *tracer) attach(ctx context.Context, traced *ebpf.Map, pid int) error {
 		t.profile.Ended = time.Now()
 		t.profile.ExitCode = -1
 		return nil
+	}
+}
+
+// followThreads marks every thread of process pid as followed. A thread
+// started by a marked thread is marked by the kernel (on_fork); one started
+// meanwhile by a thread not yet marked is found by the next pass.
+func followThreads(tasks *ebpf.Map, pid int) error {
+	marked := map[int]bool{}
+	for {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return err
+		}
+		added := 0
+		for _, e := range entries {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || marked[tid] {
+				continue
+			}
+			fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+			if err != nil {
+				continue // the thread has ended
+			}
+			err = tasks.Put(uint32(fd), bpfTaskState{})
+			unix.Close(fd)
+			if err != nil && !errors.Is(err, unix.ESRCH) {
+				return err
+			}
+			marked[tid] = true
+			added++
+		}
+		if added == 0 {
+			return nil
+		}
 	}
 }
 

@@ -269,6 +269,33 @@ func TestAttach(t *testing.T) {
 	}
 }
 
+// TestAttachFollowsEveryThread attaches to a Go program whose threads are
+// already running: a write from each of them is seen.
+func TestAttachFollowsEveryThread(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "threads")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "threads")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/trace/threads: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	p := runWith(t, Options{PID: cmd.Process.Pid})
+	w := charge(p, capabilities.MainSubject, capabilities.FilesWrite)
+	if w == nil {
+		t.Fatalf("no write in the profile: %+v", p.Charges)
+	}
+	for i := range 4 {
+		if want := "path=" + filepath.Join(dir, fmt.Sprintf("t%d", i)); !strings.Contains(strings.Join(w.Examples, "\n"), want) {
+			t.Errorf("the write of thread %d (%s) is not in the profile: %q", i, want, w.Examples)
+		}
+	}
+}
+
 // TestDropsAreCounted shrinks the ring buffer until events cannot all fit:
 // the profile says how many were lost.
 func TestDropsAreCounted(t *testing.T) {

@@ -2,10 +2,10 @@
 // customs trace: follows a process tree and reports the system calls that
 // exercise capabilities, each with the user stack that made it.
 //
-// x86_64 system call numbers, argument registers and user stacks (pt_regs
-// read with CO-RE, stacks walked by their frame pointers); fork and exec
-// are read through BTF (tp_btf), so task_struct and linux_binprm offsets
-// come from the running kernel.
+// x86_64 system call numbers, argument registers and user stacks (stacks
+// walked by their frame pointers). Every program is a BTF-typed tracepoint
+// (tp_btf): task_struct, pt_regs and linux_binprm are read directly, at the
+// offsets of the running kernel.
 
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -101,16 +101,6 @@ struct {
 	__type(value, __u64);
 } quiet SEC(".maps");
 
-// gen counts each thread group's execs: the same stack in the next program
-// is another call.
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC); // allocated as used: loading stays quick
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u32);
-} gen SEC(".maps");
-
 // scratch is where an event is put together before it is known whether
 // customs needs to see it: the BPF stack is too small for one.
 struct {
@@ -146,7 +136,7 @@ struct {
 } drops SEC(".maps");
 
 // syscalls holds the thread groups followed, each with the set of system
-// calls it made: one lookup per system call tells both.
+// calls it made.
 struct syscall_set {
 	__u64 bits[8];
 };
@@ -158,6 +148,64 @@ struct {
 	__type(key, __u32);
 	__type(value, struct syscall_set);
 } syscalls SEC(".maps");
+
+// tasks marks each followed thread, in the thread itself: finding it costs
+// a pointer or two, where a hash lookup on every system call of every
+// process cost far more. It holds the system calls this thread has added
+// to its process's set (the set is only written when one is new), and the
+// process's exec generation: the same stack in the next program is another
+// call.
+struct task_state {
+	__u64 bits[8];
+	__u32 gen;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tasks SEC(".maps");
+
+// cur remembers, on each CPU, the task it last saw make a system call and
+// what the task storage said of it: a hit costs two loads where the storage
+// costs two helper calls. The task is known by its pt_regs, which sit at a
+// fixed place in its kernel stack; a stack is reused only after its task
+// has ended, and any change to what cur holds (a followed task forks,
+// execs or exits; customs attaches) bumps epoch, which empties every CPU's
+// cur.
+struct cur {
+	__u64 regs;
+	__u64 epoch;
+	__u32 followed;
+	__u32 tgid;
+	__u32 pid;
+	__u32 gen;
+	__u64 bits[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cur);
+} current SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} epoch SEC(".maps");
+
+static __always_inline void bump_epoch(void)
+{
+	__u32 z = 0;
+	__u64 *ep = bpf_map_lookup_elem(&epoch, &z);
+	if (ep)
+		__sync_fetch_and_add(ep, 1);
+}
 
 // Pseudo system call numbers for process events.
 #define EV_FORK -1
@@ -190,16 +238,27 @@ static __always_inline __u64 wakeup(void)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
+	struct task_state *ps = bpf_task_storage_get(&tasks, parent, 0, 0);
 	__u32 ptgid = parent->tgid;
 	__u32 ctgid = child->tgid;
-	if (ptgid == ctgid)
-		return 0; // a new thread of a process: followed or not with it
+	if (ptgid == ctgid) {
+		// A new thread of a process: followed if the process is.
+		if (ps) {
+			struct task_state *cs = bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cs)
+				cs->gen = ps->gen;
+			bump_epoch();
+		}
+		return 0;
+	}
 	__u32 ptid = parent->pid;
 	__u32 k = 0;
 	__u32 *w = bpf_map_lookup_elem(&watch, &k);
-	if ((w && *w != 0 && *w == ptid) || bpf_map_lookup_elem(&syscalls, &ptgid)) {
+	if (ps || (w && *w != 0 && *w == ptid)) {
 		struct syscall_set none = {};
 		bpf_map_update_elem(&syscalls, &ctgid, &none, BPF_ANY);
+		bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		bump_epoch();
 		struct event *e = reserve();
 		if (!e)
 			return 0;
@@ -214,36 +273,60 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-// on_exec reports the program a traced process now runs.
+// on_exec reports the program a traced process now runs. The thread that
+// execs is the process's only thread from here on.
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = p->tgid;
-	if (!bpf_map_lookup_elem(&syscalls, &tgid))
+	struct task_state *st = bpf_task_storage_get(&tasks, p, 0, 0);
+	if (!st)
 		return 0;
-	__u32 g = 1;
-	__u32 *cur = bpf_map_lookup_elem(&gen, &tgid);
-	if (cur)
-		g = *cur + 1;
-	bpf_map_update_elem(&gen, &tgid, &g, BPF_ANY);
+	st->gen++;
+	bump_epoch();
 	struct event *e = reserve();
 	if (!e)
 		return 0;
 	e->ts = bpf_ktime_get_boot_ns();
-	e->pid = tgid;
+	e->pid = p->tgid;
 	e->tid = p->pid;
 	e->nr = EV_EXEC;
-	e->gen = g;
+	e->gen = st->gen;
 	e->nframes = 0;
 	bpf_probe_read_kernel_str(e->str, sizeof(e->str), bprm->filename);
 	bpf_ringbuf_submit(e, wakeup());
 	return 0;
 }
 
+// on_exit: a followed task's kernel stack, and so its pt_regs, may go to
+// the next task started.
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+	if (bpf_task_storage_get(&tasks, p, 0, 0))
+		bump_epoch();
+	return 0;
+}
+
 // walk is a user stack walk in progress: bpf_loop calls walk_frame once a
-// frame (one loop body for the verifier instead of MAX_FRAMES).
+// frame (one loop body for the verifier instead of MAX_FRAMES). Frames are
+// read from a window of the stack copied in one read: a Go stack's frames
+// lie next to each other, and a helper call for each frame cost more than
+// copying two kilobytes once.
+#define WIN 2048
+struct stack_window {
+	__u8 b[WIN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_window);
+} window SEC(".maps");
+
 struct walk {
 	__u64 pc, fp, h;
+	__u64 base, lim; // the window holds lim bytes from base
 	__u32 n;
 };
 
@@ -252,18 +335,51 @@ static long walk_frame(__u64 i, void *ctx)
 	struct walk *w = ctx;
 	__u32 z = 0;
 	struct event *e = bpf_map_lookup_elem(&scratch, &z);
-	if (!e)
+	struct stack_window *win = bpf_map_lookup_elem(&window, &z);
+	if (!e || !win)
 		return 1;
 	e->ips[i & (MAX_FRAMES - 1)] = w->pc;
 	w->h = (w->h ^ w->pc) * FNV_PRIME;
 	w->n = i + 1;
-	__u64 frame[2];
-	if (!w->fp || bpf_probe_read_user(frame, sizeof(frame), (void *)w->fp))
+	if (!w->fp)
 		return 1;
-	if (!frame[1] || frame[0] == w->fp)
+	if (w->fp < w->base || w->fp + 16 > w->base + w->lim) {
+		// Past the window: the next one starts at this frame. Near the
+		// end of a mapping only the frame itself may be readable.
+		w->base = w->fp;
+		w->lim = WIN;
+		if (bpf_probe_read_user(win->b, WIN, (void *)w->fp)) {
+			w->lim = 16;
+			if (bpf_probe_read_user(win->b, 16, (void *)w->fp))
+				return 1;
+		}
+	}
+	__u64 off = w->fp - w->base;
+	if (off > WIN - 16)
+		return 1;
+	__u64 next_fp = *(__u64 *)&win->b[off];
+	__u64 ret = *(__u64 *)&win->b[off + 8];
+	if (!ret || next_fp == w->fp)
 		return 1; // the outermost frame, or not a frame chain
-	w->pc = frame[1];
-	w->fp = frame[0];
+	w->pc = ret;
+	w->fp = next_fp;
+	return 0;
+}
+
+// walk_stack walks the user stack from pc and its frame pointer fp into
+// the scratch event: its frames, their number and their hash. A global
+// function: the verifier checks it once, not once for every way of
+// reaching it.
+__noinline int walk_stack(__u64 pc, __u64 fp)
+{
+	struct walk w = {.pc = pc, .fp = fp, .h = FNV_BASIS};
+	bpf_loop(MAX_FRAMES, walk_frame, &w, 0);
+	__u32 z = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &z);
+	if (!e)
+		return 0;
+	e->nframes = w.n;
+	e->stack = w.h;
 	return 0;
 }
 
@@ -348,17 +464,44 @@ static __always_inline __u64 hash_field(__u64 h, __u64 off, long n)
 // system calls, and, for those that exercise a capability, as an event.
 static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
-	if (!set)
+	__u32 z = 0;
+	struct cur *c = bpf_map_lookup_elem(&current, &z);
+	__u64 *ep = bpf_map_lookup_elem(&epoch, &z);
+	if (!c || !ep)
+		return 0;
+	if (c->regs != (__u64)regs || c->epoch != *ep) {
+		// The epoch is read before the storage: a bump in between
+		// empties this entry again.
+		c->epoch = *ep;
+		c->regs = (__u64)regs;
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct task_state *st = bpf_task_storage_get(&tasks, task, 0, 0);
+		c->followed = st != 0;
+		if (!st)
+			return 0;
+		c->tgid = task->tgid;
+		c->pid = task->pid;
+		c->gen = st->gen;
+		for (int i = 0; i < 8; i++)
+			c->bits[i] = st->bits[i];
+	}
+	if (!c->followed)
 		return 0; // not followed
+	__u32 tgid = c->tgid;
 	if (nr >= 0 && nr < 512) {
-		// Read first: the threads of a process on other CPUs share this
-		// line, and a locked write on every system call would bounce it.
+		// Only a system call new to this thread touches the process's
+		// set: its threads on other CPUs share it, and a locked write on
+		// every system call would bounce its cache line.
 		__u64 bit = 1ULL << (nr & 63);
-		if (!(set->bits[(nr >> 6) & 7] & bit))
-			__sync_fetch_and_or(&set->bits[(nr >> 6) & 7], bit);
+		if (!(c->bits[(nr >> 6) & 7] & bit)) {
+			c->bits[(nr >> 6) & 7] |= bit;
+			struct task_state *st = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+			if (st)
+				st->bits[(nr >> 6) & 7] |= bit;
+			struct syscall_set *set = bpf_map_lookup_elem(&syscalls, &tgid);
+			if (set)
+				__sync_fetch_and_or(&set->bits[(nr >> 6) & 7], bit);
+		}
 	}
 
 	int path = -1, path2 = -1, sockaddr = -1;
@@ -418,12 +561,12 @@ static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 		return 0;
 	}
 	unsigned long args[6];
-	args[0] = BPF_CORE_READ(regs, di);
-	args[1] = BPF_CORE_READ(regs, si);
-	args[2] = BPF_CORE_READ(regs, dx);
-	args[3] = BPF_CORE_READ(regs, r10);
-	args[4] = BPF_CORE_READ(regs, r8);
-	args[5] = BPF_CORE_READ(regs, r9);
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
 	if (nr == NR_mmap && (!(args[2] & PROT_EXEC) || (int)args[4] != -1))
 		return 0;
 	if (nr == NR_mprotect && !(args[2] & PROT_EXEC))
@@ -434,35 +577,30 @@ static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 	if (nr == NR_openat && !(args[2] & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
 		return 0;
 
-	__u32 z = 0;
 	struct event *e = bpf_map_lookup_elem(&scratch, &z);
 	if (!e)
 		return 0;
-	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = tgid;
-	e->tid = (__u32)id;
+	e->tid = c->pid;
 	e->nr = nr;
 	for (int i = 0; i < 6; i++)
 		e->args[i] = args[i];
-	__u32 *g = bpf_map_lookup_elem(&gen, &tgid);
-	e->gen = g ? *g : 0;
+	e->gen = c->gen;
 
 	// The user stack, by its frame pointers (Go keeps them on amd64), and
 	// its hash: the call's identity.
-	struct walk w = {.pc = BPF_CORE_READ(regs, ip), .fp = BPF_CORE_READ(regs, bp), .h = FNV_BASIS};
-	bpf_loop(MAX_FRAMES, walk_frame, &w, 0);
-	e->nframes = w.n;
-	e->stack = w.h;
+	walk_stack(regs->ip, regs->bp);
 
 	// A call customs has seen enough of, whatever its arguments, is only
 	// counted.
-	struct call_key key = {.tgid = tgid, .gen = e->gen, .stack = w.h, .nr = nr, .argh = 0};
+	struct call_key key = {.tgid = tgid, .gen = e->gen, .stack = e->stack, .nr = nr, .argh = 0};
 	__u64 *count = bpf_map_lookup_elem(&quiet, &key);
 	if (count) {
 		*count += 1; // this CPU's count
 		return 0;
 	}
 
+	e->ts = bpf_ktime_get_boot_ns();
 	e->str[0] = 0;
 	e->str2[0] = 0;
 	e->addrlen = 0;
@@ -528,10 +666,10 @@ static __always_inline int on_syscall(struct pt_regs *regs, long nr)
 	return 0;
 }
 
-// A raw tracepoint: cheaper than the perf-event tracepoint, which copies
-// every system call's arguments before the program runs.
-SEC("raw_tracepoint/sys_enter")
-int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+// The BTF-typed raw tracepoint: the registers are read directly, where a
+// perf-event tracepoint copies every system call's arguments first.
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 {
-	return on_syscall((struct pt_regs *)ctx->args[0], ctx->args[1]);
+	return on_syscall(regs, nr);
 }
