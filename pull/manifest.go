@@ -328,10 +328,10 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	r = &expansionLimit{r: r, left: max*l.desc.Size + 1<<20, max: max, layer: l.desc.Digest.String()}
 	r = newEntryLimit(r, l.desc.Digest.String(), l.files, l.limits)
 	v := newVerifier(io.NopCloser(r), l.diffID, "layer "+l.desc.Digest.String()+": uncompressed content does not match the diff ID in the image config (digest mismatch)")
-	return &readCloser{Reader: v, close: func() error {
+	return readAhead(&readCloser{Reader: v, close: func() error {
 		closeDec()
 		return rc.Close()
-	}}, nil
+	}}, 1<<20, 4), nil
 }
 
 type expansionLimit struct {

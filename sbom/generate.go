@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/artifact"
 	"github.com/anchore/syft/syft/cataloging"
+	syftfile "github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/format/syftjson"
 	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
@@ -51,7 +53,9 @@ type Options struct {
 	// relationships, syft's binary classifier (whose generic packages no
 	// vulnerability database can match) and ELF package notes (which
 	// duplicate the distribution's own packages once ownership is not
-	// worked out).
+	// worked out), and without what a Debian package's info and copyright
+	// files add (its file list, its license, and those files among its
+	// locations).
 	ForMatching bool
 	// Key is the artifact's cache key when the caller already has it from
 	// CacheKey (a directory's costs a walk over its content); "" computes it.
@@ -293,6 +297,9 @@ func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBO
 			return nil, err
 		}
 	}
+	if opts.ForMatching {
+		src = matchingSource{src}
+	}
 	s, err := syft.CreateSBOM(ctx, src, config(opts))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
@@ -447,4 +454,69 @@ func goPackage(path, version, sum string) pkg.Package {
 	}
 	p.SetID()
 	return p
+}
+
+// matchingSource hides from syft what only a full SBOM needs of a Debian
+// package: its file list (md5sums, conffiles), its other info files and
+// its copyright file. syft's dpkg cataloger looks them up for every
+// package and merges the file lists pairwise: a quarter of the CPU of a
+// cold scan of the benchmark's Debian image, where matching needs the
+// name, version and distribution alone.
+type matchingSource struct{ source.Source }
+
+func (s matchingSource) FileResolver(scope source.Scope) (syftfile.Resolver, error) {
+	r, err := s.Source.FileResolver(scope)
+	if err != nil {
+		return nil, err
+	}
+	return matchingResolver{r}, nil
+}
+
+// ExcludedPaths passes on the source's exclusions, which syft applies
+// inside archives too.
+func (s matchingSource) ExcludedPaths() []string {
+	if e, ok := s.Source.(source.PathExcluder); ok {
+		return e.ExcludedPaths()
+	}
+	return nil
+}
+
+type matchingResolver struct{ syftfile.Resolver }
+
+// FilesByGlob finds no /var/lib/dpkg/info/PKG.* (the evidence syft lists
+// beside the status file).
+func (r matchingResolver) FilesByGlob(patterns ...string) ([]syftfile.Location, error) {
+	var keep []string
+	for _, p := range patterns {
+		dir, base := path.Split(p)
+		if len(base) > 2 && strings.HasSuffix(base, ".*") && (strings.HasSuffix(dir, "/info/") || strings.HasSuffix(dir, "/status.d/")) {
+			continue
+		}
+		keep = append(keep, p)
+	}
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	return r.Resolver.FilesByGlob(keep...)
+}
+
+func (r matchingResolver) RelativeFileByPath(l syftfile.Location, p string) *syftfile.Location {
+	if dpkgExtra(p) {
+		return nil
+	}
+	return r.Resolver.RelativeFileByPath(l, p)
+}
+
+// dpkgExtra reports the files the dpkg cataloger reads beside its
+// database: /var/lib/dpkg/info/PKG.md5sums and .conffiles (or under
+// status.d/ in distroless images), and /usr/share/doc/PKG/copyright.
+func dpkgExtra(p string) bool {
+	dir, base := path.Split(p)
+	switch {
+	case strings.HasSuffix(base, ".md5sums"), strings.HasSuffix(base, ".conffiles"):
+		return strings.HasSuffix(dir, "/info/") || strings.HasSuffix(dir, "/status.d/")
+	case base == "copyright":
+		return strings.HasPrefix(dir, "/usr/share/doc/")
+	}
+	return false
 }
