@@ -41,7 +41,7 @@ type aheadReader struct {
 
 	cur  block // the block being read
 	off  int
-	err  error // the error that ended the stream
+	err  error     // the error that ended the stream
 	once sync.Once // Close
 }
 
