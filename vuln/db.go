@@ -2,6 +2,7 @@ package vuln
 
 import (
 	"archive/zip"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	kflate "github.com/klauspost/compress/flate"
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -59,6 +61,9 @@ type DB struct {
 
 	mu      sync.Mutex
 	indexes map[string]*index
+	// zips holds the zips an index was just built from, read into memory:
+	// the records matched next are read from them.
+	zips map[string]*zip.Reader
 }
 
 // Options configure Open.
@@ -82,7 +87,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("opening the OSV database: %s is not a directory", dir)
 	}
-	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}, maxRecord: opts.MaxRecordSize}
+	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}, zips: map[string]*zip.Reader{}, maxRecord: opts.MaxRecordSize}
 	if db.maxRecord <= 0 {
 		db.maxRecord = DefaultMaxRecordSize
 	}
@@ -205,9 +210,12 @@ func (db *DB) index(base string) (*index, error) {
 		}
 	}
 	start := time.Now()
-	ix, err := buildIndex(src, db.maxRecord)
+	ix, zr, err := buildIndex(src, db.maxRecord)
 	if err != nil {
 		return nil, err
+	}
+	if zr != nil {
+		db.zips[src] = zr
 	}
 	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
 	if db.cache != nil {
@@ -244,22 +252,40 @@ func fingerprint(src string) (string, error) {
 
 // recordHead is what the index reads of each record.
 type recordHead struct {
-	ID       string    `json:"id"`
-	Modified time.Time `json:"modified"`
-	Affected []struct {
-		Package struct {
-			Ecosystem string `json:"ecosystem"`
-			Name      string `json:"name"`
-		} `json:"package"`
-	} `json:"affected"`
+	ID       string         `json:"id"`
+	Modified time.Time      `json:"modified"`
+	Affected []affectedHead `json:"affected"`
 }
 
-func buildIndex(src string, maxRecord int64) (*index, error) {
+type affectedHead struct {
+	Package struct {
+		Ecosystem string `json:"ecosystem"`
+		Name      string `json:"name"`
+	} `json:"package"`
+}
+
+// decodeHead reads a record's head: parseHead where it can, json.Unmarshal
+// (and its error) where it cannot.
+func decodeHead(b []byte, h *recordHead) error {
+	if parseHead(b, h) {
+		return nil
+	}
+	*h = recordHead{}
+	return json.Unmarshal(b, h)
+}
+
+// inMemoryZip is the largest zip an index is built from in memory (read
+// once for its digest and its records) rather than by reads at offsets.
+const inMemoryZip = 256 << 20
+
+// buildIndex reads every record's head. For a zip read into memory, it
+// also returns the zip, for the records matched next.
+func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]int{}, Built: time.Now().UTC()}
 	h := sha256.New()
 	add := func(member string, b []byte) {
 		var head recordHead
-		if err := json.Unmarshal(b, &head); err != nil {
+		if err := decodeHead(b, &head); err != nil {
 			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", member, src, err))
 			return
 		}
@@ -267,12 +293,12 @@ func buildIndex(src string, maxRecord int64) (*index, error) {
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fi.IsDir() {
 		entries, err := os.ReadDir(src)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, e := range entries {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
@@ -287,20 +313,29 @@ func buildIndex(src string, maxRecord int64) (*index, error) {
 			add(e.Name(), b)
 		}
 		ix.Digest = hex.EncodeToString(h.Sum(nil))
-		return ix, nil
+		return ix, nil, nil
 	}
 	f, err := os.Open(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
+	var at io.ReaderAt = f
+	var inMemory bool
+	if fi.Size() <= inMemoryZip {
+		data := make([]byte, fi.Size())
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, nil, err
+		}
+		h.Write(data)
+		at, inMemory = bytes.NewReader(data), true
+	} else if _, err := io.Copy(h, f); err != nil {
+		return nil, nil, err
 	}
 	ix.Digest = hex.EncodeToString(h.Sum(nil))
-	zr, err := zip.NewReader(f, fi.Size())
+	zr, err := newZipReader(at, fi.Size())
 	if err != nil {
-		return nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update` to fetch it again)", src, err)
+		return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update` to fetch it again)", src, err)
 	}
 	// Decompressing and reading record heads is most of the work: spread it
 	// over the cores, then merge in zip order so the index is deterministic.
@@ -315,14 +350,17 @@ func buildIndex(src string, maxRecord int64) (*index, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte // one record at a time: the head copies what it keeps
 			for i := w; i < len(zr.File); i += workers {
 				zf := zr.File[i]
 				if !strings.HasSuffix(zf.Name, ".json") {
 					continue
 				}
-				b, err := readMember(zf, maxRecord)
+				var b []byte
+				var err error
+				b, buf, err = readMemberInto(zf, maxRecord, buf)
 				if err == nil {
-					err = json.Unmarshal(b, &heads[i].h)
+					err = decodeHead(b, &heads[i].h)
 				}
 				heads[i].err = err
 			}
@@ -339,7 +377,77 @@ func buildIndex(src string, maxRecord int64) (*index, error) {
 		}
 		addHead(ix, zf.Name, heads[i].h)
 	}
-	return ix, nil
+	if !inMemory {
+		zr = nil
+	}
+	return ix, zr, nil
+}
+
+// newZipReader reads a zip's directory and decompresses its members with
+// klauspost/compress's inflater, faster than compress/flate, from a pool.
+func newZipReader(at io.ReaderAt, size int64) (*zip.Reader, error) {
+	zr, err := zip.NewReader(at, size)
+	if err != nil {
+		return nil, err
+	}
+	zr.RegisterDecompressor(zip.Deflate, newInflater)
+	return zr, nil
+}
+
+var inflaters sync.Pool
+
+func newInflater(r io.Reader) io.ReadCloser {
+	if fr, ok := inflaters.Get().(io.ReadCloser); ok {
+		if fr.(kflate.Resetter).Reset(r, nil) == nil {
+			return &pooledInflater{fr}
+		}
+	}
+	return &pooledInflater{kflate.NewReader(r)}
+}
+
+type pooledInflater struct{ io.ReadCloser }
+
+func (p *pooledInflater) Close() error {
+	if p.ReadCloser == nil {
+		return nil
+	}
+	err := p.ReadCloser.Close()
+	inflaters.Put(p.ReadCloser)
+	p.ReadCloser = nil
+	return err
+}
+
+// readMemberInto reads a zip member into buf, grown as needed, and
+// returns the member's bytes and the buffer.
+func readMemberInto(zf *zip.File, max int64, buf []byte) ([]byte, []byte, error) {
+	if zf.UncompressedSize64 > uint64(max) {
+		return nil, buf, recordTooLarge(max)
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, buf, err
+	}
+	defer rc.Close()
+	// The size in the directory is what the checksum reader holds the
+	// member to; one byte more shows a member longer than it says.
+	n := int(zf.UncompressedSize64) + 1
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	b := buf[:n]
+	got, err := io.ReadFull(rc, b)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return b[:got], buf, nil
+	case err != nil:
+		return nil, buf, err
+	}
+	// Longer than the directory says: read the rest, within the bound.
+	rest, err := readAllLimited(rc, max-int64(got))
+	if err != nil {
+		return nil, buf, err
+	}
+	return append(b, rest...), buf, nil
 }
 
 func addHead(ix *index, member string, head recordHead) {
@@ -416,11 +524,19 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 	_, src := db.sourceFor(base)
 	read := func(m string) ([]byte, error) { return readLimited(filepath.Join(src, filepath.Base(m)), db.maxRecord) }
 	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
-		zr, err := zip.OpenReader(src)
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
+		db.mu.Lock()
+		zr := db.zips[src]
+		db.mu.Unlock()
+		if zr == nil {
+			f, err := os.Open(src)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer f.Close()
+			if zr, err = newZipReader(f, fi.Size()); err != nil {
+				return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
+			}
 		}
-		defer zr.Close()
 		byName := map[string]*zip.File{}
 		for _, zf := range zr.File {
 			if members[zf.Name] {

@@ -1,0 +1,106 @@
+package vuln
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/customs-dev/customs/internal/testimage"
+)
+
+var headCases = []string{
+	`{"id":"GO-1","modified":"2024-01-02T03:04:05Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.2.3"}]}]}]}`,
+	`{"ID":"A","Modified":"2024-01-02T03:04:05.5+02:00","AFFECTED":[{"Package":{"ECOSYSTEM":"PyPI","Name":"x"}},{"package":{}},{}]}`,
+	`{"id":"A","id":"B","affected":[]}`,
+	`{"affected":[{"package":{"name":"a"},"package":{"ecosystem":"npm"}}]}`,
+	`{"id":"A","affected":[{"package":{"name":"a"}}],"affected":[{"package":{"ecosystem":"npm"}}]}`,
+	`{"id":"caf\u00e9"}`,
+	`{"id":"café"}`,
+	`{"i\u0064":"A"}`,
+	`{"id":null,"affected":null}`,
+	`{"id":5}`,
+	`{"modified":"yesterday"}`,
+	`{"id":"A"} x`,
+	`{"id":"A",}`,
+	`{"details":"a\tb"}`,
+	`{"details":"\ud83d\ude00 \\ \" \/ \b\f\n\r\t","n":[-0.5e+10,0,1E3,true,false,null,{}]}`,
+	`{"n":01}`,
+	`{"n":-}`,
+	`{"n":1.}`,
+	`[{"id":"A"}]`,
+	`{"database_specific":{"id":"NOT-THE-ID","affected":[1]}}`,
+	"{\"id\":\"A\"}\n",
+	` {"id":"A"} `,
+	`{"id":"A"`,
+	``,
+	`{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
+}
+
+// checkHead fails if parseHead accepts a record json.Unmarshal would read
+// otherwise, or invalid JSON.
+func checkHead(t *testing.T, b []byte) bool {
+	t.Helper()
+	var fast, slow recordHead
+	ok := parseHead(b, &fast)
+	err := json.Unmarshal(b, &slow)
+	if ok && err != nil {
+		t.Fatalf("parseHead accepts what json.Unmarshal refuses (%v): %.200q", err, b)
+	}
+	if !json.Valid(b) && ok {
+		t.Fatalf("parseHead accepts invalid JSON: %.200q", b)
+	}
+	if ok {
+		if diff := cmp.Diff(slow, fast); diff != "" {
+			t.Fatalf("parseHead reads %.200q otherwise than json.Unmarshal (-json +parseHead):\n%s", b, diff)
+		}
+	}
+	return ok
+}
+
+// TestParseHead: the fast reading of a record's head is json.Unmarshal's,
+// or it gives up; on the shared OSV data it gives up on almost nothing.
+func TestParseHead(t *testing.T) {
+	for _, c := range headCases {
+		checkHead(t, []byte(c))
+	}
+	for _, eco := range []string{"Go", "PyPI"} {
+		p := filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv", eco, "all.zip")
+		zr, err := zip.OpenReader(p)
+		if err != nil {
+			t.Logf("skipping the shared %s records: %v", eco, err)
+			continue
+		}
+		fast := 0
+		for _, zf := range zr.File {
+			rc, err := zf.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checkHead(t, b) {
+				fast++
+			}
+		}
+		zr.Close()
+		t.Logf("%s: parseHead read %d of %d records", eco, fast, len(zr.File))
+		if fast < len(zr.File)*9/10 {
+			t.Errorf("%s: parseHead read only %d of %d records", eco, fast, len(zr.File))
+		}
+	}
+}
+
+func FuzzParseHead(f *testing.F) {
+	for _, c := range headCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkHead(t, b) })
+}
