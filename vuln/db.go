@@ -2,6 +2,7 @@ package vuln
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -396,24 +397,31 @@ func newZipReader(at io.ReaderAt, size int64) (*zip.Reader, error) {
 
 var inflaters sync.Pool
 
-func newInflater(r io.Reader) io.ReadCloser {
-	if fr, ok := inflaters.Get().(io.ReadCloser); ok {
-		if fr.(kflate.Resetter).Reset(r, nil) == nil {
-			return &pooledInflater{fr}
-		}
-	}
-	return &pooledInflater{kflate.NewReader(r)}
+// pooledInflater is an inflater and the buffered reader it reads through,
+// kept together: given a bufio.Reader, klauspost's inflater allocates
+// nothing on Reset.
+type pooledInflater struct {
+	fr io.ReadCloser
+	br *bufio.Reader
 }
 
-type pooledInflater struct{ io.ReadCloser }
+func newInflater(r io.Reader) io.ReadCloser {
+	if p, ok := inflaters.Get().(*pooledInflater); ok {
+		p.br.Reset(r)
+		if p.fr.(kflate.Resetter).Reset(p.br, nil) == nil {
+			return p
+		}
+	}
+	br := bufio.NewReaderSize(r, 4096)
+	return &pooledInflater{fr: kflate.NewReader(br), br: br}
+}
+
+func (p *pooledInflater) Read(b []byte) (int, error) { return p.fr.Read(b) }
 
 func (p *pooledInflater) Close() error {
-	if p.ReadCloser == nil {
-		return nil
-	}
-	err := p.ReadCloser.Close()
-	inflaters.Put(p.ReadCloser)
-	p.ReadCloser = nil
+	err := p.fr.Close()
+	p.br.Reset(nil)
+	inflaters.Put(p)
 	return err
 }
 
