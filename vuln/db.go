@@ -276,8 +276,10 @@ func decodeHead(b []byte, h *recordHead) error {
 }
 
 // inMemoryZip is the largest zip an index is built from in memory (read
-// once for its digest and its records) rather than by reads at offsets.
-const inMemoryZip = 256 << 20
+// once for its digest and its records, and kept until the scan's records
+// are read) rather than by reads at offsets: the Go and PyPI zips, not the
+// larger distributions', whose bytes would add to the peak memory.
+const inMemoryZip = 64 << 20
 
 // buildIndex reads every record's head. For a zip read into memory, it
 // also returns the zip, for the records matched next.
