@@ -279,7 +279,7 @@ func decodeHead(b []byte, h *recordHead) error {
 // once for its digest and its records, and kept until the scan's records
 // are read) rather than by reads at offsets: the Go and PyPI zips, not the
 // larger distributions', whose bytes would add to the peak memory.
-const inMemoryZip = 64 << 20
+var inMemoryZip int64 = 64 << 20
 
 // buildIndex reads every record's head. For a zip read into memory, it
 // also returns the zip, for the records matched next.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -103,4 +104,33 @@ func FuzzParseHead(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkHead(t, b) })
+}
+
+// TestIndexFromDiskOrMemory: a zip indexed from memory and one indexed by
+// reads at offsets (as zips over inMemoryZip are) give the same index.
+func TestIndexFromDiskOrMemory(t *testing.T) {
+	src := filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv", "Go", "all.zip")
+	mem, zr, err := buildIndex(src, DefaultMaxRecordSize)
+	if err != nil {
+		t.Skipf("skipping: shared OSV data absent: %v", err)
+	}
+	if zr == nil {
+		t.Error("a small zip was not kept in memory")
+	}
+	defer func(n int64) { inMemoryZip = n }(inMemoryZip)
+	inMemoryZip = 0
+	disk, zr, err := buildIndex(src, DefaultMaxRecordSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr != nil {
+		t.Error("a zip over the bound was kept in memory")
+	}
+	disk.Built, mem.Built = time.Time{}, time.Time{}
+	if diff := cmp.Diff(mem, disk); diff != "" {
+		t.Errorf("the indexes differ (-memory +disk):\n%s", diff)
+	}
+	if mem.Records != 4291 {
+		t.Errorf("indexed %d records, want 4291", mem.Records)
+	}
 }
