@@ -57,10 +57,7 @@ func (a *aheadReader) fill() {
 		case <-a.done:
 			return
 		}
-		n, err := io.ReadFull(a.r, buf)
-		if err == io.ErrUnexpectedEOF {
-			err = io.EOF
-		}
+		n, err := fillBlock(a.r, buf)
 		select {
 		case a.full <- block{b: buf, n: n, err: err}:
 		case <-a.done:
@@ -70,6 +67,21 @@ func (a *aheadReader) fill() {
 			return
 		}
 	}
+}
+
+// fillBlock reads into buf until it is full or the stream ends, with the
+// stream's own error: io.ReadFull would turn a truncated gzip stream's
+// io.ErrUnexpectedEOF into an ending like any other.
+func fillBlock(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (a *aheadReader) Read(p []byte) (int, error) {

@@ -50,6 +50,13 @@ func TestReadAhead(t *testing.T) {
 	}
 	a.Close()
 
+	// A truncated stream's own error is kept, not made an ending.
+	a = readAhead(io.NopCloser(io.MultiReader(bytes.NewReader(data[:5000]), iotest.ErrReader(io.ErrUnexpectedEOF))), 4096, 2)
+	if got, err := io.ReadAll(a); err != io.ErrUnexpectedEOF || len(got) != 5000 {
+		t.Errorf("read %d bytes and %v, want 5000 bytes then io.ErrUnexpectedEOF", len(got), err)
+	}
+	a.Close()
+
 	// Closed after one read: the goroutine, blocked handing over a block,
 	// stops.
 	src := &closeCount{Reader: bytes.NewReader(data)}
