@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -347,29 +348,22 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 		err error
 	}
 	heads := make([]head, len(zr.File))
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte // one record at a time: the head copies what it keeps
-			for i := w; i < len(zr.File); i += workers {
-				zf := zr.File[i]
-				if !strings.HasSuffix(zf.Name, ".json") {
-					continue
-				}
-				var b []byte
-				var err error
-				b, buf, err = readMemberInto(zf, maxRecord, buf)
-				if err == nil {
-					err = decodeHead(b, &heads[i].h)
-				}
-				heads[i].err = err
+	spread(len(zr.File), func(share iter.Seq[int]) {
+		var buf []byte // one record at a time: the head copies what it keeps
+		for i := range share {
+			zf := zr.File[i]
+			if !strings.HasSuffix(zf.Name, ".json") {
+				continue
 			}
-		}()
-	}
-	wg.Wait()
+			var b []byte
+			var err error
+			b, buf, err = readMemberInto(zf, maxRecord, buf)
+			if err == nil {
+				err = decodeHead(b, &heads[i].h)
+			}
+			heads[i].err = err
+		}
+	})
 	for i, zf := range zr.File {
 		if !strings.HasSuffix(zf.Name, ".json") {
 			continue
@@ -438,26 +432,45 @@ func readMemberInto(zf *zip.File, max int64, buf []byte) ([]byte, []byte, error)
 		return nil, buf, err
 	}
 	defer rc.Close()
-	// The size in the directory is what the checksum reader holds the
-	// member to; one byte more shows a member longer than it says.
+	// One byte more than the directory says: archive/zip fails a member
+	// longer than its size (zip.ErrFormat) before it hands that byte over.
 	n := int(zf.UncompressedSize64) + 1
 	if cap(buf) < n {
 		buf = make([]byte, n)
 	}
-	b := buf[:n]
-	got, err := io.ReadFull(rc, b)
-	switch {
-	case err == io.ErrUnexpectedEOF || err == io.EOF:
-		return b[:got], buf, nil
-	case err != nil:
-		return nil, buf, err
+	// The checksum reader says io.EOF only for a whole member with the
+	// right CRC; io.ReadFull would hide its io.ErrUnexpectedEOF for a
+	// member shorter than its size among its own.
+	got := 0
+	for got < n {
+		m, err := rc.Read(buf[got:n])
+		got += m
+		if err == io.EOF {
+			return buf[:got], buf, nil
+		}
+		if err != nil {
+			return nil, buf, err
+		}
 	}
-	// Longer than the directory says: read the rest, within the bound.
-	rest, err := readAllLimited(rc, max-int64(got))
-	if err != nil {
-		return nil, buf, err
+	return nil, buf, zip.ErrFormat
+}
+
+// spread runs worker on every core, each over its share of 0..n-1.
+func spread(n int, worker func(share iter.Seq[int])) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			worker(func(yield func(int) bool) {
+				for i := w; i < n; i += workers {
+					if !yield(i) {
+						return
+					}
+				}
+			})
+		})
 	}
-	return append(b, rest...), buf, nil
+	wg.Wait()
 }
 
 func addHead(ix *index, member string, head recordHead) {
@@ -489,15 +502,8 @@ func readLimited(p string, max int64) ([]byte, error) {
 }
 
 func readMember(zf *zip.File, max int64) ([]byte, error) {
-	if zf.UncompressedSize64 > uint64(max) {
-		return nil, recordTooLarge(max)
-	}
-	rc, err := zf.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return readAllLimited(rc, max)
+	b, _, err := readMemberInto(zf, max, nil)
+	return b, err
 }
 
 func readAllLimited(r io.Reader, max int64) ([]byte, error) {
@@ -574,26 +580,19 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 	}
 	recs := make([]decoded, len(sorted))
 	opts := protojson.UnmarshalOptions{DiscardUnknown: true}
-	workers := min(runtime.GOMAXPROCS(0), len(sorted))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(sorted); i += workers {
-				b, err := read(sorted[i])
-				if err == nil {
-					v := &osvpb.Vulnerability{}
-					if err = opts.Unmarshal(b, v); err == nil {
-						recs[i].v = v
-						continue
-					}
+	spread(len(sorted), func(share iter.Seq[int]) {
+		for i := range share {
+			b, err := read(sorted[i])
+			if err == nil {
+				v := &osvpb.Vulnerability{}
+				if err = opts.Unmarshal(b, v); err == nil {
+					recs[i].v = v
+					continue
 				}
-				recs[i].err = err
 			}
-		}()
-	}
-	wg.Wait()
+			recs[i].err = err
+		}
+	})
 	var out []*osvpb.Vulnerability
 	var warnings []string
 	for i, r := range recs {

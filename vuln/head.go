@@ -59,7 +59,7 @@ func (p *headParser) record(h *recordHead) fieldFunc {
 			if h.Affected != nil || p.peek() != '[' {
 				return false
 			}
-			affected := h.Affected[:0]
+			var affected []affectedHead
 			ok := p.array(depth, func(depth int) bool {
 				var a affectedHead
 				if p.peek() != '{' {
@@ -122,16 +122,7 @@ func (p *headParser) space() {
 
 // object reads {"key": value, ...}, handing each member to f.
 func (p *headParser) object(depth int, f fieldFunc) bool {
-	if depth++; depth > maxHeadDepth || p.peek() != '{' {
-		return false
-	}
-	p.i++
-	p.space()
-	if p.peek() == '}' {
-		p.i++
-		return true
-	}
-	for {
+	return p.list('{', '}', depth, func(depth int) bool {
 		start := p.i
 		plain, ok := p.str()
 		if !ok || !plain {
@@ -146,36 +137,29 @@ func (p *headParser) object(depth int, f fieldFunc) bool {
 		}
 		p.i++
 		p.space()
-		if !f(key, depth) {
-			return false
-		}
-		p.space()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return f(key, depth)
+	})
 }
 
 // array reads [value, ...], handing each element to f.
 func (p *headParser) array(depth int, f func(depth int) bool) bool {
-	if depth++; depth > maxHeadDepth || p.peek() != '[' {
+	return p.list('[', ']', depth, f)
+}
+
+// list reads open, elements separated by commas, and close, one level
+// deeper, handing each element to elem.
+func (p *headParser) list(open, close byte, depth int, elem func(depth int) bool) bool {
+	if depth++; depth > maxHeadDepth || p.peek() != open {
 		return false
 	}
 	p.i++
 	p.space()
-	if p.peek() == ']' {
+	if p.peek() == close {
 		p.i++
 		return true
 	}
 	for {
-		if !f(depth) {
+		if !elem(depth) {
 			return false
 		}
 		p.space()
@@ -183,7 +167,7 @@ func (p *headParser) array(depth int, f func(depth int) bool) bool {
 		case ',':
 			p.i++
 			p.space()
-		case ']':
+		case close:
 			p.i++
 			return true
 		default:

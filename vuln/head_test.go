@@ -2,7 +2,9 @@ package vuln
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"hash/crc32"
 	"io"
 	"path/filepath"
 	"strings"
@@ -132,5 +134,39 @@ func TestIndexFromDiskOrMemory(t *testing.T) {
 	}
 	if mem.Records != 4291 {
 		t.Errorf("indexed %d records, want 4291", mem.Records)
+	}
+}
+
+// TestReadMemberChecksSize: a member whose data is shorter or longer than
+// the directory says, or whose CRC is wrong, is an error, not a record.
+func TestReadMemberChecksSize(t *testing.T) {
+	record := []byte(`{"id":"GO-1"}`)
+	for _, tc := range []struct {
+		name   string
+		size   uint64
+		crc    uint32
+		wantOK bool
+	}{
+		{"right", uint64(len(record)), crc32.ChecksumIEEE(record), true},
+		{"shorter than said", uint64(len(record)) + 5, crc32.ChecksumIEEE(record), false},
+		{"longer than said", uint64(len(record)) - 5, crc32.ChecksumIEEE(record), false},
+		{"wrong CRC", uint64(len(record)), 1, false},
+	} {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		w, err := zw.CreateRaw(&zip.FileHeader{Name: "r.json", Method: zip.Store, CRC32: tc.crc, CompressedSize64: uint64(len(record)), UncompressedSize64: tc.size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(record)
+		zw.Close()
+		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := readMemberInto(zr.File[0], DefaultMaxRecordSize, nil)
+		if ok := err == nil && bytes.Equal(b, record); ok != tc.wantOK {
+			t.Errorf("%s: read %q, %v; want a record: %v", tc.name, b, err, tc.wantOK)
+		}
 	}
 }
