@@ -44,6 +44,18 @@ func runWith(t *testing.T, opts Options) *Profile {
 	return p
 }
 
+// buildTestdata builds the program testdata/trace/NAME into dir.
+func buildTestdata(t *testing.T, dir, name string, flags ...string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, flags...), ".")...)
+	cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/trace/%s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
 // listen accepts and closes connections on 127.0.0.1 until the test ends.
 func listen(t *testing.T) net.Listener {
 	t.Helper()
@@ -85,12 +97,7 @@ func TestTraceChargesTheDependency(t *testing.T) {
 	}{{"with symbols", nil}, {"stripped", []string{"-ldflags=-s -w"}}} {
 		t.Run(build.name, func(t *testing.T) {
 			dir := t.TempDir()
-			bin := filepath.Join(dir, "traced")
-			cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, build.flags...), ".")...)
-			cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "app")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("building testdata/trace/app: %v\n%s", err, out)
-			}
+			bin := buildTestdata(t, dir, "app", build.flags...)
 			file := filepath.Join(dir, "written.txt")
 			var events strings.Builder
 			p := runWith(t, Options{Command: []string{bin, ln.Addr().String(), file}, Events: &events})
@@ -213,12 +220,7 @@ func FuzzParseProfile(f *testing.F) {
 func TestReverseShell(t *testing.T) {
 	ln := listen(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "revshell")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "revshell")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/trace/revshell: %v\n%s", err, out)
-	}
+	bin := buildTestdata(t, dir, "revshell")
 	decl, err := capabilities.Parse("capabilities.txt", []byte("capabilities 1\nmain ALL\nexample.com/backdoor FILES\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -273,12 +275,7 @@ func TestAttach(t *testing.T) {
 // already running: a write from each of them is seen.
 func TestAttachFollowsEveryThread(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "threads")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Join(testimage.Root(), "testdata", "trace", "threads")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/trace/threads: %v\n%s", err, out)
-	}
+	bin := buildTestdata(t, dir, "threads")
 	cmd := exec.Command(bin, dir)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
