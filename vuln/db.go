@@ -201,6 +201,9 @@ func (db *DB) index(base string) (*index, error) {
 	if db.maxRecord != DefaultMaxRecordSize {
 		// Another bound skips other records: another index.
 		fp += fmt.Sprintf(" max-record %d", db.maxRecord)
+	} else if ix := readSidecar(src); ix != nil {
+		db.indexes[key] = ix
+		return ix, nil
 	}
 	if db.cache != nil {
 		if b, err := db.cache.Get("osv-index", fp); err == nil {
@@ -339,7 +342,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 	ix.Digest = hex.EncodeToString(h.Sum(nil))
 	zr, err := newZipReader(at, fi.Size())
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update` to fetch it again)", src, err)
+		return nil, nil, &zipError{src: src, err: err}
 	}
 	// Decompressing and reading record heads is most of the work: spread it
 	// over the cores, then merge in zip order so the index is deterministic.
@@ -379,6 +382,18 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 	}
 	return ix, zr, nil
 }
+
+// zipError reports a zip whose directory cannot be read.
+type zipError struct {
+	src string
+	err error
+}
+
+func (e *zipError) Error() string {
+	return fmt.Sprintf("reading the OSV database %s: %v (the zip is corrupt: run `customs db update` to fetch it again)", e.src, e.err)
+}
+
+func (e *zipError) Unwrap() error { return e.err }
 
 // newZipReader reads a zip's directory and decompresses its members with
 // klauspost/compress's inflater, faster than compress/flate, from a pool.
@@ -521,9 +536,33 @@ func recordTooLarge(max int64) error {
 	return fmt.Errorf("the record is larger than the limit of %d bytes (raise it with --max-osv-record-size)", max)
 }
 
+// record is a record read for matching: what matching needs of it, and
+// its bytes, decoded in full only if it affects a package.
+type record struct {
+	member string
+	view   *osvpb.Vulnerability
+	raw    []byte
+	full   *osvpb.Vulnerability // once decoded
+	err    error
+}
+
+var recordJSON = protojson.UnmarshalOptions{DiscardUnknown: true}
+
+// decode reads the whole record.
+func (r *record) decode() {
+	if r.full != nil || r.err != nil {
+		return
+	}
+	v := &osvpb.Vulnerability{}
+	if r.err = recordJSON.Unmarshal(r.raw, v); r.err == nil {
+		r.full = v
+	}
+	r.raw = nil
+}
+
 // records reads the records that mention any of names ("Ecosystem/name")
 // in one ecosystem's source.
-func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []string, error) {
+func (db *DB) records(base string, names []string) ([]*record, []string, error) {
 	ix, err := db.index(base)
 	if err != nil {
 		return nil, nil, err
@@ -572,37 +611,40 @@ func (db *DB) records(base string, names []string) ([]*osvpb.Vulnerability, []st
 		sorted = append(sorted, m)
 	}
 	sort.Strings(sorted)
-	// Decompressing and decoding the records (hundreds for a Go binary's
-	// stdlib) is spread over the cores; the order stays the sorted one.
-	type decoded struct {
-		v   *osvpb.Vulnerability
-		err error
-	}
-	recs := make([]decoded, len(sorted))
-	opts := protojson.UnmarshalOptions{DiscardUnknown: true}
+	// Decompressing the records (hundreds for a Go binary's stdlib) and
+	// reading what matching needs of them is spread over the cores; the
+	// order stays the sorted one. A record matchView cannot read is
+	// decoded in full here.
+	recs := make([]*record, len(sorted))
 	spread(len(sorted), func(share iter.Seq[int]) {
 		for i := range share {
-			b, err := read(sorted[i])
-			if err == nil {
-				v := &osvpb.Vulnerability{}
-				if err = opts.Unmarshal(b, v); err == nil {
-					recs[i].v = v
-					continue
-				}
+			r := &record{member: sorted[i]}
+			recs[i] = r
+			if r.raw, r.err = read(sorted[i]); r.err != nil {
+				continue
 			}
-			recs[i].err = err
+			if v, ok := matchView(r.raw); ok {
+				r.view = v
+				continue
+			}
+			r.decode()
+			r.view = r.full
 		}
 	})
-	var out []*osvpb.Vulnerability
+	var out []*record
 	var warnings []string
-	for i, r := range recs {
+	for _, r := range recs {
 		if r.err != nil {
-			warnings = append(warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", sorted[i], src, r.err))
+			warnings = append(warnings, db.skipping(r, src))
 			continue
 		}
-		out = append(out, r.v)
+		out = append(out, r)
 	}
 	return out, warnings, nil
+}
+
+func (db *DB) skipping(r *record, src string) string {
+	return fmt.Sprintf("skipping OSV record %s in %s: %v", r.member, src, r.err)
 }
 
 // Newest is the time of the newest data: the newest "modified" date of any

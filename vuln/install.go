@@ -1,9 +1,7 @@
 package vuln
 
 import (
-	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -27,50 +26,45 @@ const maxZipSize = 4 << 30
 // Check opens an all.zip and parses every record's head, returning how many
 // records it has and the ecosystems they name.
 func Check(zipPath string) (int, []string, error) {
-	zr, err := zip.OpenReader(zipPath)
+	ix, err := checkedIndex(zipPath, zipPath)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s is not a valid zip: %w", zipPath, err)
-	}
-	defer zr.Close()
-	n := 0
-	ecos := map[string]bool{}
-	for _, zf := range zr.File {
-		if !strings.HasSuffix(zf.Name, ".json") {
-			continue
-		}
-		b, err := readMember(zf, DefaultMaxRecordSize)
-		if err != nil {
-			return 0, nil, fmt.Errorf("%s: record %s: %w", zipPath, zf.Name, err)
-		}
-		var head recordHead
-		if err := json.Unmarshal(b, &head); err != nil {
-			return 0, nil, fmt.Errorf("%s: record %s does not parse: %w", zipPath, zf.Name, err)
-		}
-		for _, a := range head.Affected {
-			ecos[baseEcosystem(a.Package.Ecosystem)] = true
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, nil, fmt.Errorf("%s holds no OSV records", zipPath)
+		return 0, nil, err
 	}
 	var list []string
-	for e := range ecos {
+	for e := range ix.Ecosystems {
 		list = append(list, e)
 	}
-	return n, list, nil
+	sort.Strings(list)
+	return ix.Records, list, nil
 }
 
-// Install checks an all.zip and swaps it in as dbDir/<ecosystem>/all.zip.
-// The previous copy is kept as all.zip.prev until the new one is in place;
-// a zip that does not check out leaves the database as it was.
+// checkedIndex indexes the zip at path (named as name in errors), strictly:
+// a record that does not parse fails it, where a scan skips the record.
+func checkedIndex(path, name string) (*index, error) {
+	ix, _, err := buildIndex(path, DefaultMaxRecordSize)
+	if err != nil {
+		var ze *zipError
+		if errors.As(err, &ze) {
+			return nil, fmt.Errorf("%s is not a valid zip: %w", name, ze.err)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(ix.Warnings) > 0 {
+		return nil, fmt.Errorf("%s: %s", name, ix.Warnings[0])
+	}
+	if ix.Records == 0 {
+		return nil, fmt.Errorf("%s holds no OSV records", name)
+	}
+	return ix, nil
+}
+
+// Install checks an all.zip and swaps it in as dbDir/<ecosystem>/all.zip,
+// with its index beside it. The previous copy is kept as all.zip.prev
+// until the new one is in place; a zip that does not check out leaves the
+// database as it was.
 func Install(dbDir, ecosystem, zipPath string) (int, error) {
 	if ecosystem == "" || strings.ContainsAny(ecosystem, `/\`) || ecosystem == "." || ecosystem == ".." {
 		return 0, fmt.Errorf("invalid ecosystem name %q", ecosystem)
-	}
-	n, _, err := Check(zipPath)
-	if err != nil {
-		return 0, err
 	}
 	dir := filepath.Join(dbDir, ecosystem)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -94,6 +88,17 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The copy is what gets installed, so the copy is what is checked and
+	// indexed: one pass over the records.
+	ix, err := checkedIndex(tmp.Name(), zipPath)
+	if err != nil {
+		return 0, err
+	}
+	// Readable by all, as the database directory is: an admission server
+	// may read it as another user.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return 0, err
+	}
 	dst := filepath.Join(dir, "all.zip")
 	if _, err := os.Stat(dst); err == nil {
 		if err := os.Link(dst, dst+".prev"); err != nil {
@@ -104,7 +109,11 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return 0, err
 	}
-	return n, nil
+	if err := writeSidecar(dst, ix); err != nil {
+		// The zip is in; scans index it themselves.
+		return ix.Records, fmt.Errorf("%s is installed, but %w", dst, err)
+	}
+	return ix.Records, nil
 }
 
 // Update downloads each ecosystem's all.zip from baseURL and installs it.

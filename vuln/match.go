@@ -2,6 +2,7 @@ package vuln
 
 import (
 	"context"
+	"iter"
 	"sort"
 	"strings"
 
@@ -90,26 +91,56 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 				res.Warnings = append(res.Warnings, w)
 			}
 		}
-		byName := map[string][]*osvpb.Vulnerability{}
-		for _, v := range records {
-			if v.GetWithdrawn() != nil {
+		byName := map[string][]*record{}
+		for _, r := range records {
+			if r.view.GetWithdrawn() != nil {
 				continue
 			}
-			for _, a := range v.GetAffected() {
+			for _, a := range r.view.GetAffected() {
 				n := baseEcosystem(a.GetPackage().GetEcosystem()) + "/" + a.GetPackage().GetName()
-				if l := byName[n]; len(l) == 0 || l[len(l)-1] != v {
-					byName[n] = append(byName[n], v)
+				if l := byName[n]; len(l) == 0 || l[len(l)-1] != r {
+					byName[n] = append(byName[n], r)
 				}
 			}
 		}
-		for _, p := range ps {
-			var hits []*osvpb.Vulnerability
-			for _, v := range byName[indexName(p)] {
-				if IsAffected(v, p) {
-					hits = append(hits, v)
+		// What matching needs of the records picks those that affect a
+		// package; only those are decoded in full, over the cores.
+		hits := make([][]*record, len(ps))
+		var affecting []*record
+		picked := map[*record]bool{}
+		for i, p := range ps {
+			for _, r := range byName[indexName(p)] {
+				if IsAffected(r.view, p) {
+					hits[i] = append(hits[i], r)
+					if !picked[r] {
+						picked[r] = true
+						affecting = append(affecting, r)
+					}
 				}
 			}
-			res.Findings = append(res.Findings, group(p, hits)...)
+		}
+		spread(len(affecting), func(share iter.Seq[int]) {
+			for i := range share {
+				affecting[i].decode()
+			}
+		})
+		_, src := db.sourceFor(e)
+		for i, p := range ps {
+			var full []*osvpb.Vulnerability
+			for _, r := range hits[i] {
+				if r.err != nil {
+					if w := db.skipping(r, src); !contains(res.Warnings, w) {
+						res.Warnings = append(res.Warnings, w)
+					}
+					continue
+				}
+				// The whole record decides, as it always did; what was
+				// read for matching only spared the others.
+				if r.full.GetWithdrawn() == nil && IsAffected(r.full, p) {
+					full = append(full, r.full)
+				}
+			}
+			res.Findings = append(res.Findings, group(p, full)...)
 		}
 	}
 	rev, err := db.Revision(ecos)

@@ -1,0 +1,195 @@
+package vuln
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/customs-dev/customs/internal/cas"
+)
+
+func writeZip(t *testing.T, path string, records map[string]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range records {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// indexes opens dir with a fresh cache, reads the Go index and reports
+// whether it had to be built, and the members it names for a package.
+func indexes(t *testing.T, dir string) (built bool, members []string) {
+	t.Helper()
+	var log bytes.Buffer
+	store, err := cas.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dir, Options{Cache: store, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := db.index("Go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(log.String(), "indexed OSV records"), ix.Names["Go/example.com/a"]
+}
+
+// TestInstalledIndex checks that an installed zip's index is stored beside
+// it and read back by a scan with an empty cache, that it is ignored once
+// the zip changes or when it is damaged, and that a scan writes nothing
+// beside a database it did not install.
+func TestInstalledIndex(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "all.zip")
+	writeZip(t, src, map[string]string{
+		"GO-1.json": `{"id":"GO-1","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/a"}}]}`,
+		"GO-2.json": `{"id":"GO-2","modified":"2026-01-02T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/b"}}]}`,
+	})
+
+	// A database laid out by hand (or by osv-scanner) is indexed by each
+	// cold scan, and nothing is written beside it.
+	foreign := t.TempDir()
+	os.MkdirAll(filepath.Join(foreign, "Go"), 0o755)
+	b, _ := os.ReadFile(src)
+	os.WriteFile(filepath.Join(foreign, "Go", "all.zip"), b, 0o644)
+	if built, _ := indexes(t, foreign); !built {
+		t.Errorf("a database without an index was not indexed")
+	}
+	if _, err := os.Stat(filepath.Join(foreign, "Go", "all.zip"+sidecarSuffix)); err == nil {
+		t.Errorf("a scan wrote an index beside a database it did not install")
+	}
+
+	db := t.TempDir()
+	if n, err := Install(db, "Go", src); err != nil || n != 2 {
+		t.Fatalf("Install = %d, %v; want 2 records", n, err)
+	}
+	zipPath := filepath.Join(db, "Go", "all.zip")
+	if _, err := os.Stat(zipPath + sidecarSuffix); err != nil {
+		t.Fatalf("Install stored no index: %v", err)
+	}
+	for _, p := range []string{zipPath, zipPath + sidecarSuffix} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v, %v; want it readable by all (0644)", p, fi.Mode(), err)
+		}
+	}
+	built, members := indexes(t, db)
+	if built || len(members) != 1 || members[0] != "GO-1.json" {
+		t.Errorf("with an installed index: built %v, members %v; want the stored index naming GO-1.json", built, members)
+	}
+
+	// Replacing the zip by hand makes the stored index stale.
+	writeZip(t, zipPath, map[string]string{
+		"GO-3.json": `{"id":"GO-3","modified":"2026-01-03T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/a"}}]}`,
+	})
+	os.Chtimes(zipPath, time.Now(), time.Now().Add(time.Hour))
+	built, members = indexes(t, db)
+	if !built || len(members) != 1 || members[0] != "GO-3.json" {
+		t.Errorf("after the zip changed: built %v, members %v; want a new index naming GO-3.json", built, members)
+	}
+
+	// A damaged index is ignored, never trusted.
+	if _, err := Install(db, "Go", src); err != nil {
+		t.Fatal(err)
+	}
+	for _, damage := range []string{"", "{", `{"format":"index-0"}`, `{"format":"` + indexFormat + `","size":1,"mtime":1,"index":{"names":{}}}`, "\x00\xff"} {
+		os.WriteFile(zipPath+sidecarSuffix, []byte(damage), 0o644)
+		if built, members := indexes(t, db); !built || len(members) != 1 || members[0] != "GO-1.json" {
+			t.Errorf("index file %q: built %v, members %v; want it ignored and the zip indexed", damage, built, members)
+		}
+	}
+}
+
+// TestInstallRefusesBadZips checks that a zip that is not one, or holds a
+// record that does not parse, or none, is refused and leaves the database
+// as it was.
+func TestInstallRefusesBadZips(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.zip")
+	writeZip(t, good, map[string]string{"GO-1.json": `{"id":"GO-1","affected":[{"package":{"ecosystem":"Go","name":"example.com/a"}}]}`})
+	db := filepath.Join(dir, "db")
+	if _, err := Install(db, "Go", good); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(db, "Go", "all.zip"))
+	bad := filepath.Join(dir, "bad.zip")
+	for name, write := range map[string]func(){
+		"not a zip":    func() { os.WriteFile(bad, []byte("not a zip"), 0o644) },
+		"a bad record": func() { writeZip(t, bad, map[string]string{"GO-1.json": `{"id":`}) },
+		"no records":   func() { writeZip(t, bad, map[string]string{"README": "hello"}) },
+	} {
+		write()
+		if _, err := Install(db, "Go", bad); err == nil {
+			t.Errorf("%s: installed", name)
+		} else if !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s: the error %q does not name the zip", name, err)
+		}
+		after, _ := os.ReadFile(filepath.Join(db, "Go", "all.zip"))
+		if !bytes.Equal(before, after) {
+			t.Errorf("%s: the installed zip changed", name)
+		}
+		if built, _ := indexes(t, db); built {
+			t.Errorf("%s: the installed index no longer holds", name)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(db, "Go", ".*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+// FuzzSidecar feeds arbitrary index files, as stored beside an installed
+// zip, to matching: one that does not hold is ignored, and one that does
+// but names records the zip lacks costs a warning, never a crash.
+func FuzzSidecar(f *testing.F) {
+	dir := f.TempDir()
+	src := filepath.Join(dir, "src.zip")
+	zf, _ := os.Create(src)
+	zw := zip.NewWriter(zf)
+	w, _ := zw.Create("GO-1.json")
+	w.Write([]byte(`{"id":"GO-1","affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`))
+	zw.Close()
+	zf.Close()
+	db := filepath.Join(dir, "db")
+	if _, err := Install(db, "Go", src); err != nil {
+		f.Fatal(err)
+	}
+	zipPath := filepath.Join(db, "Go", "all.zip")
+	good, err := os.ReadFile(zipPath + sidecarSuffix)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(bytes.Replace(good, []byte("GO-1.json"), []byte("../../etc/passwd"), 1))
+	f.Add(bytes.Replace(good, []byte(`"names":{`), []byte(`"names":{"Go/example.com/m":null,`), 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(zipPath+sidecarSuffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(db, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Match(context.Background(), []Package{{Name: "example.com/m", Version: "1.0.0", Ecosystem: "Go"}}); err != nil {
+			t.Fatal(err)
+		}
+		d.Status()
+	})
+}
