@@ -75,8 +75,9 @@ func (a *app) newDBUpdateCmd(db *string) *cobra.Command {
 		Use:   "update",
 		Short: "Download each ecosystem's all.zip, check it and swap it in atomically",
 		Long: `Downloads DIR/<Ecosystem>/all.zip from the OSV project's bucket (or --base-url, a
-mirror with the same layout), checks that every record parses, and replaces the
-old copy atomically; the previous copy stays as all.zip.prev. Without
+mirror with the same layout), checks that every record parses, stores the
+package index scans read beside it (all.zip.index), and replaces the old copy
+atomically; the previous copy stays as all.zip.prev. Without
 --ecosystem, the ecosystems the database already has are updated, or, for a new
 database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
 		Example: `  customs db update
@@ -129,7 +130,8 @@ func (a *app) newDBImportCmd(db *string) *cobra.Command {
 		Short: "Install all.zip files from a directory or a zip, for air-gapped machines",
 		Long: `Installs OSV data copied from elsewhere: a directory in osv-scanner's layout
 (<Ecosystem>/all.zip, or osv-scanner/<Ecosystem>/all.zip), or one zip whose
-ecosystem is --ecosystem or, if its records name only one, that one.`,
+ecosystem is --ecosystem or, if its records name only one, that one. Each zip is
+checked and indexed as by update.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("import takes one DIR or ZIP")}
