@@ -223,6 +223,9 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 				PostureRequirement{Require: e.Posture, Source: fmt.Sprintf("%s:%d", opts.Trust.Source, e.Line)})
 		}
 	}
+	// Unless the SBOM's inventory is cached, syft's configuration is needed
+	// next: it is made while the target is fetched and its key computed.
+	sbom.Prepare()
 	art, err := pull.Fetch(ctx, t, opts.Pull)
 	if err != nil {
 		return nil, err
