@@ -2,10 +2,12 @@ package bench
 
 import (
 	"archive/zip"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -102,13 +104,13 @@ func BenchmarkScan(b *testing.B) {
 		{"cyclonedx-sbom", []string{"sbom:" + cdx}, []string{"scan", "source", "-r", sbomDir}},
 	}
 	results := map[string]result{}
-	var names []string
+	var names, agreement []string
 	for _, in := range inputs {
-		args := func(db string) []string {
+		args := func(db, output string) []string {
 			a := append([]string{"scan"}, in.customs...)
-			return append(a, "--db", db, "-o", "json", "--fail-on", "critical", "--unknown-severity", "pass", "--db-warn-age", "0")
+			return append(a, "--db", db, "-o", output, "--fail-on", "critical", "--unknown-severity", "pass", "--db-warn-age", "0")
 		}
-		customsArgs := args(installed)
+		customsArgs := args(installed, "json")
 		osvArgs := append(in.osv, "--offline-vulnerabilities", "--local-db-path", db, "--format", "json")
 		tools := []struct {
 			name string
@@ -123,7 +125,7 @@ func BenchmarkScan(b *testing.B) {
 			{"customs-new-db", func(b *testing.B, i int) result {
 				cache := filepath.Join(dir, fmt.Sprintf("new-db-%s-%d-%d", in.name, b.N, i))
 				defer os.RemoveAll(cache)
-				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, args(db)...)
+				return runTool(b, []string{"CUSTOMS_CACHE=" + cache}, customs, args(db, "json")...)
 			}},
 			{"customs-warm", func(b *testing.B, i int) result {
 				cache := filepath.Join(dir, "warm-"+in.name)
@@ -138,6 +140,12 @@ func BenchmarkScan(b *testing.B) {
 			names = append(names, key)
 			measure(b, results, key, tool.run)
 		}
+		// The same findings, or the times mean nothing.
+		osvOut, customsOut := filepath.Join(dir, in.name+".osv.json"), filepath.Join(dir, in.name+".customs.json")
+		runToolAllowFail(b, nil, osv, append(append([]string(nil), osvArgs...), "--output", osvOut)...)
+		runTool(b, []string{"CUSTOMS_CACHE=" + filepath.Join(dir, "c0")}, customs, args(installed, "json="+customsOut)...)
+		same, diff := sameFindings(b, osvOut, customsOut)
+		agreement = append(agreement, fmt.Sprintf("%s: %d (package, ID) pairs, %s", in.name, same, diff))
 	}
 	sort.Strings(names)
 	var sum strings.Builder
@@ -153,5 +161,86 @@ func BenchmarkScan(b *testing.B) {
 				in.name, float64(o.wall)/float64(c.wall), float64(o.wall)/float64(n.wall), float64(o.wall)/float64(w.wall))
 		}
 	}
+	for _, a := range agreement {
+		fmt.Fprintln(&sum, a)
+	}
 	fmt.Println(sum.String())
+}
+
+// sameFindings compares the (package, version, ID) triples of
+// osv-scanner's and customs' JSON reports; a difference fails the
+// benchmark.
+func sameFindings(b *testing.B, osvJSON, customsJSON string) (int, string) {
+	b.Helper()
+	var o struct {
+		Results []struct {
+			Packages []struct {
+				Package struct {
+					Name, Version, Ecosystem string
+				}
+				Vulnerabilities []struct{ ID string }
+			}
+		}
+	}
+	var c struct {
+		Findings []struct {
+			IDs     []string
+			Package struct {
+				Name, Version, Ecosystem string
+			}
+		}
+	}
+	for _, f := range []struct {
+		path string
+		v    any
+	}{{osvJSON, &o}, {customsJSON, &c}} {
+		raw, err := os.ReadFile(f.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, f.v); err != nil {
+			b.Fatalf("%s: %v", f.path, err)
+		}
+	}
+	// Versions as each tool prints them: osv-scanner keeps a CycloneDX
+	// package URL's "v" on Go versions, customs prints them as the binary
+	// does.
+	pair := func(eco, name, version, id string) string {
+		eco, _, _ = strings.Cut(eco, ":")
+		if eco == "Go" {
+			version = strings.TrimPrefix(version, "v")
+		}
+		return eco + "/" + name + "@" + version + " " + id
+	}
+	var want, got []string
+	for _, r := range o.Results {
+		for _, p := range r.Packages {
+			for _, v := range p.Vulnerabilities {
+				want = append(want, pair(p.Package.Ecosystem, p.Package.Name, p.Package.Version, v.ID))
+			}
+		}
+	}
+	for _, f := range c.Findings {
+		for _, id := range f.IDs {
+			got = append(got, pair(f.Package.Ecosystem, f.Package.Name, f.Package.Version, id))
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	want, got = slices.Compact(want), slices.Compact(got)
+	if !slices.Equal(want, got) {
+		b.Errorf("customs and osv-scanner disagree:\nonly osv-scanner's: %v\nonly customs':      %v", minus(want, got), minus(got, want))
+		return len(got), "DIFFERENT from osv-scanner's"
+	}
+	return len(got), "the same as osv-scanner's"
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -130,6 +130,23 @@ func TestMatchAgreesWithOSVScanner(t *testing.T) {
 	if diff := cmp.Diff(pairs(res), pairs(res2)); diff != "" {
 		t.Errorf("cached index gives other findings:\n%s", diff)
 	}
+	// A database installed by customs, read through the index stored
+	// beside its zip, agrees too.
+	installed := t.TempDir()
+	if _, err := Install(installed, "Go", filepath.Join(dbDir, "Go", "all.zip")); err != nil {
+		t.Fatal(err)
+	}
+	db3, _ := Open(installed, Options{})
+	res3, err := db3.Match(context.Background(), pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db3.zips) != 0 {
+		t.Errorf("the installed database was indexed again")
+	}
+	if diff := cmp.Diff(pairs(res), pairs(res3)); diff != "" {
+		t.Errorf("the stored index gives other findings:\n%s", diff)
+	}
 }
 
 // TestMatchAgreesWithOSVScannerOnPython does the same for a Python

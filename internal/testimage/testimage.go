@@ -99,10 +99,9 @@ func Image(t testing.TB, arch string, bin []byte) v1.Image {
 		t.Fatal(err)
 	}
 	if bin != nil {
-		app, err := crane.Layer(map[string][]byte{"usr/local/bin/goapp": bin})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// Executable, as a real image's is: osv-scanner skips a binary
+		// that is not.
+		app := Layer(t, File{Name: "usr/local/bin/goapp", Body: string(bin), Mode: 0o755})
 		if img, err = mutate.AppendLayers(img, app); err != nil {
 			t.Fatal(err)
 		}
