@@ -177,6 +177,7 @@ type index struct {
 	// Ecosystems counts the records that name each base ecosystem.
 	Ecosystems map[string]int `json:"ecosystems"`
 	Warnings   []string       `json:"warnings"` // records that did not parse
+	firstBad   error          // the first of them, when just built
 }
 
 func (db *DB) sourceFor(base string) (string, string) {
@@ -373,6 +374,9 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 		}
 		if heads[i].err != nil {
 			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", zf.Name, src, heads[i].err))
+			if ix.firstBad == nil {
+				ix.firstBad = fmt.Errorf("record %s: %w", zf.Name, heads[i].err)
+			}
 			continue
 		}
 		addHead(ix, zf.Name, heads[i].h)
@@ -635,7 +639,7 @@ func (db *DB) records(base string, names []string) ([]*record, []string, error) 
 	var warnings []string
 	for _, r := range recs {
 		if r.err != nil {
-			warnings = append(warnings, db.skipping(r, src))
+			warnings = append(warnings, r.skipping(src))
 			continue
 		}
 		out = append(out, r)
@@ -643,7 +647,8 @@ func (db *DB) records(base string, names []string) ([]*record, []string, error) 
 	return out, warnings, nil
 }
 
-func (db *DB) skipping(r *record, src string) string {
+// skipping is the warning for a record that could not be read.
+func (r *record) skipping(src string) string {
 	return fmt.Sprintf("skipping OSV record %s in %s: %v", r.member, src, r.err)
 }
 

@@ -49,8 +49,8 @@ func checkedIndex(path, name string) (*index, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(ix.Warnings) > 0 {
-		return nil, fmt.Errorf("%s: %s", name, ix.Warnings[0])
+	if ix.firstBad != nil {
+		return nil, fmt.Errorf("%s: %w", name, ix.firstBad)
 	}
 	if ix.Records == 0 {
 		return nil, fmt.Errorf("%s holds no OSV records", name)

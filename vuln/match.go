@@ -129,7 +129,7 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 			var full []*osvpb.Vulnerability
 			for _, r := range hits[i] {
 				if r.err != nil {
-					if w := db.skipping(r, src); !contains(res.Warnings, w) {
+					if w := r.skipping(src); !contains(res.Warnings, w) {
 						res.Warnings = append(res.Warnings, w)
 					}
 					continue
