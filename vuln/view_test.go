@@ -1,18 +1,13 @@
 package vuln
 
 import (
-	"archive/zip"
 	"encoding/json"
-	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
-
-	"github.com/customs-dev/customs/internal/testimage"
 )
 
 var viewCases = append([]string{
@@ -76,34 +71,7 @@ func TestMatchView(t *testing.T) {
 	for _, c := range viewCases {
 		checkView(t, []byte(c))
 	}
-	for _, eco := range []string{"Go", "PyPI"} {
-		p := filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv", eco, "all.zip")
-		zr, err := zip.OpenReader(p)
-		if err != nil {
-			t.Logf("skipping the shared %s records: %v", eco, err)
-			continue
-		}
-		fast := 0
-		for _, zf := range zr.File {
-			rc, err := zf.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if checkView(t, b) {
-				fast++
-			}
-		}
-		zr.Close()
-		t.Logf("%s: matchView read %d of %d records", eco, fast, len(zr.File))
-		if fast < len(zr.File)*9/10 {
-			t.Errorf("%s: matchView read only %d of %d records", eco, fast, len(zr.File))
-		}
-	}
+	onSharedRecords(t, "matchView", func(b []byte) bool { return checkView(t, b) })
 }
 
 func FuzzMatchView(f *testing.F) {
