@@ -45,7 +45,7 @@ func (e *MissingEcosystemError) Error() string {
 
 // indexFormat changes with the index's layout, so that indexes cached by
 // older builds are rebuilt.
-const indexFormat = "index-3"
+const indexFormat = "index-4"
 
 // DefaultMaxRecordSize bounds one OSV record unless Options say otherwise.
 const DefaultMaxRecordSize = 16 << 20
@@ -169,11 +169,14 @@ func (db *DB) Revision(ecosystems []string) (string, error) {
 // index maps package names to the records that mention them, for one
 // ecosystem's source. It is built once per source content and cached.
 type index struct {
-	Digest  string              `json:"digest"`  // sha256 of the zip, or of the directory listing
-	Built   time.Time           `json:"built"`   // when it was built
-	Newest  time.Time           `json:"newest"`  // newest "modified" of the records
-	Records int                 `json:"records"` // how many records
-	Names   map[string][]string `json:"names"`   // "Ecosystem/name" → member names
+	Digest  string    `json:"digest"`  // sha256 of the zip, or of the directory listing
+	Built   time.Time `json:"built"`   // when it was built
+	Newest  time.Time `json:"newest"`  // newest "modified" of the records
+	Records int       `json:"records"` // how many records
+	// Names maps "Ecosystem/name" to member names while the index is
+	// built; a stored one keeps them in table instead (see storedIndex).
+	Names map[string][]string `json:"-"`
+	table []byte
 	// Ecosystems counts the records that name each base ecosystem.
 	Ecosystems map[string]int `json:"ecosystems"`
 	Warnings   []string       `json:"warnings"` // records that did not parse
@@ -208,10 +211,9 @@ func (db *DB) index(base string) (*index, error) {
 	}
 	if db.cache != nil {
 		if b, err := db.cache.Get("osv-index", fp); err == nil {
-			var ix index
-			if json.Unmarshal(b, &ix) == nil {
-				db.indexes[key] = &ix
-				return &ix, nil
+			if s, ok := decodeIndex(b); ok {
+				db.indexes[key] = s.Index
+				return s.Index, nil
 			}
 		}
 	}
@@ -225,7 +227,7 @@ func (db *DB) index(base string) (*index, error) {
 	}
 	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
 	if db.cache != nil {
-		if b, err := json.Marshal(ix); err == nil {
+		if b, err := encodeIndex(ix, 0, 0); err == nil {
 			db.cache.Put("osv-index", fp, b)
 		}
 	}
@@ -573,7 +575,7 @@ func (db *DB) records(base string, names []string) ([]*record, []string, error) 
 	}
 	members := map[string]bool{}
 	for _, n := range names {
-		for _, m := range ix.Names[n] {
+		for _, m := range ix.members(n) {
 			members[m] = true
 		}
 	}

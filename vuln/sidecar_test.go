@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +52,7 @@ func indexes(t *testing.T, dir string) (built bool, members []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Contains(log.String(), "indexed OSV records"), ix.Names["Go/example.com/a"]
+	return strings.Contains(log.String(), "indexed OSV records"), ix.members("Go/example.com/a")
 }
 
 // TestInstalledIndex checks that an installed zip's index is stored beside
@@ -177,8 +179,12 @@ func FuzzSidecar(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
-	f.Add(bytes.Replace(good, []byte("GO-1.json"), []byte("../../etc/passwd"), 1))
-	f.Add(bytes.Replace(good, []byte(`"names":{`), []byte(`"names":{"Go/example.com/m":null,`), 1))
+	// Well formed, but naming records the zip lacks.
+	fi, _ := os.Stat(zipPath)
+	for _, members := range [][]string{{"../../etc/passwd"}, {""}, {"GO-1.json", "GO-1.json"}, nil} {
+		b, _ := encodeIndex(&index{Names: map[string][]string{"Go/example.com/m": members}}, fi.Size(), fi.ModTime().UnixNano())
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := os.WriteFile(zipPath+sidecarSuffix, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -192,4 +198,40 @@ func FuzzSidecar(f *testing.F) {
 		}
 		d.Status()
 	})
+}
+
+// TestIndexTable: a stored index finds every name's members, with the
+// bytes that delimit its table escaped, and nothing for names it lacks.
+func TestIndexTable(t *testing.T) {
+	names := map[string][]string{
+		"Go/a": {"GO-1.json"}, "Go/a%09b": {"GO-2.json", "x\ty.json"}, "Go/a\tb": {"GO-3.json"},
+		"Go/nl\nz": {"%.json"}, "Go/%": {"GO-4.json"}, "PyPI/é": {"PYSEC-1.json"}, "Go/": {"GO-5.json"},
+	}
+	for i := range 2000 {
+		names[fmt.Sprintf("npm/p%d", i*7919%2000)] = []string{fmt.Sprintf("GHSA-%d.json", i), "MAL-1.json"}
+	}
+	b, err := encodeIndex(&index{Names: names, Ecosystems: map[string]int{}}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := decodeIndex(b)
+	if !ok {
+		t.Fatalf("decodeIndex refuses what encodeIndex wrote")
+	}
+	for name, want := range names {
+		if got := s.Index.members(name); !slices.Equal(got, want) {
+			t.Errorf("members(%q) = %q, want %q", name, got, want)
+		}
+	}
+	for _, name := range []string{"Go/b", "Go", "", "Go/a\t", "Go/a%09", "npm/p2000", "zzz", "\x00"} {
+		if got := s.Index.members(name); got != nil {
+			t.Errorf("members(%q) = %q, want none", name, got)
+		}
+	}
+	// Damage anywhere in the table shows.
+	for _, damaged := range [][]byte{b[:len(b)-1], append(append([]byte(nil), b...), "Go/z\tGO-9.json\n"...), bytes.Replace(b, []byte("GO-3.json"), []byte("GO-8.json"), 1)} {
+		if _, ok := decodeIndex(damaged); ok {
+			t.Errorf("decodeIndex accepts a damaged table")
+		}
+	}
 }
