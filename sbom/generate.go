@@ -279,6 +279,8 @@ func defaultConfig() *syft.CreateSBOMConfig {
 	return &c
 }
 
+// syftDefaults is shared by every SBOM of the process: it is only ever
+// copied (by defaultConfig), never changed.
 var syftDefaults = sync.OnceValue(syft.DefaultCreateSBOMConfig)
 
 // Prepare makes syft's default configuration in the background, for a

@@ -296,7 +296,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 	add := func(member string, b []byte) {
 		var head recordHead
 		if err := decodeHead(b, &head); err != nil {
-			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", member, src, err))
+			ix.skip(member, src, err)
 			return
 		}
 		addHead(ix, member, head)
@@ -316,7 +316,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			}
 			b, err := readLimited(filepath.Join(src, e.Name()), maxRecord)
 			if err != nil {
-				ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s: %v", e.Name(), err))
+				ix.skip(e.Name(), src, err)
 				continue
 			}
 			fmt.Fprintf(h, "%s %x\n", e.Name(), sha256.Sum256(b))
@@ -375,10 +375,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			continue
 		}
 		if heads[i].err != nil {
-			ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", zf.Name, src, heads[i].err))
-			if ix.firstBad == nil {
-				ix.firstBad = fmt.Errorf("record %s: %w", zf.Name, heads[i].err)
-			}
+			ix.skip(zf.Name, src, heads[i].err)
 			continue
 		}
 		addHead(ix, zf.Name, heads[i].h)
@@ -387,6 +384,14 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 		zr = nil
 	}
 	return ix, zr, nil
+}
+
+// skip records a record that could not be read, with a warning.
+func (ix *index) skip(member, src string, err error) {
+	ix.Warnings = append(ix.Warnings, fmt.Sprintf("skipping OSV record %s in %s: %v", member, src, err))
+	if ix.firstBad == nil {
+		ix.firstBad = fmt.Errorf("record %s: %w", member, err)
+	}
 }
 
 // zipError reports a zip whose directory cannot be read.

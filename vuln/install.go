@@ -99,6 +99,13 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return 0, err
 	}
+	// The index names the zip it was built from by the copy's size and
+	// mtime, which the rename keeps: another install that renames its own
+	// zip in meanwhile then makes this index stale, not wrong.
+	fi, err := os.Stat(tmp.Name())
+	if err != nil {
+		return 0, err
+	}
 	dst := filepath.Join(dir, "all.zip")
 	if _, err := os.Stat(dst); err == nil {
 		if err := os.Link(dst, dst+".prev"); err != nil {
@@ -109,14 +116,28 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return 0, err
 	}
-	if err := writeSidecar(dst, ix); err != nil {
-		// The zip is in; scans index it themselves.
-		return ix.Records, fmt.Errorf("%s is installed, but %w", dst, err)
+	if err := writeSidecar(dst, ix, fi); err != nil {
+		return ix.Records, &IndexError{Zip: dst, Err: err}
 	}
 	return ix.Records, nil
 }
 
+// IndexError reports a zip that was installed without its index: the
+// data is in, and scans index it themselves, into their cache.
+type IndexError struct {
+	Zip string
+	Err error
+}
+
+func (e *IndexError) Error() string {
+	return fmt.Sprintf("%s is installed, but its index is not: %v (scans will index it themselves)", e.Zip, e.Err)
+}
+
+func (e *IndexError) Unwrap() error { return e.Err }
+
 // Update downloads each ecosystem's all.zip from baseURL and installs it.
+// An ecosystem installed without its index is counted, and its
+// *IndexError joined to the error.
 func Update(ctx context.Context, dbDir string, ecosystems []string, baseURL string, client *http.Client, progress func(eco string, n int64)) (map[string]int, error) {
 	if baseURL == "" {
 		baseURL = DefaultBaseURL
@@ -133,7 +154,9 @@ func Update(ctx context.Context, dbDir string, ecosystems []string, baseURL stri
 		n, err := updateOne(ctx, dbDir, eco, strings.TrimSuffix(baseURL, "/"), client, progress)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("updating %s: %w", eco, err))
-			continue
+			if ie := (*IndexError)(nil); !errors.As(err, &ie) {
+				continue
+			}
 		}
 		counts[eco] = n
 	}

@@ -156,12 +156,9 @@ func readSidecar(src string) *index {
 	return s.Index
 }
 
-// writeSidecar stores ix beside the zip src, atomically.
-func writeSidecar(src string, ix *index) error {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
+// writeSidecar stores ix beside the zip src, atomically, for the zip fi
+// describes.
+func writeSidecar(src string, ix *index, fi os.FileInfo) error {
 	b, err := encodeIndex(ix, fi.Size(), fi.ModTime().UnixNano())
 	if err != nil {
 		return err

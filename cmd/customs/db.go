@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -114,7 +115,7 @@ database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
 			for _, e := range names {
 				fmt.Fprintf(a.stdout, "%s: %d records\n", e, counts[e])
 			}
-			return err
+			return a.indexWarnings(err)
 		},
 	}
 	cmd.Flags().StringArrayVar(&ecosystems, "ecosystem", nil, "ecosystem to update, as OSV names it: Go, PyPI, npm, Maven, crates.io, Debian, … (repeatable)")
@@ -177,7 +178,7 @@ checked and indexed as by update.`,
 			sort.Strings(names)
 			for _, e := range names {
 				n, err := vuln.Install(dir, e, zips[e])
-				if err != nil {
+				if err = a.indexWarnings(err); err != nil {
 					return fmt.Errorf("importing %s: %w", zips[e], err)
 				}
 				fmt.Fprintf(a.stdout, "%s: %d records installed in %s\n", e, n, filepath.Join(dir, e))
@@ -187,4 +188,23 @@ checked and indexed as by update.`,
 	}
 	cmd.Flags().StringVar(&ecosystem, "ecosystem", "", "the ecosystem of a single zip")
 	return cmd
+}
+
+// indexWarnings prints as warnings the zips that were installed without
+// their index (scans index them themselves), and returns what else went
+// wrong.
+func (a *app) indexWarnings(err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range errs {
+		if ie := (*vuln.IndexError)(nil); errors.As(e, &ie) {
+			fmt.Fprintf(a.stderr, "customs: warning: %v\n", ie)
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
 }
