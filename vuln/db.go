@@ -45,7 +45,7 @@ func (e *MissingEcosystemError) Error() string {
 
 // indexFormat changes with the index's layout, so that indexes cached by
 // older builds are rebuilt.
-const indexFormat = "index-4"
+const indexFormat = "index-5"
 
 // DefaultMaxRecordSize bounds one OSV record unless Options say otherwise.
 const DefaultMaxRecordSize = 16 << 20
@@ -177,6 +177,10 @@ type index struct {
 	// built; a stored one keeps them in table instead (see storedIndex).
 	Names map[string][]string `json:"-"`
 	table []byte
+	// Locs says where each record of a zip is, while the index is built; a
+	// stored one keeps them in locs (see storedIndex).
+	Locs map[string]memberAt `json:"-"`
+	locs []byte
 	// Ecosystems counts the records that name each base ecosystem.
 	Ecosystems map[string]int `json:"ecosystems"`
 	Warnings   []string       `json:"warnings"` // records that did not parse
@@ -343,6 +347,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 		return nil, nil, err
 	}
 	ix.Digest = hex.EncodeToString(h.Sum(nil))
+	ix.Locs = map[string]memberAt{}
 	zr, err := newZipReader(at, fi.Size())
 	if err != nil {
 		return nil, nil, &zipError{src: src, err: err}
@@ -350,8 +355,9 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 	// Decompressing and reading record heads is most of the work: spread it
 	// over the cores, then merge in zip order so the index is deterministic.
 	type head struct {
-		h   recordHead
-		err error
+		h      recordHead
+		offset int64 // of the compressed bytes
+		err    error
 	}
 	heads := make([]head, len(zr.File))
 	spread(len(zr.File), func(share iter.Seq[int]) {
@@ -367,6 +373,9 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			if err == nil {
 				err = decodeHead(b, &heads[i].h)
 			}
+			if err == nil {
+				heads[i].offset, err = zf.DataOffset()
+			}
 			heads[i].err = err
 		}
 	})
@@ -379,6 +388,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			continue
 		}
 		addHead(ix, zf.Name, heads[i].h)
+		ix.Locs[zf.Name] = memberAt{Offset: heads[i].offset, Compressed: int64(zf.CompressedSize64), Size: int64(zf.UncompressedSize64), CRC: zf.CRC32, Method: zf.Method}
 	}
 	if !inMemory {
 		zr = nil
@@ -593,28 +603,37 @@ func (db *DB) records(base string, names []string) ([]*record, []string, error) 
 		db.mu.Lock()
 		zr := db.zips[src]
 		db.mu.Unlock()
+		var f *os.File
 		if zr == nil {
-			f, err := os.Open(src)
-			if err != nil {
+			if f, err = os.Open(src); err != nil {
 				return nil, nil, err
 			}
 			defer f.Close()
-			if zr, err = newZipReader(f, fi.Size()); err != nil {
-				return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
-			}
 		}
-		byName := map[string]*zip.File{}
-		for _, zf := range zr.File {
-			if members[zf.Name] {
-				byName[zf.Name] = zf
+		// The index says where each record is: reading the directory of
+		// every record to find a few took 2.5 ms for Go's 4,291 and 25 ms
+		// for 80,000 (Debian's size).
+		if at, ok := ix.locate(members); ok && zr == nil {
+			read = func(m string) ([]byte, error) { return readAt(f, at[m], db.maxRecord) }
+		} else {
+			if zr == nil {
+				if zr, err = newZipReader(f, fi.Size()); err != nil {
+					return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
+				}
 			}
-		}
-		read = func(m string) ([]byte, error) {
-			zf, ok := byName[m]
-			if !ok {
-				return nil, fs.ErrNotExist
+			byName := map[string]*zip.File{}
+			for _, zf := range zr.File {
+				if members[zf.Name] {
+					byName[zf.Name] = zf
+				}
 			}
-			return readMember(zf, db.maxRecord)
+			read = func(m string) ([]byte, error) {
+				zf, ok := byName[m]
+				if !ok {
+					return nil, fs.ErrNotExist
+				}
+				return readMember(zf, db.maxRecord)
+			}
 		}
 	}
 	sorted := make([]string, 0, len(members))

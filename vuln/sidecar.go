@@ -1,13 +1,17 @@
 package vuln
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +32,10 @@ const maxSidecar = 256 << 20
 //
 //	Ecosystem/name TAB member TAB member ... LF
 //
+// then, for a zip, one line per member, sorted, saying where it is:
+//
+//	member TAB offset TAB compressed size TAB size TAB CRC-32 TAB method LF
+//
 // with "%", TAB and LF in names written %25, %09 and %0A. A scan looks its
 // few names up by bisection and decodes nothing else: decoding the JSON
 // map this replaces took 3.5 ms for the Go index, and grows with an
@@ -36,6 +44,7 @@ type storedIndex struct {
 	Format  string `json:"format"`
 	Size    int64  `json:"size,omitempty"`  // of the zip, beside which it is stored
 	ModTime int64  `json:"mtime,omitempty"` // of the zip, in nanoseconds
+	Names   int    `json:"names_bytes"`     // the names table's length; the members' places follow it
 	Table   uint32 `json:"table_crc32"`     // damage shows
 	Index   *index `json:"index"`
 }
@@ -69,11 +78,26 @@ func encodeIndex(ix *index, size, mtime int64) ([]byte, error) {
 		}
 		table = buf.Bytes()
 	}
-	head, err := json.Marshal(storedIndex{Format: indexFormat, Size: size, ModTime: mtime, Table: crc32.ChecksumIEEE(table), Index: ix})
+	locs := ix.locs
+	if locs == nil && ix.Locs != nil {
+		members := make([]string, 0, len(ix.Locs))
+		for m := range ix.Locs {
+			members = append(members, m)
+		}
+		sort.Slice(members, func(i, j int) bool { return nameEscaper.Replace(members[i]) < nameEscaper.Replace(members[j]) })
+		var buf bytes.Buffer
+		for _, m := range members {
+			a := ix.Locs[m]
+			fmt.Fprintf(&buf, "%s\t%d\t%d\t%d\t%d\t%d\n", nameEscaper.Replace(m), a.Offset, a.Compressed, a.Size, a.CRC, a.Method)
+		}
+		locs = buf.Bytes()
+	}
+	rest := append(append([]byte(nil), table...), locs...)
+	head, err := json.Marshal(storedIndex{Format: indexFormat, Size: size, ModTime: mtime, Names: len(table), Table: crc32.ChecksumIEEE(rest), Index: ix})
 	if err != nil {
 		return nil, err
 	}
-	return append(append(head, '\n'), table...), nil
+	return append(append(head, '\n'), rest...), nil
 }
 
 // decodeIndex reads a stored index, checking its format and its table.
@@ -86,11 +110,20 @@ func decodeIndex(b []byte) (*storedIndex, bool) {
 	if json.Unmarshal(b[:i], &s) != nil || s.Format != indexFormat || s.Index == nil {
 		return nil, false
 	}
-	table := b[i+1:]
-	if crc32.ChecksumIEEE(table) != s.Table || len(table) > 0 && table[len(table)-1] != '\n' {
+	rest := b[i+1:]
+	if crc32.ChecksumIEEE(rest) != s.Table || s.Names < 0 || s.Names > len(rest) {
 		return nil, false
 	}
+	table, locs := rest[:s.Names], rest[s.Names:]
+	for _, t := range [][]byte{table, locs} {
+		if len(t) > 0 && t[len(t)-1] != '\n' {
+			return nil, false
+		}
+	}
 	s.Index.table = table
+	if len(locs) > 0 {
+		s.Index.locs = locs
+	}
 	return &s, true
 }
 
@@ -182,4 +215,79 @@ func writeSidecar(src string, ix *index, fi os.FileInfo) error {
 		return fmt.Errorf("storing the index of %s: %w", src, err)
 	}
 	return nil
+}
+
+// memberAt is where a record's compressed bytes are in its zip, and what
+// the zip's directory says of them.
+type memberAt struct {
+	Offset, Compressed, Size int64
+	CRC                      uint32
+	Method                   uint16
+}
+
+// locate finds where each member is, if the index knows them all.
+func (ix *index) locate(members map[string]bool) (map[string]memberAt, bool) {
+	if ix.Locs == nil && ix.locs == nil {
+		return nil, false
+	}
+	at := make(map[string]memberAt, len(members))
+	for m := range members {
+		a, ok := ix.Locs[m]
+		if ix.Locs == nil {
+			a, ok = parseMemberAt(lookup(ix.locs, nameEscaper.Replace(m)))
+		}
+		if !ok {
+			return nil, false
+		}
+		at[m] = a
+	}
+	return at, true
+}
+
+// parseMemberAt reads "member TAB offset TAB compressed TAB size TAB crc
+// TAB method".
+func parseMemberAt(line []byte) (memberAt, bool) {
+	f := strings.Split(string(line), "\t")
+	if len(f) != 6 {
+		return memberAt{}, false
+	}
+	var n [5]uint64
+	for i, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			return memberAt{}, false
+		}
+		n[i] = v
+	}
+	if n[3] > math.MaxUint32 || n[4] > math.MaxUint16 {
+		return memberAt{}, false
+	}
+	return memberAt{Offset: int64(n[0]), Compressed: int64(n[1]), Size: int64(n[2]), CRC: uint32(n[3]), Method: uint16(n[4])}, true
+}
+
+// readAt reads a record at its place in the zip, checking its size and
+// CRC as archive/zip would.
+func readAt(r io.ReaderAt, at memberAt, max int64) ([]byte, error) {
+	if at.Size > max {
+		return nil, recordTooLarge(max)
+	}
+	var rc io.ReadCloser
+	body := io.NewSectionReader(r, at.Offset, at.Compressed)
+	switch at.Method {
+	case zip.Store:
+		rc = io.NopCloser(body)
+	case zip.Deflate:
+		rc = newInflater(body)
+	default:
+		return nil, zip.ErrAlgorithm
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, at.Size+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != at.Size || crc32.ChecksumIEEE(b) != at.CRC {
+		return nil, zip.ErrChecksum
+	}
+	return b, nil
 }
