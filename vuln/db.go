@@ -63,9 +63,9 @@ type DB struct {
 
 	mu      sync.Mutex
 	indexes map[string]*index
-	// zips holds the zips an index was just built from, read into memory:
+	// held holds the zips an index was just built from, read into memory:
 	// the records matched next are read from them.
-	zips map[string]*zip.Reader
+	held map[string][]byte
 }
 
 // Options configure Open.
@@ -89,7 +89,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("opening the OSV database: %s is not a directory", dir)
 	}
-	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}, zips: map[string]*zip.Reader{}, maxRecord: opts.MaxRecordSize}
+	db := &DB{Dir: dir, sources: map[string]string{}, cache: opts.Cache, logger: opts.Logger, indexes: map[string]*index{}, held: map[string][]byte{}, maxRecord: opts.MaxRecordSize}
 	if db.maxRecord <= 0 {
 		db.maxRecord = DefaultMaxRecordSize
 	}
@@ -173,14 +173,9 @@ type index struct {
 	Built   time.Time `json:"built"`   // when it was built
 	Newest  time.Time `json:"newest"`  // newest "modified" of the records
 	Records int       `json:"records"` // how many records
-	// Names maps "Ecosystem/name" to member names while the index is
-	// built; a stored one keeps them in table instead (see storedIndex).
-	Names map[string][]string `json:"-"`
-	table []byte
-	// Locs says where each record of a zip is, while the index is built; a
-	// stored one keeps them in locs (see storedIndex).
-	Locs map[string]memberAt `json:"-"`
-	locs []byte
+	// table lists the members that name each "Ecosystem/name", and locs
+	// where each member of a zip is (see storedIndex).
+	table, locs []byte
 	// Ecosystems counts the records that name each base ecosystem.
 	Ecosystems map[string]int `json:"ecosystems"`
 	Warnings   []string       `json:"warnings"` // records that did not parse
@@ -222,12 +217,12 @@ func (db *DB) index(base string) (*index, error) {
 		}
 	}
 	start := time.Now()
-	ix, zr, err := buildIndex(src, db.maxRecord)
+	ix, data, err := buildIndex(src, db.maxRecord)
 	if err != nil {
 		return nil, err
 	}
-	if zr != nil {
-		db.zips[src] = zr
+	if data != nil {
+		db.held[src] = data
 	}
 	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
 	if db.cache != nil {
@@ -293,9 +288,10 @@ func decodeHead(b []byte, h *recordHead) error {
 var inMemoryZip int64 = 64 << 20
 
 // buildIndex reads every record's head. For a zip read into memory, it
-// also returns the zip, for the records matched next.
-func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
-	ix := &index{Names: map[string][]string{}, Ecosystems: map[string]int{}, Built: time.Now().UTC()}
+// also returns the zip's bytes, for the records matched next.
+func buildIndex(src string, maxRecord int64) (*index, []byte, error) {
+	ix := &index{Ecosystems: map[string]int{}, Built: time.Now().UTC()}
+	names := map[string][]string{}
 	h := sha256.New()
 	add := func(member string, b []byte) {
 		var head recordHead
@@ -303,7 +299,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			ix.skip(member, src, err)
 			return
 		}
-		addHead(ix, member, head)
+		addHead(ix, names, member, head)
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -327,6 +323,7 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			add(e.Name(), b)
 		}
 		ix.Digest = hex.EncodeToString(h.Sum(nil))
+		ix.table = nameTable(names)
 		return ix, nil, nil
 	}
 	f, err := os.Open(src)
@@ -334,32 +331,32 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	var at io.ReaderAt = f
-	var inMemory bool
+	var zipAt io.ReaderAt = f
+	var data []byte
 	if fi.Size() <= inMemoryZip {
-		data := make([]byte, fi.Size())
+		data = make([]byte, fi.Size())
 		if _, err := io.ReadFull(f, data); err != nil {
 			return nil, nil, err
 		}
 		h.Write(data)
-		at, inMemory = bytes.NewReader(data), true
+		zipAt = bytes.NewReader(data)
 	} else if _, err := io.Copy(h, f); err != nil {
 		return nil, nil, err
 	}
 	ix.Digest = hex.EncodeToString(h.Sum(nil))
-	ix.Locs = map[string]memberAt{}
-	zr, err := newZipReader(at, fi.Size())
+	zr, err := zip.NewReader(zipAt, fi.Size())
 	if err != nil {
 		return nil, nil, &zipError{src: src, err: err}
 	}
 	// Decompressing and reading record heads is most of the work: spread it
 	// over the cores, then merge in zip order so the index is deterministic.
 	type head struct {
-		h      recordHead
-		offset int64 // of the compressed bytes
-		err    error
+		h   recordHead
+		at  memberAt
+		err error
 	}
 	heads := make([]head, len(zr.File))
+	locs := map[string]memberAt{}
 	spread(len(zr.File), func(share iter.Seq[int]) {
 		var buf []byte // one record at a time: the head copies what it keeps
 		for i := range share {
@@ -368,15 +365,14 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 				continue
 			}
 			var b []byte
-			var err error
-			b, buf, err = readMemberInto(zf, maxRecord, buf)
+			at, err := memberOf(zf)
+			if err == nil {
+				b, buf, err = readAt(zipAt, at, maxRecord, buf)
+			}
 			if err == nil {
 				err = decodeHead(b, &heads[i].h)
 			}
-			if err == nil {
-				heads[i].offset, err = zf.DataOffset()
-			}
-			heads[i].err = err
+			heads[i].at, heads[i].err = at, err
 		}
 	})
 	for i, zf := range zr.File {
@@ -387,13 +383,11 @@ func buildIndex(src string, maxRecord int64) (*index, *zip.Reader, error) {
 			ix.skip(zf.Name, src, heads[i].err)
 			continue
 		}
-		addHead(ix, zf.Name, heads[i].h)
-		ix.Locs[zf.Name] = memberAt{Offset: heads[i].offset, Compressed: int64(zf.CompressedSize64), Size: int64(zf.UncompressedSize64), CRC: zf.CRC32, Method: zf.Method}
+		addHead(ix, names, zf.Name, heads[i].h)
+		locs[zf.Name] = heads[i].at
 	}
-	if !inMemory {
-		zr = nil
-	}
-	return ix, zr, nil
+	ix.table, ix.locs = nameTable(names), locationTable(locs)
+	return ix, data, nil
 }
 
 // skip records a record that could not be read, with a warning.
@@ -416,17 +410,8 @@ func (e *zipError) Error() string {
 
 func (e *zipError) Unwrap() error { return e.err }
 
-// newZipReader reads a zip's directory and decompresses its members with
-// klauspost/compress's inflater, faster than compress/flate, from a pool.
-func newZipReader(at io.ReaderAt, size int64) (*zip.Reader, error) {
-	zr, err := zip.NewReader(at, size)
-	if err != nil {
-		return nil, err
-	}
-	zr.RegisterDecompressor(zip.Deflate, newInflater)
-	return zr, nil
-}
-
+// inflaters are klauspost/compress's inflaters, faster than
+// compress/flate, kept for reuse.
 var inflaters sync.Pool
 
 // pooledInflater is an inflater and the buffered reader it reads through,
@@ -457,40 +442,6 @@ func (p *pooledInflater) Close() error {
 	return err
 }
 
-// readMemberInto reads a zip member into buf, grown as needed, and
-// returns the member's bytes and the buffer.
-func readMemberInto(zf *zip.File, max int64, buf []byte) ([]byte, []byte, error) {
-	if zf.UncompressedSize64 > uint64(max) {
-		return nil, buf, recordTooLarge(max)
-	}
-	rc, err := zf.Open()
-	if err != nil {
-		return nil, buf, err
-	}
-	defer rc.Close()
-	// One byte more than the directory says: archive/zip fails a member
-	// longer than its size (zip.ErrFormat) before it hands that byte over.
-	n := int(zf.UncompressedSize64) + 1
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	// The checksum reader says io.EOF only for a whole member with the
-	// right CRC; io.ReadFull would hide its io.ErrUnexpectedEOF for a
-	// member shorter than its size among its own.
-	got := 0
-	for got < n {
-		m, err := rc.Read(buf[got:n])
-		got += m
-		if err == io.EOF {
-			return buf[:got], buf, nil
-		}
-		if err != nil {
-			return nil, buf, err
-		}
-	}
-	return nil, buf, zip.ErrFormat
-}
-
 // spread runs worker on every core, each over its share of 0..n-1.
 func spread(n int, worker func(share iter.Seq[int])) {
 	workers := min(runtime.GOMAXPROCS(0), n)
@@ -509,7 +460,7 @@ func spread(n int, worker func(share iter.Seq[int])) {
 	wg.Wait()
 }
 
-func addHead(ix *index, member string, head recordHead) {
+func addHead(ix *index, names map[string][]string, member string, head recordHead) {
 	ix.Records++
 	if head.Modified.After(ix.Newest) {
 		ix.Newest = head.Modified
@@ -523,7 +474,7 @@ func addHead(ix *index, member string, head recordHead) {
 		k := baseEcosystem(a.Package.Ecosystem) + "/" + a.Package.Name
 		if !seen[k] {
 			seen[k] = true
-			ix.Names[k] = append(ix.Names[k], member)
+			names[k] = append(names[k], member)
 		}
 	}
 }
@@ -535,11 +486,6 @@ func readLimited(p string, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return readAllLimited(f, max)
-}
-
-func readMember(zf *zip.File, max int64) ([]byte, error) {
-	b, _, err := readMemberInto(zf, max, nil)
-	return b, err
 }
 
 func readAllLimited(r io.Reader, max int64) ([]byte, error) {
@@ -600,40 +546,28 @@ func (db *DB) records(base string, names []string) ([]*record, []string, error) 
 	_, src := db.sourceFor(base)
 	read := func(m string) ([]byte, error) { return readLimited(filepath.Join(src, filepath.Base(m)), db.maxRecord) }
 	if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+		// The index says where each record is: reading the zip's directory
+		// to find a few took 2.5 ms for Go's 4,291 members and 25 ms for
+		// 80,000 (Debian's size).
 		db.mu.Lock()
-		zr := db.zips[src]
+		data := db.held[src]
 		db.mu.Unlock()
-		var f *os.File
-		if zr == nil {
-			if f, err = os.Open(src); err != nil {
+		var zr io.ReaderAt = bytes.NewReader(data)
+		if data == nil {
+			f, err := os.Open(src)
+			if err != nil {
 				return nil, nil, err
 			}
 			defer f.Close()
+			zr = f
 		}
-		// The index says where each record is: reading the directory of
-		// every record to find a few took 2.5 ms for Go's 4,291 and 25 ms
-		// for 80,000 (Debian's size).
-		if at, ok := ix.locate(members); ok && zr == nil {
-			read = func(m string) ([]byte, error) { return readAt(f, at[m], db.maxRecord) }
-		} else {
-			if zr == nil {
-				if zr, err = newZipReader(f, fi.Size()); err != nil {
-					return nil, nil, fmt.Errorf("reading the OSV database %s: %w (the zip is corrupt: run `customs db update`)", src, err)
-				}
+		read = func(m string) ([]byte, error) {
+			at, ok := ix.location(m)
+			if !ok {
+				return nil, fs.ErrNotExist
 			}
-			byName := map[string]*zip.File{}
-			for _, zf := range zr.File {
-				if members[zf.Name] {
-					byName[zf.Name] = zf
-				}
-			}
-			read = func(m string) ([]byte, error) {
-				zf, ok := byName[m]
-				if !ok {
-					return nil, fs.ErrNotExist
-				}
-				return readMember(zf, db.maxRecord)
-			}
+			b, _, err := readAt(zr, at, db.maxRecord, nil)
+			return b, err
 		}
 	}
 	sorted := make([]string, 0, len(members))

@@ -141,7 +141,7 @@ func TestMatchAgreesWithOSVScanner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(db3.zips) != 0 {
+	if len(db3.held) != 0 {
 		t.Errorf("the installed database was indexed again")
 	}
 	if diff := cmp.Diff(pairs(res), pairs(res3)); diff != "" {

@@ -54,46 +54,47 @@ var (
 	nameUnescaper = strings.NewReplacer("%25", "%", "%09", "\t", "%0A", "\n")
 )
 
+// nameTable writes the names table of an index being built.
+func nameTable(names map[string][]string) []byte {
+	var buf bytes.Buffer
+	for _, k := range byEscapedKey(names) {
+		buf.WriteString(k.escaped)
+		for _, m := range names[k.key] {
+			buf.WriteByte('\t')
+			buf.WriteString(nameEscaper.Replace(m))
+		}
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
+// locationTable writes the members table of an index being built.
+func locationTable(at map[string]memberAt) []byte {
+	var buf bytes.Buffer
+	for _, k := range byEscapedKey(at) {
+		a := at[k.key]
+		fmt.Fprintf(&buf, "%s\t%d\t%d\t%d\t%d\t%d\n", k.escaped, a.Offset, a.Compressed, a.Size, a.CRC, a.Method)
+	}
+	return buf.Bytes()
+}
+
+type escapedKey struct{ key, escaped string }
+
+// byEscapedKey lists a map's keys in the order of a table's lines.
+func byEscapedKey[V any](m map[string]V) []escapedKey {
+	keys := make([]escapedKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, escapedKey{k, nameEscaper.Replace(k)})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].escaped < keys[j].escaped })
+	return keys
+}
+
 // encodeIndex writes ix as stored, with the size and mtime of its zip
 // (zero for the cache, whose key says which zip).
 func encodeIndex(ix *index, size, mtime int64) ([]byte, error) {
-	table := ix.table
-	if table == nil {
-		keys := make([]string, 0, len(ix.Names))
-		escaped := make(map[string]string, len(ix.Names))
-		for k := range ix.Names {
-			e := nameEscaper.Replace(k)
-			keys = append(keys, e)
-			escaped[e] = k
-		}
-		sort.Strings(keys)
-		var buf bytes.Buffer
-		for _, e := range keys {
-			buf.WriteString(e)
-			for _, m := range ix.Names[escaped[e]] {
-				buf.WriteByte('\t')
-				buf.WriteString(nameEscaper.Replace(m))
-			}
-			buf.WriteByte('\n')
-		}
-		table = buf.Bytes()
-	}
-	locs := ix.locs
-	if locs == nil && ix.Locs != nil {
-		members := make([]string, 0, len(ix.Locs))
-		for m := range ix.Locs {
-			members = append(members, m)
-		}
-		sort.Slice(members, func(i, j int) bool { return nameEscaper.Replace(members[i]) < nameEscaper.Replace(members[j]) })
-		var buf bytes.Buffer
-		for _, m := range members {
-			a := ix.Locs[m]
-			fmt.Fprintf(&buf, "%s\t%d\t%d\t%d\t%d\t%d\n", nameEscaper.Replace(m), a.Offset, a.Compressed, a.Size, a.CRC, a.Method)
-		}
-		locs = buf.Bytes()
-	}
-	rest := append(append([]byte(nil), table...), locs...)
-	head, err := json.Marshal(storedIndex{Format: indexFormat, Size: size, ModTime: mtime, Names: len(table), Table: crc32.ChecksumIEEE(rest), Index: ix})
+	rest := append(append([]byte(nil), ix.table...), ix.locs...)
+	head, err := json.Marshal(storedIndex{Format: indexFormat, Size: size, ModTime: mtime, Names: len(ix.table), Table: crc32.ChecksumIEEE(rest), Index: ix})
 	if err != nil {
 		return nil, err
 	}
@@ -120,18 +121,12 @@ func decodeIndex(b []byte) (*storedIndex, bool) {
 			return nil, false
 		}
 	}
-	s.Index.table = table
-	if len(locs) > 0 {
-		s.Index.locs = locs
-	}
+	s.Index.table, s.Index.locs = table, locs
 	return &s, true
 }
 
 // members lists the records that name a package ("Ecosystem/name").
 func (ix *index) members(name string) []string {
-	if ix.Names != nil {
-		return ix.Names[name]
-	}
 	line := lookup(ix.table, nameEscaper.Replace(name))
 	if line == nil {
 		return nil
@@ -225,23 +220,9 @@ type memberAt struct {
 	Method                   uint16
 }
 
-// locate finds where each member is, if the index knows them all.
-func (ix *index) locate(members map[string]bool) (map[string]memberAt, bool) {
-	if ix.Locs == nil && ix.locs == nil {
-		return nil, false
-	}
-	at := make(map[string]memberAt, len(members))
-	for m := range members {
-		a, ok := ix.Locs[m]
-		if ix.Locs == nil {
-			a, ok = parseMemberAt(lookup(ix.locs, nameEscaper.Replace(m)))
-		}
-		if !ok {
-			return nil, false
-		}
-		at[m] = a
-	}
-	return at, true
+// location says where a member is in its zip.
+func (ix *index) location(member string) (memberAt, bool) {
+	return parseMemberAt(lookup(ix.locs, nameEscaper.Replace(member)))
 }
 
 // parseMemberAt reads "member TAB offset TAB compressed TAB size TAB crc
@@ -265,11 +246,19 @@ func parseMemberAt(line []byte) (memberAt, bool) {
 	return memberAt{Offset: int64(n[0]), Compressed: int64(n[1]), Size: int64(n[2]), CRC: uint32(n[3]), Method: uint16(n[4])}, true
 }
 
-// readAt reads a record at its place in the zip, checking its size and
-// CRC as archive/zip would.
-func readAt(r io.ReaderAt, at memberAt, max int64) ([]byte, error) {
-	if at.Size > max {
-		return nil, recordTooLarge(max)
+// memberOf says where a zip's member is, from its directory entry and
+// its local header.
+func memberOf(zf *zip.File) (memberAt, error) {
+	off, err := zf.DataOffset()
+	return memberAt{Offset: off, Compressed: int64(zf.CompressedSize64), Size: int64(zf.UncompressedSize64), CRC: zf.CRC32, Method: zf.Method}, err
+}
+
+// readAt reads a record at its place in the zip into buf, grown as
+// needed, and checks its size and CRC as archive/zip would. It returns
+// the record and the buffer.
+func readAt(r io.ReaderAt, at memberAt, max int64, buf []byte) ([]byte, []byte, error) {
+	if at.Size > max || at.Size < 0 {
+		return nil, buf, recordTooLarge(max)
 	}
 	var rc io.ReadCloser
 	body := io.NewSectionReader(r, at.Offset, at.Compressed)
@@ -279,15 +268,20 @@ func readAt(r io.ReaderAt, at memberAt, max int64) ([]byte, error) {
 	case zip.Deflate:
 		rc = newInflater(body)
 	default:
-		return nil, zip.ErrAlgorithm
+		return nil, buf, zip.ErrAlgorithm
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, at.Size+1))
-	if err != nil {
-		return nil, err
+	// One byte more than the size: a member longer than said is refused.
+	n := int(at.Size) + 1
+	if cap(buf) < n {
+		buf = make([]byte, n)
 	}
-	if int64(len(b)) != at.Size || crc32.ChecksumIEEE(b) != at.CRC {
-		return nil, zip.ErrChecksum
+	got, err := io.ReadFull(rc, buf[:n])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, buf, err
 	}
-	return b, nil
+	if int64(got) != at.Size || crc32.ChecksumIEEE(buf[:got]) != at.CRC {
+		return nil, buf, zip.ErrChecksum
+	}
+	return buf[:got], buf, nil
 }

@@ -182,7 +182,7 @@ func FuzzSidecar(f *testing.F) {
 	// Well formed, but naming records the zip lacks.
 	fi, _ := os.Stat(zipPath)
 	for _, members := range [][]string{{"../../etc/passwd"}, {""}, {"GO-1.json", "GO-1.json"}, nil} {
-		b, _ := encodeIndex(&index{Names: map[string][]string{"Go/example.com/m": members}}, fi.Size(), fi.ModTime().UnixNano())
+		b, _ := encodeIndex(&index{table: nameTable(map[string][]string{"Go/example.com/m": members})}, fi.Size(), fi.ModTime().UnixNano())
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -210,7 +210,7 @@ func TestIndexTable(t *testing.T) {
 	for i := range 2000 {
 		names[fmt.Sprintf("npm/p%d", i*7919%2000)] = []string{fmt.Sprintf("GHSA-%d.json", i), "MAL-1.json"}
 	}
-	b, err := encodeIndex(&index{Names: names, Ecosystems: map[string]int{}}, 0, 0)
+	b, err := encodeIndex(&index{table: nameTable(names), Ecosystems: map[string]int{}}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,8 +282,7 @@ func TestReadByLocation(t *testing.T) {
 	if !ok {
 		t.Fatal("the installed index does not decode")
 	}
-	at, _ := s.Index.locate(map[string]bool{"GO-1.json": true})
-	a := at["GO-1.json"]
+	a, _ := s.Index.location("GO-1.json")
 	old := fmt.Sprintf("GO-1.json\t%d\t", a.Offset)
 	s.Index.locs = bytes.Replace(s.Index.locs, []byte(old), []byte(fmt.Sprintf("GO-1.json\t%d\t", a.Offset+1)), 1)
 	b, _ = encodeIndex(s.Index, s.Size, s.ModTime)
