@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,21 +23,6 @@ var DefaultEcosystems = []string{"Go", "PyPI", "npm", "Maven", "crates.io", "Rub
 
 // maxZipSize bounds a downloaded or imported all.zip.
 const maxZipSize = 4 << 30
-
-// Check opens an all.zip and parses every record's head, returning how many
-// records it has and the ecosystems they name.
-func Check(zipPath string) (int, []string, error) {
-	ix, err := checkedIndex(zipPath, zipPath)
-	if err != nil {
-		return 0, nil, err
-	}
-	var list []string
-	for e := range ix.Ecosystems {
-		list = append(list, e)
-	}
-	sort.Strings(list)
-	return ix.Records, list, nil
-}
 
 // checkedIndex indexes the zip at path (named as name in errors), strictly:
 // a record that does not parse fails it, where a scan skips the record.
@@ -63,22 +49,52 @@ func checkedIndex(path, name string) (*index, error) {
 // until the new one is in place; a zip that does not check out leaves the
 // database as it was.
 func Install(dbDir, ecosystem, zipPath string) (int, error) {
-	if ecosystem == "" || strings.ContainsAny(ecosystem, `/\`) || ecosystem == "." || ecosystem == ".." {
-		return 0, fmt.Errorf("invalid ecosystem name %q", ecosystem)
-	}
-	dir := filepath.Join(dbDir, ecosystem)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := checkEcosystem(ecosystem); err != nil {
 		return 0, err
 	}
-	tmp, err := os.CreateTemp(dir, ".all.zip-*")
+	_, n, err := install(dbDir, ecosystem, zipPath)
+	return n, err
+}
+
+// Import installs an all.zip as Install does, under the ecosystem its
+// records name; a zip whose records name several is an *EcosystemsError.
+// The zip is read once, to check it, index it and find its ecosystem.
+func Import(dbDir, zipPath string) (string, int, error) {
+	return install(dbDir, "", zipPath)
+}
+
+// EcosystemsError reports a zip whose records name other than one
+// ecosystem, when it was to be installed under the one they name.
+type EcosystemsError struct {
+	Zip        string
+	Ecosystems []string
+}
+
+func (e *EcosystemsError) Error() string {
+	return fmt.Sprintf("%s: its records name %d ecosystems (%s)", e.Zip, len(e.Ecosystems), strings.Join(e.Ecosystems, ", "))
+}
+
+// checkEcosystem refuses a name that is not one directory's.
+func checkEcosystem(name string) error {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return fmt.Errorf("invalid ecosystem name %q", name)
+	}
+	return nil
+}
+
+func install(dbDir, ecosystem, zipPath string) (string, int, error) {
+	if err := os.MkdirAll(dbDir, 0o755); err != nil {
+		return "", 0, err
+	}
+	tmp, err := os.CreateTemp(dbDir, ".all.zip-*")
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	defer os.Remove(tmp.Name())
 	src, err := os.Open(zipPath)
 	if err != nil {
 		tmp.Close()
-		return 0, err
+		return "", 0, err
 	}
 	_, err = io.Copy(tmp, src)
 	src.Close()
@@ -86,25 +102,39 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 		err = cerr
 	}
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	// The copy is what gets installed, so the copy is what is checked and
 	// indexed: one pass over the records.
 	ix, err := checkedIndex(tmp.Name(), zipPath)
 	if err != nil {
-		return 0, err
+		return "", 0, err
+	}
+	if ecosystem == "" {
+		ecos := slices.Sorted(maps.Keys(ix.Ecosystems))
+		if len(ecos) != 1 {
+			return "", 0, &EcosystemsError{Zip: zipPath, Ecosystems: ecos}
+		}
+		ecosystem = ecos[0]
+	}
+	if err := checkEcosystem(ecosystem); err != nil {
+		return "", 0, err
 	}
 	// Readable by all, as the database directory is: an admission server
 	// may read it as another user.
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	// The index names the zip it was built from by the copy's size and
 	// mtime, which the rename keeps: another install that renames its own
 	// zip in meanwhile then makes this index stale, not wrong.
 	fi, err := os.Stat(tmp.Name())
 	if err != nil {
-		return 0, err
+		return "", 0, err
+	}
+	dir := filepath.Join(dbDir, ecosystem)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, err
 	}
 	dst := filepath.Join(dir, "all.zip")
 	if _, err := os.Stat(dst); err == nil {
@@ -114,12 +144,12 @@ func Install(dbDir, ecosystem, zipPath string) (int, error) {
 		}
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	if err := writeSidecar(dst, ix, fi); err != nil {
-		return ix.Records, &IndexError{Zip: dst, Err: err}
+		return ecosystem, ix.Records, &IndexError{Zip: dst, Err: err}
 	}
-	return ix.Records, nil
+	return ecosystem, ix.Records, nil
 }
 
 // IndexError reports a zip that was installed without its index: the

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -151,8 +152,9 @@ func TestInstallRefusesBadZips(t *testing.T) {
 			t.Errorf("%s: the installed index no longer holds", name)
 		}
 	}
-	left, _ := filepath.Glob(filepath.Join(db, "Go", ".*"))
-	if len(left) != 0 {
+	left, _ := filepath.Glob(filepath.Join(db, ".*"))
+	inEco, _ := filepath.Glob(filepath.Join(db, "Go", ".*"))
+	if left = append(left, inEco...); len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
 	}
 }
@@ -290,5 +292,35 @@ func TestReadByLocation(t *testing.T) {
 	res := match()
 	if len(res.Findings) != 1 || res.Findings[0].ID != "GO-2" || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "GO-1.json") {
 		t.Errorf("with GO-1 misplaced: %d findings, warnings %q; want GO-2 alone and a warning naming GO-1.json", len(res.Findings), res.Warnings)
+	}
+}
+
+// TestImport: a zip is installed under the ecosystem its records name,
+// and one whose records name two is refused, leaving nothing behind.
+func TestImport(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.zip")
+	writeZip(t, one, map[string]string{"PYSEC-1.json": `{"id":"PYSEC-1","affected":[{"package":{"ecosystem":"PyPI","name":"django"}}]}`})
+	two := filepath.Join(dir, "two.zip")
+	writeZip(t, two, map[string]string{
+		"PYSEC-1.json": `{"id":"PYSEC-1","affected":[{"package":{"ecosystem":"PyPI","name":"django"}}]}`,
+		"GO-1.json":    `{"id":"GO-1","affected":[{"package":{"ecosystem":"Go","name":"example.com/a"}}]}`,
+	})
+	db := filepath.Join(dir, "db")
+	if eco, n, err := Import(db, one); err != nil || eco != "PyPI" || n != 1 {
+		t.Errorf("Import(one ecosystem) = %q, %d, %v; want PyPI, 1", eco, n, err)
+	}
+	if _, err := os.Stat(filepath.Join(db, "PyPI", "all.zip"+sidecarSuffix)); err != nil {
+		t.Errorf("Import stored no index: %v", err)
+	}
+	var ee *EcosystemsError
+	if _, _, err := Import(db, two); !errors.As(err, &ee) || !slices.Equal(ee.Ecosystems, []string{"Go", "PyPI"}) {
+		t.Errorf("Import(two ecosystems) = %v; want an EcosystemsError naming Go and PyPI", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(db, "*")); len(left) != 1 {
+		t.Errorf("after the refusal the database holds %q; want PyPI alone", left)
+	}
+	if left, _ := filepath.Glob(filepath.Join(db, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
 	}
 }

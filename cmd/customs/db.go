@@ -158,18 +158,8 @@ checked and indexed as by update.`,
 					return fmt.Errorf("importing %s: no <Ecosystem>/all.zip in it", src)
 				}
 			} else {
-				eco := ecosystem
-				if eco == "" {
-					_, ecos, err := vuln.Check(src)
-					if err != nil {
-						return fmt.Errorf("importing %s: %w", src, err)
-					}
-					if len(ecos) != 1 {
-						return usageError{fmt.Errorf("importing %s: its records name %d ecosystems (%s): say which with --ecosystem", src, len(ecos), strings.Join(ecos, ", "))}
-					}
-					eco = ecos[0]
-				}
-				zips[eco] = src
+				// Without --ecosystem, the zip's records say which.
+				zips[ecosystem] = src
 			}
 			var names []string
 			for e := range zips {
@@ -177,9 +167,19 @@ checked and indexed as by update.`,
 			}
 			sort.Strings(names)
 			for _, e := range names {
-				n, err := vuln.Install(dir, e, zips[e])
+				zip := zips[e]
+				var n int
+				var err error
+				if e == "" {
+					e, n, err = vuln.Import(dir, zip)
+				} else {
+					n, err = vuln.Install(dir, e, zip)
+				}
+				if ee := (*vuln.EcosystemsError)(nil); errors.As(err, &ee) {
+					return usageError{fmt.Errorf("importing %v: say which with --ecosystem", ee)}
+				}
 				if err = a.indexWarnings(err); err != nil {
-					return fmt.Errorf("importing %s: %w", zips[e], err)
+					return fmt.Errorf("importing %s: %w", zip, err)
 				}
 				fmt.Fprintf(a.stdout, "%s: %d records installed in %s\n", e, n, filepath.Join(dir, e))
 			}
