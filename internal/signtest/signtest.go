@@ -1,5 +1,6 @@
 // Package signtest signs images in a registry for tests, the way cosign
-// stores signatures, with keys the tests generate.
+// stores signatures, with keys the tests generate or keyless with a
+// Sigstore of the test's own.
 package signtest
 
 import (
