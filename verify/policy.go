@@ -49,7 +49,9 @@ var ErrPolicy = errors.New("invalid trust policy")
 //	    allow-unsigned: true               # named, so that nobody does it by accident
 //
 // Entries are tried in order; the first whose pattern matches the image's
-// repository decides.
+// repository decides. An entry's "insecure-ignore-tlog: true" and
+// "insecure-ignore-sct: true" waive the transparency-log proof and the
+// certificate's SCT; both are unsafe.
 type Policy struct {
 	Version     int           `yaml:"version"`
 	TrustedRoot string        `yaml:"trusted-root,omitempty"`
@@ -75,6 +77,9 @@ type ImagePolicy struct {
 	// InsecureIgnoreTlog accepts signatures without a log entry or signed
 	// timestamp. Unsafe.
 	InsecureIgnoreTlog bool `yaml:"insecure-ignore-tlog,omitempty"`
+	// InsecureIgnoreSCT accepts keyless certificates without a signed
+	// certificate timestamp from a CT log of the trusted root. Unsafe.
+	InsecureIgnoreSCT bool `yaml:"insecure-ignore-sct,omitempty"`
 	// Posture are the posture rules (see customs scan --help) that the
 	// images must not break, beyond being signed.
 	Posture []string `yaml:"posture,omitempty"`
@@ -349,7 +354,7 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 	}
 	var first error
 	for _, a := range ip.Authorities {
-		opts := Options{TrustedRoot: p.root, MaxAge: ip.MaxAge.Duration, InsecureIgnoreTlog: ip.InsecureIgnoreTlog}
+		opts := Options{TrustedRoot: p.root, MaxAge: ip.MaxAge.Duration, InsecureIgnoreTlog: ip.InsecureIgnoreTlog, InsecureIgnoreSCT: ip.InsecureIgnoreSCT}
 		if a.key != nil {
 			opts.Key = a.key
 		} else {

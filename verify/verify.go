@@ -34,6 +34,9 @@ const (
 	CheckDigest          = "digest mismatch"
 	CheckSignature       = "signature invalid"
 	CheckTrustedMaterial = "not signed by trusted material"
+	// CheckSCT fails a keyless certificate without a signed certificate
+	// timestamp from a CT log of the trusted root.
+	CheckSCT = "sct"
 )
 
 // CheckError is a signature that does not verify: the policy said no, and
@@ -88,6 +91,10 @@ type Options struct {
 	// InsecureIgnoreTlog accepts signatures with neither a
 	// transparency-log entry nor a signed timestamp. Unsafe.
 	InsecureIgnoreTlog bool
+	// InsecureIgnoreSCT accepts keyless certificates without a signed
+	// certificate timestamp (SCT) from a CT log of the trusted root, that
+	// is, certificates nobody can see were issued. Unsafe.
+	InsecureIgnoreSCT bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -252,6 +259,12 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 		// (RFC 3161, as Rekor v2 bundles carry) must vouch for the time.
 		verifierOpts = append(verifierOpts, sgverify.WithObserverTimestamps(1))
 	}
+	if opts.Key == nil && !opts.InsecureIgnoreSCT {
+		// Fulcio logs each certificate it issues in a CT log, so that a
+		// certificate issued wrongly can be found; the SCT is the log's
+		// promise. Key-signed bundles have no certificate.
+		verifierOpts = append(verifierOpts, sgverify.WithSignedCertificateTimestamps(1))
+	}
 	hasTlog := false
 	if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
 		hasTlog = true
@@ -354,6 +367,9 @@ func classify(err error, opts Options, hasTlog bool) error {
 	msg := err.Error()
 	check := CheckSignature
 	switch {
+	case strings.Contains(msg, "failed to verify signed certificate timestamp"):
+		// No SCT, or none from a CT log of the trusted root.
+		check = CheckSCT
 	case strings.Contains(msg, "certificate does not match"), strings.Contains(msg, "key does not match"):
 		// The log entry was made for another key or certificate.
 		check = CheckKey

@@ -6,12 +6,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/customs-dev/customs/internal/testimage"
 )
@@ -68,6 +71,22 @@ func TestRealBundles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The public-good root without its CT logs: the real certificate's
+	// SCT is then from a log the root does not trust.
+	var noCT map[string]any
+	raw, err := os.ReadFile(shared(t, "trusted-roots/public-good.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &noCT); err != nil {
+		t.Fatal(err)
+	}
+	delete(noCT, "ctlogs")
+	raw, _ = json.Marshal(noCT)
+	publicGoodNoCT, err := root.NewTrustedRootFromJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	keyless := &Identity{Subject: sigstoreJSIdentity, Issuer: githubIssuer}
 
@@ -88,6 +107,10 @@ func TestRealBundles(t *testing.T) {
 			Options{TrustedRoot: publicGood, Identity: &Identity{Subject: sigstoreJSIdentity, Issuer: "https://accounts.google.com"}}, CheckIdentity},
 		{"keyless, too old", "bundles/sigstore.js@2.0.0-provenance.sigstore.json", digest(t, "sha512", sigstoreJSDigest),
 			Options{TrustedRoot: publicGood, Identity: keyless, MaxAge: 24 * time.Hour}, CheckTooOld},
+		{"keyless, CT log not in the trusted root", "bundles/sigstore.js@2.0.0-provenance.sigstore.json", digest(t, "sha512", sigstoreJSDigest),
+			Options{TrustedRoot: publicGoodNoCT, Identity: keyless}, CheckSCT},
+		{"keyless, CT log not in the trusted root, SCT waived", "bundles/sigstore.js@2.0.0-provenance.sigstore.json", digest(t, "sha512", sigstoreJSDigest),
+			Options{TrustedRoot: publicGoodNoCT, Identity: keyless, InsecureIgnoreSCT: true}, ""},
 		{"key-signed publish attestation", "examples/bundle-publish.json", digest(t, "sha512", publishDigest), Options{TrustedRoot: examplesRoot, Key: publishKey}, ""},
 		{"key-signed, another key", "examples/bundle-publish.json", digest(t, "sha512", publishDigest), Options{TrustedRoot: examplesRoot, Key: &otherKey.PublicKey}, CheckKey},
 		{"key-signed, artifact changed", "examples/bundle-publish.json", digest(t, "sha512", strings.Repeat("11", 64)), Options{TrustedRoot: examplesRoot, Key: publishKey}, CheckDigest},
