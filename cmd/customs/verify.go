@@ -21,6 +21,7 @@ type verifyFlags struct {
 	tufMirror, tufRoot       string
 	maxAge                   time.Duration
 	insecureIgnoreTlog       bool
+	insecureIgnoreSCT        bool
 	output                   string
 }
 
@@ -41,6 +42,7 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.tufRoot, "tuf-root", "", "the initial root.json of the --tuf-mirror repository (default: the public-good instance's, built in)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "fail when the verified signing time is older than this (for example 720h)")
 	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp")
+	fl.BoolVar(&f.insecureIgnoreSCT, "insecure-ignore-sct", false, "UNSAFE: accept keyless certificates without a signed certificate timestamp (SCT) from a CT log of the trusted root")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
 }
 
@@ -78,7 +80,10 @@ func (f *verifyFlags) options(a *app) (verify.Options, error) {
 	default:
 		opts.Identity = &verify.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, IssuerRegexp: f.issuerRegexp, GitHubWorkflow: f.gh}
 	}
-	opts.MaxAge, opts.InsecureIgnoreTlog = f.maxAge, f.insecureIgnoreTlog
+	opts.MaxAge, opts.InsecureIgnoreTlog, opts.InsecureIgnoreSCT = f.maxAge, f.insecureIgnoreTlog, f.insecureIgnoreSCT
+	if opts.InsecureIgnoreSCT && opts.Key == nil {
+		fmt.Fprintln(a.stderr, "customs: warning: --insecure-ignore-sct: certificates are accepted without a signed certificate timestamp from a trusted CT log")
+	}
 	return opts, nil
 }
 
@@ -97,8 +102,10 @@ Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
 the registry has no referrers API). Only a signature on that digest counts, so a
 tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
 signed timestamp must vouch for the signing time, unless --insecure-ignore-tlog.
-The keys that check them come from --trusted-root (offline), else from the
-trusted root Sigstore publishes through TUF (--tuf-mirror, cached for a day).
+A keyless certificate must carry a signed certificate timestamp (SCT) from a CT
+log of the trusted root, as Fulcio's do, unless --insecure-ignore-sct. The keys
+that check them come from --trusted-root (offline), else from the trusted root
+Sigstore publishes through TUF (--tuf-mirror, cached for a day).
 
 --attestation TYPE verifies a DSSE attestation instead (the .att tag, or a
 bundle referrer): signed as the flags say, an in-toto statement about this
@@ -130,11 +137,14 @@ repository decides, and images no entry matches are denied unless
     - pattern: docker.io/library/*
       allow-unsigned: true
 
+An entry's "insecure-ignore-tlog: true" and "insecure-ignore-sct: true" waive
+the log proof and the SCT for the images it matches, with a warning.
+
 Exit codes: 0 verified, and the digest is printed; 1 it did not verify, and the
 message names the check that failed (no signature found, no attestation found,
-key mismatch, identity mismatch, no transparency-log proof, certificate expired
-at signing time, signature too old, digest mismatch, image not allowed by the
-trust policy); 2 the inputs could not be read.`,
+key mismatch, identity mismatch, no transparency-log proof, sct (no SCT from a
+trusted CT log), certificate expired at signing time, signature too old, digest
+mismatch, image not allowed by the trust policy); 2 the inputs could not be read.`,
 		Example: `  customs verify registry.example/app:1.0 --key cosign.pub --trusted-root trusted_root.json
   customs verify ghcr.io/org/app:1.0 --trusted-root trusted_root.json \
       --certificate-identity-regexp '^https://github.com/org/app/' \
@@ -236,8 +246,12 @@ func (a *app) tufRoot(mirror, rootFile string) (*root.TrustedRoot, error) {
 // but needs one gets it through TUF.
 func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, error) {
 	p, err := verify.LoadPolicy(file)
-	if err != nil || !p.NeedsTrustedRoot() {
-		return p, err
+	if err != nil {
+		return nil, err
+	}
+	a.warnInsecurePolicy(p)
+	if !p.NeedsTrustedRoot() {
+		return p, nil
 	}
 	tr, err := a.tufRoot(mirror, rootFile)
 	if err != nil {
@@ -247,10 +261,26 @@ func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, er
 	return p, nil
 }
 
+// warnInsecurePolicy says which entries of a trust policy waive the SCT
+// of the keyless certificates they accept.
+func (a *app) warnInsecurePolicy(p *verify.Policy) {
+	for _, ip := range p.Images {
+		if !ip.InsecureIgnoreSCT {
+			continue
+		}
+		for _, au := range ip.Authorities {
+			if au.Key == "" {
+				fmt.Fprintf(a.stderr, "customs: warning: %s:%d: insecure-ignore-sct: certificates for %s are accepted without a signed certificate timestamp from a trusted CT log\n", p.Source, ip.Line, ip.Pattern)
+				break
+			}
+		}
+	}
+}
+
 // trustSet reports whether a flag saying who must sign was given.
 func (f *verifyFlags) trustSet(cmd *cobra.Command) bool {
 	for _, n := range []string{"key", "certificate-identity", "certificate-identity-regexp", "certificate-oidc-issuer", "certificate-oidc-issuer-regexp",
-		"certificate-github-workflow-trigger", "certificate-github-workflow-sha", "certificate-github-workflow-name", "certificate-github-workflow-repository", "certificate-github-workflow-ref", "trusted-root", "max-age", "insecure-ignore-tlog"} {
+		"certificate-github-workflow-trigger", "certificate-github-workflow-sha", "certificate-github-workflow-name", "certificate-github-workflow-repository", "certificate-github-workflow-ref", "trusted-root", "max-age", "insecure-ignore-tlog", "insecure-ignore-sct"} {
 		if cmd.Flags().Changed(n) {
 			return true
 		}
@@ -327,12 +357,15 @@ func (a *app) newVerifyBlobCmd() *cobra.Command {
 FILE_OR_DIGEST, a path or sha256:<hex> (sha384, sha512 too), offline against
 --trusted-root, else against the trusted root Sigstore publishes through TUF.
 A transparency-log entry or an RFC 3161 signed timestamp must vouch
-for the signing time (Rekor v2 bundles carry only the latter).
+for the signing time (Rekor v2 bundles carry only the latter), unless
+--insecure-ignore-tlog; a keyless certificate must carry a signed certificate
+timestamp (SCT) from a CT log of the trusted root, unless --insecure-ignore-sct.
 
 Exit codes: 0 verified; 1 it did not verify, and the message names the check that
 failed (no signature found, key mismatch, identity mismatch, no transparency-log
-proof, certificate expired at signing time, signature too old, digest mismatch);
-2 the inputs could not be read (a malformed bundle, key or root).`,
+proof, sct (no SCT from a trusted CT log), certificate expired at signing time,
+signature too old, digest mismatch); 2 the inputs could not be read (a malformed
+bundle, key or root).`,
 		Example: `  customs verify blob --bundle app.sigstore.json --key cosign.pub --trusted-root trusted_root.json app.tar.gz
   customs verify blob --bundle prov.sigstore.json --trusted-root trusted_root.json \
       --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \

@@ -179,3 +179,88 @@ func TestScanWithTrustPolicy(t *testing.T) {
 		t.Errorf("malformed policy: exit %d, stderr %q; want 2 and the line", code, stderr)
 	}
 }
+
+// TestVerifySCT checks that a keyless certificate whose SCT no CT log of
+// the trusted root signed fails the sct check, in `customs verify blob`,
+// `customs verify IMAGE` and through a trust policy, and that the opt-outs
+// pass it with a warning that names them.
+func TestVerifySCT(t *testing.T) {
+	s := signtest.NewSigstore(t)
+	const who, issuer = "release@example.com", "https://issuer.example.com"
+	dir := t.TempDir()
+	trustedRoot := filepath.Join(dir, "trusted_root.json")
+	os.WriteFile(trustedRoot, s.TrustedRootJSON(t), 0o644)
+	artifact := filepath.Join(dir, "app.tar.gz")
+	os.WriteFile(artifact, []byte("the artifact"), 0o644)
+	writeBundle := func(name string, sct signtest.SCT) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, s.Sign(t, who, issuer, []byte("the artifact"), signtest.SignOptions{SCT: sct}).Bundle(t), 0o644)
+		return p
+	}
+	trusted, unknown := writeBundle("trusted.sigstore.json", signtest.SCTTrusted), writeBundle("unknown.sigstore.json", signtest.SCTUnknownLog)
+	blob := func(bundle string, extra ...string) []string {
+		return append([]string{"verify", "blob", "--bundle", bundle, "--trusted-root", trustedRoot,
+			"--certificate-identity", who, "--certificate-oidc-issuer", issuer, artifact}, extra...)
+	}
+
+	reg := registrytest.Start(t, registrytest.Options{})
+	repo := reg.Host + "/app"
+	img := signtest.Image(t)
+	signtest.Push(t, repo+":1", img)
+	raw, _ := img.RawManifest()
+	signtest.AttachBundle(t, repo, img, s.Sign(t, who, issuer, raw, signtest.SignOptions{SCT: signtest.SCTUnknownLog}).Bundle(t), "")
+	image := []string{"verify", repo + ":1", "--trusted-root", trustedRoot, "--certificate-identity", who, "--certificate-oidc-issuer", issuer}
+	writePolicy := func(name, waive string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte("version: 1\ntrusted-root: trusted_root.json\nimages:\n  - pattern: "+reg.Host+"/**\n"+
+			"    authorities: [{identity: "+who+", issuer: \""+issuer+"\"}]\n"+waive), 0o644)
+		return p
+	}
+	strict, lax := writePolicy("strict.yaml", ""), writePolicy("lax.yaml", "    insecure-ignore-sct: true\n")
+
+	const flagWarning = "warning: --insecure-ignore-sct: certificates are accepted without a signed certificate timestamp from a trusted CT log"
+	policyWarning := "lax.yaml:4: insecure-ignore-sct: certificates for " + reg.Host + "/** are accepted without"
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		code        int
+		want        string
+		wantWarning string // "" means no warning
+	}{
+		{"blob, SCT from the trusted CT log", blob(trusted), 0, "Verified OK", ""},
+		{"blob, SCT from an unknown CT log", blob(unknown), 1, "verification failed: sct:", ""},
+		{"blob, SCT from an unknown CT log, waived", blob(unknown, "--insecure-ignore-sct"), 0, "Verified OK", flagWarning},
+		{"image, SCT from an unknown CT log", image, 1, "verification failed: sct:", ""},
+		{"image, SCT from an unknown CT log, waived", append(image, "--insecure-ignore-sct"), 0, "Verified OK", flagWarning},
+		{"policy, SCT from an unknown CT log", []string{"verify", repo + ":1", "--policy", strict}, 1, "verification failed: sct:", ""},
+		{"policy, SCT from an unknown CT log, waived", []string{"verify", repo + ":1", "--policy", lax}, 0, "policy entry: " + reg.Host + "/**", policyWarning},
+		{"policy and the flag", []string{"verify", repo + ":1", "--policy", lax, "--insecure-ignore-sct"}, 2, "drop the trust flags", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := customs(t, cacheEnv(t), tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Errorf("exit %d, want %d; output does not mention %q:\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+			if tc.wantWarning == "" && strings.Contains(stderr, "warning") {
+				t.Errorf("stderr warns, want no warning:\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tc.wantWarning) {
+				t.Errorf("stderr does not warn %q:\n%s", tc.wantWarning, stderr)
+			}
+		})
+	}
+
+	t.Run("scan --policy", func(t *testing.T) {
+		db := filepath.Join(testimage.Root(), "testdata", "osv-demo")
+		out := filepath.Join(t.TempDir(), "report.json")
+		stdout, stderr, code := customs(t, cacheEnv(t), "scan", repo+":1", "--policy", strict, "--db", db, "-o", "json="+out)
+		report, _ := os.ReadFile(out)
+		if code != 1 || !strings.Contains(string(report), `"check": "sct"`) {
+			t.Errorf("strict policy: exit %d, want 1 and the sct check in the report\n%s%s\n%s", code, stdout, stderr, report)
+		}
+		stdout, stderr, code = customs(t, cacheEnv(t), "scan", repo+":1", "--policy", lax, "--db", db, "-o", "table")
+		if code != 0 || !strings.Contains(stderr, policyWarning) || !strings.Contains(stdout, "signed by "+who) {
+			t.Errorf("lax policy: exit %d, want 0, the warning %q and the signer\n%s%s", code, policyWarning, stdout, stderr)
+		}
+	})
+}
