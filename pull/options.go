@@ -41,6 +41,12 @@ type Options struct {
 	// Limits bound what an image may make customs read; zero fields take
 	// the defaults of DefaultLimits.
 	Limits Limits
+	// ConfirmDigests asks the registry for a digest reference's manifest
+	// even when the cache holds it, so that the registry confirms that this
+	// repository holds that digest: the cache is shared by digest across
+	// repositories. Admission sets it; a CLI scan by digest reads its cache
+	// offline.
+	ConfirmDigests bool
 }
 
 // Limits bound what an image may make customs read.

@@ -87,11 +87,12 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		return desc.Manifest, nil
 	}
 
-	// A digest reference whose manifest is cached needs no network at all.
+	// A digest reference whose manifest is cached needs no network at all,
+	// unless the registry must confirm that the repository holds it.
 	var root v1.Hash
 	var raw []byte
 	var mt types.MediaType
-	if d, ok := ref.(name.Digest); ok {
+	if d, ok := ref.(name.Digest); ok && !opts.ConfirmDigests {
 		root, err = v1.NewHash(d.DigestStr())
 		if err != nil {
 			return nil, &UsageError{Msg: fmt.Sprintf("invalid digest in %q: %v", t.Ref, err)}
