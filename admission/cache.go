@@ -16,11 +16,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Store keeps decisions by key (image digest, policy hash, rule, database
-// revision) until they expire.
+// Store keeps decisions by key until they expire. The key names the whole
+// question a decision answers (repository, digest, trust-policy entry,
+// rule, policy hash, database revision; see question), never a digest
+// alone.
 type Store interface {
 	Get(ctx context.Context, key string) (*Decision, error) // nil, nil when absent
 	Put(ctx context.Context, key string, d *Decision, ttl time.Duration) error
+	// Ping reports whether the store answers; the server probes it in the
+	// background, so that its health is known between requests.
+	Ping(ctx context.Context) error
 	Close() error
 	// Name says what the store is, for logs and metrics.
 	Name() string
@@ -117,6 +122,15 @@ func OpenBolt(dir string, now func() time.Time) (Store, error) {
 func (b *boltStore) Name() string { return "bbolt" }
 func (b *boltStore) Close() error { return b.db.Close() }
 
+func (b *boltStore) Ping(context.Context) error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucket) == nil {
+			return errors.New("the decisions bucket is gone")
+		}
+		return nil
+	})
+}
+
 func (b *boltStore) Get(_ context.Context, key string) (*Decision, error) {
 	var e entry
 	var found bool
@@ -185,6 +199,12 @@ const redisPrefix = "customs:decision:"
 
 func (r *redisStore) Name() string { return "redis" }
 func (r *redisStore) Close() error { return r.client.Close() }
+
+func (r *redisStore) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.client.Ping(ctx).Err()
+}
 
 func (r *redisStore) Get(ctx context.Context, key string) (*Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -280,6 +300,15 @@ func (t *tiered) health(err error) {
 		t.metrics.storeUp.Set(1)
 		t.logger.Info("the shared decision cache is back", "store", t.next.Name())
 	}
+}
+
+// probe asks the second store whether it answers, bounded by its own
+// timeout, and records the answer as a request's would be.
+func (t *tiered) probe(ctx context.Context) {
+	if t.next == nil {
+		return
+	}
+	t.health(t.next.Ping(ctx))
 }
 
 // Degraded reports whether the second store is failing.

@@ -18,6 +18,8 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/verify"
+	"github.com/customs-dev/customs/vuln"
 )
 
 // Decision is the verdict on one image.
@@ -46,6 +48,9 @@ type Decision struct {
 // reasons say why, unless the rule's failure policy is open.
 func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision {
 	d := s.decide(ctx, image, namespace)
+	if d.insecure != "" && d.Allowed {
+		d.Warnings = append(d.Warnings, d.insecure)
+	}
 	switch {
 	case d.failure:
 		s.metrics.decisions.WithLabelValues("error").Inc()
@@ -60,13 +65,16 @@ func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision 
 type decision struct {
 	Decision
 	failure bool // no decision could be made
+	// insecure says which check the trust-policy entry waives, if any; an
+	// allowed image carries it as a warning.
+	insecure string
 }
 
 func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	st := s.state.Load()
 	if shown := redactCredentials(image); shown != image {
-		// An image reference is never a URL with credentials; do not echo
-		// or log them.
+		// An image reference never holds credentials; do not echo or log
+		// them.
 		return decision{Decision: Decision{Image: shown, Decided: s.now().UTC(),
 			Reasons: []string{"invalid image reference " + shown + ": write REGISTRY/REPO:TAG, without a scheme or credentials"}}}
 	}
@@ -88,7 +96,21 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 		d.Reasons = []string{err.Error()}
 		return d
 	}
-	rule, ruleID := pol.RuleFor(ref.Context().Name(), namespace)
+	// Trust is decided on the reference as written, before anything is
+	// reused: a repository no entry covers is denied here, without a
+	// cache lookup or a registry request.
+	repo := ref.Context().Name()
+	entry := pol.entryFor(repo)
+	if entry == unmatched && pol.Unmatched != "allow" {
+		d.Reasons = []string{fmt.Sprintf("signature verification failed: verification failed: %s: no entry of %s matches %s, and it denies unmatched images", verify.CheckNotAllowed, pol.Source, repo)}
+		return d
+	}
+	if entry != unmatched {
+		if ip := pol.Images[entry-1]; ip.InsecureIgnoreSCT {
+			d.insecure = fmt.Sprintf("insecure-ignore-sct (%s:%d): the signer's certificate was not required to carry a signed certificate timestamp from a trusted CT log", pol.Source, ip.Line)
+		}
+	}
+	rule, ruleID := pol.RuleFor(repo, namespace)
 	d.Rule = rule.Describe(pol.Source)
 	fail := func(reason string) decision { return rule.failed(d, reason) }
 	// Within a budget of seconds, go-containerregistry's retries (1 s, 3 s,
@@ -100,17 +122,21 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 			s.metrics.timeouts.Inc()
 			return fail(fmt.Sprintf("no decision within the time budget of %s: resolving %s did not finish", s.cfg.Budget, image))
 		}
-		s.metrics.registryErrs.Inc()
+		s.metrics.errors.WithLabelValues(causeRegistry).Inc()
 		return fail(err.Error())
 	}
 	d.Digest = digest
-	d.Reference = ref.Context().Name() + "@" + digest
-	key := cacheKey(digest, pol.Hash, ruleID, st.dbRevision)
+	d.Reference = repo + "@" + digest
+	// A verdict answers one question: this repository's image, under this
+	// trust entry, rule, policy and database. Signatures live per
+	// repository, so a digest allowed in one repository says nothing of
+	// the same digest in another.
+	key := cacheKey(question{Repo: repo, Digest: digest, Entry: entry, Rule: ruleID, Policy: pol.Hash, DB: st.dbRevision})
 	if c, level := s.cache.Get(ctx, key); c != nil {
 		s.metrics.cacheHits.WithLabelValues(level).Inc()
 		out := *c
 		out.Image, out.Cached = image, level
-		return decision{Decision: out}
+		return decision{Decision: out, insecure: d.insecure}
 	}
 	s.metrics.cacheMisses.Inc()
 	ch := s.flight.DoChan(key, func() (any, error) {
@@ -119,7 +145,7 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	select {
 	case r := <-ch:
 		out := r.Val.(decision)
-		out.Image = image
+		out.Image, out.insecure = image, d.insecure
 		if out.failure {
 			reasons := out.Reasons
 			out.Reasons = nil
@@ -169,8 +195,12 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	pol := st.policy
 	sp := rule.ScanPolicy()
 	t := pull.Target{Kind: pull.Registry, Ref: d.Reference, Input: d.Reference}
+	// The content cache is shared by digest; the registry must still say
+	// that this repository holds the digest.
+	po := s.cfg.Pull
+	po.ConfirmDigests = true
 	opts := scan.Options{
-		Pull:   s.cfg.Pull,
+		Pull:   po,
 		SBOM:   s.cfg.SBOM,
 		DB:     s.cfg.DB,
 		Policy: sp,
@@ -198,7 +228,7 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 		if ctx.Err() != nil {
 			out.Reasons = []string{fmt.Sprintf("scanning %s: gave up after the scan timeout of %s: %v", d.Reference, s.cfg.ScanTimeout, err)}
 		} else {
-			s.metrics.registryErrs.Inc()
+			s.metrics.errors.WithLabelValues(cause(err)).Inc()
 			out.Reasons = []string{fmt.Sprintf("scanning %s: %v", d.Reference, err)}
 		}
 		s.logger.Warn("no decision", "image", d.Reference, "error", err)
@@ -217,6 +247,19 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	s.cache.Put(s.base, key, &out.Decision, ttl)
 	s.logger.Info("decided", "image", d.Reference, "allowed", out.Allowed, "reasons", out.Reasons, "took", now.Sub(start).Round(time.Millisecond))
 	return out
+}
+
+// cause says what failed when a scan could not decide.
+func cause(err error) string {
+	var rerr *pull.RegistryError
+	var merr *vuln.MissingEcosystemError
+	switch {
+	case errors.As(err, &rerr):
+		return causeRegistry
+	case errors.As(err, &merr), errors.Is(err, vuln.ErrNoDatabase):
+		return causeDatabase
+	}
+	return causeScan
 }
 
 // failing names the findings that failed a scan, the worst first.
@@ -278,8 +321,22 @@ func belowThreshold(res *scan.Result, p scan.Policy) []string {
 	return []string{fmt.Sprintf("%d vulnerabilities below the threshold (fail-on %s): %s%s", n, p.FailOn, strings.Join(ids, ", "), more)}
 }
 
-func cacheKey(digest, policyHash string, rule int, dbRevision string) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%d\n%s", digest, policyHash, rule, dbRevision))
+// question is what a decision answers; decisions are cached, coalesced
+// and shared between replicas under its key, and only under it.
+type question struct {
+	Repo   string // canonical repository: registry host and path
+	Digest string
+	Entry  int    // the trust-policy entry that matched (1-based), or unmatched
+	Rule   int    // the admission rule (0: the defaults)
+	Policy string // the policy's hash, keys and trusted root included
+	DB     string // the vulnerability database's revision
+}
+
+// unmatched is the entry of a repository no trust-policy entry covers.
+const unmatched = 0
+
+func cacheKey(q question) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "v2\n%s\n%s\n%d\n%d\n%s\n%s", q.Repo, q.Digest, q.Entry, q.Rule, q.Policy, q.DB))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -337,9 +394,29 @@ func (c *tagCache) put(ref, digest string, expires time.Time) {
 	c.m[ref] = tagEntry{digest, expires}
 }
 
-var credentialsInURL = regexp.MustCompile(`://[^/@\s]*@`)
+var (
+	credentialsInURL = regexp.MustCompile(`://[^/@\s]*@`)
+	digestSuffix     = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+)
 
-// redactCredentials hides user:password@ after a URL scheme.
+// redactCredentials hides credentials in an image reference, in every
+// form: after a URL scheme (https://user:pw@host/repo) and before the host
+// (user:pw@host/repo, user@host). A reference's only other "@" is the one
+// before its digest, and no registry host holds one.
 func redactCredentials(s string) string {
-	return credentialsInURL.ReplaceAllString(s, "://REDACTED@")
+	s = credentialsInURL.ReplaceAllString(s, "://REDACTED@")
+	if strings.Contains(s, "://") {
+		return s
+	}
+	host, rest, slash := strings.Cut(s, "/")
+	at := strings.LastIndex(host, "@")
+	switch {
+	case at < 0:
+		return s
+	case slash:
+		return "REDACTED@" + host[at+1:] + "/" + rest
+	case digestSuffix.MatchString(host[at+1:]):
+		return s // repo@sha256:…
+	}
+	return "REDACTED@" + host[at+1:]
 }

@@ -114,8 +114,8 @@ func TestFaults(t *testing.T) {
 	if got := testutil.ToFloat64(s.metrics.decisions.WithLabelValues("error")); got != 6 {
 		t.Errorf("error decisions %v, want 6", got)
 	}
-	if testutil.ToFloat64(s.metrics.registryErrs) < 3 || testutil.ToFloat64(s.metrics.timeouts) != 1 {
-		t.Errorf("registry errors %v, timeouts %v", testutil.ToFloat64(s.metrics.registryErrs), testutil.ToFloat64(s.metrics.timeouts))
+	if testutil.ToFloat64(s.metrics.errors.WithLabelValues(causeRegistry)) < 3 || testutil.ToFloat64(s.metrics.timeouts) != 1 {
+		t.Errorf("registry errors %v, timeouts %v", testutil.ToFloat64(s.metrics.errors.WithLabelValues(causeRegistry)), testutil.ToFloat64(s.metrics.timeouts))
 	}
 
 	s.Close()

@@ -14,7 +14,7 @@ type metrics struct {
 	cacheMisses  prometheus.Counter
 	scans        prometheus.Counter
 	scansRunning prometheus.Gauge
-	registryErrs prometheus.Counter
+	errors       *prometheus.CounterVec // cause: registry, database, scan
 	timeouts     prometheus.Counter
 	storeErrors  *prometheus.CounterVec
 	storeUp      prometheus.Gauge
@@ -45,9 +45,9 @@ func newMetrics() *metrics {
 		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "customs_admission_scans_running", Help: "Scans running now.",
 		}),
-		registryErrs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "customs_admission_registry_errors_total", Help: "Registry failures (unreachable, errors, bad content) while deciding.",
-		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "customs_admission_errors_total", Help: "Failures to decide, by cause: registry (unreachable, errors, bad content), database (no data for an ecosystem, unreadable records), scan (anything else).",
+		}, []string{"cause"}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "customs_admission_budget_exceeded_total", Help: "Decisions that ran out of the request's time budget.",
 		}),
@@ -65,8 +65,18 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.storeUp.Set(1)
-	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.scansRunning, m.registryErrs,
+	for _, c := range []string{causeRegistry, causeDatabase, causeScan} {
+		m.errors.WithLabelValues(c)
+	}
+	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.scansRunning, m.errors,
 		m.timeouts, m.storeErrors, m.storeUp, m.reloads, m.dbAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// Causes of failures to decide.
+const (
+	causeRegistry = "registry"
+	causeDatabase = "database"
+	causeScan     = "scan"
+)

@@ -320,6 +320,18 @@ func (p *Policy) RuleFor(repo, namespace string) (*Rule, int) {
 	return &p.Defaults, 0
 }
 
+// entryFor is the number (1-based) of the trust-policy entry that decides
+// who must sign a repository's images, or unmatched. It is the first
+// entry whose pattern matches, as verify.Policy.For finds it.
+func (p *Policy) entryFor(repo string) int {
+	for i := range p.Images {
+		if verify.MatchRepo(p.Images[i].Pattern, repo) {
+			return i + 1
+		}
+	}
+	return unmatched
+}
+
 // ScanPolicy is what the rule holds a scan against.
 func (r *Rule) ScanPolicy() scan.Policy { return r.scan }
 

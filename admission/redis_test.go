@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +23,34 @@ const redisBinary = "/usr/bin/redis-server"
 // persistence, until stop is called or the test ends.
 func startRedis(t *testing.T) (url string, stop func()) {
 	t.Helper()
-	if _, err := os.Stat(redisBinary); err != nil {
-		t.Skipf("skipping: %s not found (apt-get install redis-server; .ci/run does)", redisBinary)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), runRedis(t, port)
+}
+
+// runRedis runs redis-server on a loopback port until stop is called or
+// the test ends.
+func runRedis(t *testing.T, port int) (stop func()) {
+	t.Helper()
+	if _, err := os.Stat(redisBinary); err != nil {
+		t.Skipf("skipping: %s not found (apt-get install redis-server; .ci/run does)", redisBinary)
+	}
 	cmd := exec.Command(redisBinary, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	var once sync.Once
 	stop = func() {
-		cmd.Process.Kill()
-		<-done
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-done
+		})
 	}
 	t.Cleanup(stop)
 	for i := 0; ; i++ {
@@ -53,7 +64,7 @@ func startRedis(t *testing.T) (url string, stop func()) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), stop
+	return stop
 }
 
 // TestRedisSharedCache runs two servers on one real Redis: each reuses the

@@ -112,7 +112,7 @@ func readReview(r *http.Request, max int64) (*admissionv1.AdmissionReview, error
 		return nil, &reviewError{"the AdmissionReview has no request"}
 	case review.Request.UID == "":
 		return nil, &reviewError{"the AdmissionReview request has no uid"}
-	case review.APIVersion != "" && review.APIVersion != "admission.k8s.io/v1":
+	case review.APIVersion != "admission.k8s.io/v1":
 		return nil, &reviewError{fmt.Sprintf("apiVersion %q: customs answers admission.k8s.io/v1 (set admissionReviewVersions: [v1] in the webhook configuration)", review.APIVersion)}
 	}
 	return &review, nil
@@ -169,12 +169,26 @@ func images(req *admissionv1.AdmissionRequest) ([]container, string, error) {
 	return cs, at, nil
 }
 
+// decided says whether a request's operation runs images that must be
+// decided. DELETE and CONNECT run nothing new and are allowed; any other
+// operation (missing, misspelt, lower case) is denied with the reason.
+func decided(req *admissionv1.AdmissionRequest, resp *admissionv1.AdmissionResponse) bool {
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update:
+		return true
+	case admissionv1.Delete, admissionv1.Connect:
+		return false
+	}
+	deny(resp, http.StatusBadRequest, fmt.Sprintf("operation %q: customs decides CREATE and UPDATE and allows DELETE and CONNECT; it denies what it does not know", req.Operation))
+	return false
+}
+
 // validate answers a validating AdmissionReview.
 func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionReview {
 	out := reviewResponse(req)
 	resp := out.Response
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return out // DELETE and CONNECT run nothing new
+	if !decided(req, resp) {
+		return out
 	}
 	cs, _, err := images(req)
 	if err != nil {
@@ -199,11 +213,12 @@ func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest
 	wg.Wait()
 	var denied []string
 	for i, d := range decisions {
+		shown := redactCredentials(refs[i])
 		if !d.Allowed {
-			denied = append(denied, fmt.Sprintf("image %s (container %s): %s", refs[i], strings.Join(distinct[refs[i]], ", "), strings.Join(d.Reasons, "; ")))
+			denied = append(denied, fmt.Sprintf("image %s (container %s): %s", shown, strings.Join(distinct[refs[i]], ", "), strings.Join(d.Reasons, "; ")))
 		}
 		for _, w := range d.Warnings {
-			resp.Warnings = append(resp.Warnings, refs[i]+": "+w)
+			resp.Warnings = append(resp.Warnings, shown+": "+w)
 		}
 	}
 	if len(denied) > 0 {
@@ -217,7 +232,7 @@ func (s *Server) validate(ctx context.Context, req *admissionv1.AdmissionRequest
 func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionReview {
 	out := reviewResponse(req)
 	resp := out.Response
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+	if !decided(req, resp) {
 		return out
 	}
 	st := s.state.Load()
@@ -236,6 +251,12 @@ func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	}
 	var patch []op
 	for _, c := range cs {
+		if shown := redactCredentials(c.Image); shown != c.Image {
+			// Validation denies it; nothing that holds credentials is sent
+			// to a registry or echoed.
+			resp.Warnings = append(resp.Warnings, shown+" not pinned to a digest: the reference holds credentials")
+			continue
+		}
 		pinned, err := s.pin(ctx, c.Image)
 		if err != nil {
 			// Validation denies what cannot be resolved; mutation only says so.

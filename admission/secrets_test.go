@@ -81,11 +81,32 @@ func TestNoSecretsInLogs(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		fmt.Fprintf(&responses, "%d %v %s\n", rec.Code, rec.Header(), rec.Body)
 	}
-	do("Bearer "+token, repo+":1")                             // allowed
-	do("Bearer "+token, reg.Host+"/private/missing:1")         // registry error
-	do("Bearer "+token, reg.Host+"/elsewhere/app:1")           // denied by the policy
-	do("Bearer "+token, "https://"+user+":"+password+"@x/y:1") // credentials in an image reference
-	do("Bearer wrong-"+token, repo+":1")                       // unauthenticated
+	do("Bearer "+token, repo+":1")                     // allowed
+	do("Bearer "+token, reg.Host+"/private/missing:1") // registry error
+	do("Bearer "+token, reg.Host+"/elsewhere/app:1")   // denied by the policy
+	// Credentials in an image reference, in every form: none is echoed.
+	withCredentials := []string{
+		"https://" + user + ":" + password + "@x/y:1",
+		user + ":" + password + "@x/y:1",
+		user + ":" + password + "@" + repo + ":1",
+		password + "@" + reg.Host + "/private/app@sha256:0000000000000000000000000000000000000000000000000000000000000001",
+		user + ":" + password + "@x",
+	}
+	for _, image := range withCredentials {
+		do("Bearer "+token, image)
+		obj, gvk := workload("Pod", image)
+		for _, path := range []string{"/validate", "/mutate"} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", path, bytes.NewReader(review("c", "CREATE", gvk, "prod", obj, nil)))
+			req.Header.Set("Authorization", "Bearer "+token)
+			h.ServeHTTP(rec, req)
+			fmt.Fprintf(&responses, "%s %d %s\n", path, rec.Code, rec.Body)
+			if path == "/validate" && !strings.Contains(rec.Body.String(), `"allowed":false`) {
+				t.Errorf("/validate of an image reference with credentials was not denied: %s", rec.Body)
+			}
+		}
+	}
+	do("Bearer wrong-"+token, repo+":1") // unauthenticated
 	do("Basic "+password, repo+":1")
 	if !strings.Contains(responses.String(), `"allowed":true`) || !strings.Contains(responses.String(), "401") {
 		t.Fatalf("the requests did not go as planned:\n%s", responses.String())

@@ -58,6 +58,10 @@ type Config struct {
 	// ReloadInterval is how often the policy and database are checked for
 	// changes.
 	ReloadInterval time.Duration
+	// ProbeInterval is how often the decision store (Redis, bbolt) is
+	// asked whether it answers, so that /readyz and
+	// customs_admission_cache_store_up follow it between requests.
+	ProbeInterval time.Duration
 	// Token, when set, is a bearer token that authenticates API callers.
 	Token string
 	// ClientCAs, when set, authenticate callers by client certificate.
@@ -87,6 +91,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = 5 * time.Second
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 3 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -141,7 +148,28 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.watch()
+	if cfg.Store != nil {
+		s.cache.probe(s.base)
+		s.wg.Add(1)
+		go s.probe()
+	}
 	return s, nil
+}
+
+// probe asks the decision store whether it answers, every ProbeInterval,
+// until the server closes. Each probe is bounded by the store's timeout.
+func (s *Server) probe() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+			s.cache.probe(s.base)
+		}
+	}
 }
 
 // Close stops the server's background work (reloads, scans that outlived
