@@ -145,7 +145,8 @@ func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	}
 	sig := r.Verification.Signature
 	sig.Attestations = []verify.AttestationResult{{PredicateType: "https://slsa.dev/provenance/v1", Scheme: verify.SchemeReferrer, Result: sig.Result, Predicate: []byte(`{"builder":{"id":"ci"}}`)}}
-	sig.Platforms = []verify.PlatformResult{{Platform: "linux/amd64", ImageResult: verify.ImageResult{Reference: sig.Reference, Digest: digest, Scheme: verify.SchemeTag, Result: sig.Result}}}
+	sig.Annotations = map[string]string{"env": "prod"}
+	sig.Platforms = []verify.PlatformResult{{Platform: "linux/amd64", ImageResult: verify.ImageResult{Reference: sig.Reference, Digest: digest, Scheme: verify.SchemeTag, Result: sig.Result, Annotations: sig.Annotations}}}
 	validate(t, s, render(t, r, "json"))
 	if !strings.Contains(string(render(t, r, "table")), "attested https://slsa.dev/provenance/v1") {
 		t.Error("the table does not list the attestation")

@@ -70,7 +70,10 @@ func verification(v *scan.Verification) string {
 		return "not required (trust policy entry " + v.Entry + " allows unsigned images)"
 	}
 	s := fmt.Sprintf("verified %s, signed by %s", v.Digest, v.Signature.Signer)
-	if !v.Signature.SignedAt.IsZero() {
+	if v.Signature.SignedAt.IsZero() {
+		// Only a log entry or a signed timestamp dates a signature.
+		s += " at an unknown time"
+	} else {
 		s += " at " + v.Signature.SignedAt.UTC().Format("2006-01-02T15:04:05Z")
 	}
 	if v.Signature.LogIndex >= 0 {

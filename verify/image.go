@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,14 +32,25 @@ import (
 // Where cosign keeps image signatures.
 const (
 	// BundleArtifactType prefixes the artifact type of a Sigstore bundle
-	// attached as an OCI 1.1 referrer (what cosign v3 writes).
+	// attached as an OCI 1.1 referrer (what cosign v3, and cosign v2 with
+	// --new-bundle-format, write).
 	BundleArtifactType = "application/vnd.dev.sigstore.bundle"
+	// CosignSignatureArtifactType is the artifact type of the referrer
+	// cosign v2 `sign --registry-referrers-mode=oci-1-1` writes: the
+	// classic signature manifest, layers annotated as under the .sig tag.
+	CosignSignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	// EmptyArtifactType is the config media type of an OCI artifact with
+	// no config. Registries and clients that derive a referrer's artifact
+	// type from its config (as the go-containerregistry cosign v2.6.5 is
+	// built with does for the referrers tag) list cosign's bundles with it.
+	EmptyArtifactType = "application/vnd.oci.empty.v1+json"
 	// The annotations of a signature layer in the classic tag scheme
 	// (<repo>:sha256-<hex>.sig, what cosign v2 writes).
-	AnnotationSignature   = "dev.cosignproject.cosign/signature"
-	AnnotationCertificate = "dev.sigstore.cosign/certificate"
-	AnnotationChain       = "dev.sigstore.cosign/chain"
-	AnnotationRekorBundle = "dev.sigstore.cosign/bundle"
+	AnnotationSignature        = "dev.cosignproject.cosign/signature"
+	AnnotationCertificate      = "dev.sigstore.cosign/certificate"
+	AnnotationChain            = "dev.sigstore.cosign/chain"
+	AnnotationRekorBundle      = "dev.sigstore.cosign/bundle"
+	AnnotationRFC3161Timestamp = "dev.sigstore.cosign/rfc3161timestamp"
 	// SimpleSigningType is the payload type cosign signs for an image.
 	SimpleSigningType = "cosign container image signature"
 	// AnnotationBundlePredicateType names, on a referrer, the predicate
@@ -52,9 +65,17 @@ const (
 
 // The storage schemes a signature was found in.
 const (
+	// SchemeReferrer: an OCI 1.1 referrer of the digest, through the
+	// registry's referrers API or the referrers tag (<repo>:sha256-<hex>).
 	SchemeReferrer = "referrer"
-	SchemeTag      = "tag"
+	// SchemeTag: cosign's classic tags, <repo>:sha256-<hex>.sig and .att.
+	SchemeTag = "tag"
 )
+
+// MaxUndecidedReferrers is how many referrers of one digest that do not
+// say what they are (no artifact type, or the empty one) are fetched to
+// see whether they hold a signature.
+const MaxUndecidedReferrers = 64
 
 // maxSignatureBlob bounds what is read of one signature layer or bundle.
 const maxSignatureBlob = 32 << 20
@@ -69,6 +90,9 @@ type ImageResult struct {
 	// Result is who signed the image and when; for a check of
 	// attestations alone, who signed the first attestation.
 	Result
+	// Annotations are the annotations the verified signature signs
+	// (cosign sign -a KEY=VALUE), string values only.
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Attestations are the attestations that verified.
 	Attestations []AttestationResult `json:"attestations,omitempty"`
 	// Platforms are the platform manifests of a multi-arch image that
@@ -110,16 +134,22 @@ type Request struct {
 	// as slsaprovenance; see PredicateType) that must each have a verified
 	// attestation.
 	Attestations []string
+	// Annotations must each be signed, with this value, by the signature
+	// that verifies (cosign sign -a KEY=VALUE, as cosign verify -a checks
+	// them); they make a signature required. A signature that cannot carry
+	// annotations (a Sigstore bundle's message signature) fails.
+	Annotations map[string]string
 	// MultiArch is MultiArchIndex (the default) or MultiArchEach.
 	MultiArch string
 }
 
 // Image verifies the signatures of an image: the tag is resolved once,
 // and only a signature on the digest it resolved to counts. cosign's
-// classic signature tag is tried first, then Sigstore bundles attached as
-// referrers (the registry's referrers API, or the referrers tag where the
-// registry lacks it). The first signature that satisfies opts wins; when
-// none does, the error names the check the first one failed.
+// classic signature tag is tried first, then the referrers (the
+// registry's referrers API, or the referrers tag where the registry lacks
+// it): Sigstore bundles, and classic signatures stored as referrers. The
+// first signature that satisfies req wins; when none does, the error
+// names the check the first one failed.
 func Image(ctx context.Context, ref name.Reference, ro []remote.Option, req Request) (*ImageResult, error) {
 	sigs, err := Fetch(ctx, ref, ro, req.MultiArch == MultiArchEach)
 	if err != nil {
@@ -140,7 +170,12 @@ type Signatures struct {
 	platforms []platformSignatures
 
 	referrers *v1.IndexManifest // nil until listed
-	bundles   map[v1.Hash]stored
+	// referred is what each referrer read holds, by its digest; nothing
+	// for one that turned out to hold no signature.
+	referred map[v1.Hash][]stored
+	// undecided counts the referrers that do not say what they are; only
+	// the first MaxUndecidedReferrers are read.
+	undecided int
 	tags      map[string][]stored // by tag suffix: sig, att
 }
 
@@ -158,7 +193,7 @@ type stored struct {
 	// "" for a plain signature.
 	predicateType string
 	bundle        *bundle.Bundle
-	// payload is the simple-signing payload of a classic tag signature.
+	// payload is the simple-signing payload of a classic signature.
 	payload []byte
 	// err is why the stored signature could not be read.
 	err error
@@ -166,6 +201,30 @@ type stored struct {
 
 func (s stored) isSignature() bool {
 	return s.predicateType == "" || s.predicateType == CosignSignPredicateType
+}
+
+// ReferrerLimitError is an image whose referrers list more entries that
+// do not say what they are than MaxUndecidedReferrers. Those past the
+// limit are not read, so a signature among them would go unseen: rather
+// than say there is none, verification stops, unless a signature found
+// before the limit verified.
+type ReferrerLimitError struct {
+	// Image is the image by digest.
+	Image string
+	// Undecided is how many such referrers it lists.
+	Undecided, Max int
+	// First is why the first signature read, if any, did not verify.
+	First error
+}
+
+func (e *ReferrerLimitError) Error() string {
+	msg := fmt.Sprintf("%s lists %d referrers that do not say what they are, over the limit of %d that are read; no signature read verified", e.Image, e.Undecided, e.Max)
+	if e.First != nil {
+		// Not wrapped: this is no failed check, a signature may be among
+		// those not read.
+		msg += fmt.Sprintf(" (the first: %v)", e.First)
+	}
+	return msg
 }
 
 // Fetch resolves ref once. The signatures of the digest it names are
@@ -229,7 +288,7 @@ func newSignatures(at name.Digest, ro []remote.Option) (*Signatures, error) {
 	if err != nil || d.Algorithm != "sha256" {
 		return nil, fmt.Errorf("unsupported image digest %s", at.DigestStr())
 	}
-	return &Signatures{At: at, digest: d, ro: ro, bundles: map[v1.Hash]stored{}, tags: map[string][]stored{}}, nil
+	return &Signatures{At: at, digest: d, ro: ro, referred: map[v1.Hash][]stored{}, tags: map[string][]stored{}}, nil
 }
 
 // Check holds the image against req: its signature, its attestations, and
@@ -244,7 +303,8 @@ func (s *Signatures) Check(req Request) (*ImageResult, error) {
 			}
 			out.Platforms = append(out.Platforms, PlatformResult{Platform: p.platform, ImageResult: *r})
 		}
-		out.Scheme, out.Result = out.Platforms[0].Scheme, out.Platforms[0].Result
+		first := out.Platforms[0]
+		out.Scheme, out.Result, out.Annotations = first.Scheme, first.Result, first.Annotations
 		return out, nil
 	}
 	return s.check(req)
@@ -252,8 +312,8 @@ func (s *Signatures) Check(req Request) (*ImageResult, error) {
 
 func (s *Signatures) check(req Request) (*ImageResult, error) {
 	var out *ImageResult
-	if req.Signature || len(req.Attestations) == 0 {
-		r, err := s.Verify(req.Options)
+	if req.Signature || len(req.Attestations) == 0 || len(req.Annotations) > 0 {
+		r, err := s.verifySignature(req.Options, req.Annotations)
 		if err != nil {
 			return nil, err
 		}
@@ -277,12 +337,18 @@ func (s *Signatures) check(req Request) (*ImageResult, error) {
 // Verify tries each signature of the digest against opts: the classic tag
 // first, then the referrers, fetching only as far as needed.
 func (s *Signatures) Verify(opts Options) (*ImageResult, error) {
-	none := &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no signature tag %s and no Sigstore bundle referrer", s.At, sigTag(s.At.Context(), s.digest, "sig"))}
-	st, r, err := s.firstVerified("sig", stored.isSignature, opts, none)
+	return s.verifySignature(opts, nil)
+}
+
+// verifySignature is Verify, for a signature that also signs the
+// annotations want.
+func (s *Signatures) verifySignature(opts Options, want map[string]string) (*ImageResult, error) {
+	none := &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no signature tag %s and no signature among its referrers", s.At, s.tag("sig"))}
+	v, err := s.firstVerified("sig", stored.isSignature, opts, want, none)
 	if err != nil {
 		return nil, err
 	}
-	return &ImageResult{Reference: s.At.String(), Digest: s.digest.String(), Scheme: st.scheme, Result: *r}, nil
+	return &ImageResult{Reference: s.At.String(), Digest: s.digest.String(), Scheme: v.scheme, Result: *v.result, Annotations: v.annotations}, nil
 }
 
 // VerifyAttestation finds an attestation of the predicate type (a URI or
@@ -293,59 +359,147 @@ func (s *Signatures) VerifyAttestation(predicateType string, opts Options) (*Att
 	if err != nil {
 		return nil, err
 	}
-	none := &CheckError{Check: CheckNoAttestation, Err: fmt.Errorf("%s has no %s attestation, neither under the tag %s nor as a referrer", s.At, want, sigTag(s.At.Context(), s.digest, "att"))}
-	st, r, err := s.firstVerified("att", func(st stored) bool { return st.predicateType == want }, opts, none)
+	none := &CheckError{Check: CheckNoAttestation, Err: fmt.Errorf("%s has no %s attestation, neither under the tag %s nor as a referrer", s.At, want, s.tag("att"))}
+	v, err := s.firstVerified("att", func(st stored) bool { return st.predicateType == want }, opts, nil, none)
 	if err != nil {
 		return nil, err
 	}
-	out := &AttestationResult{PredicateType: want, Scheme: st.scheme, Result: *r}
-	if out.Predicate, err = predicate(st.bundle); err != nil {
+	out := &AttestationResult{PredicateType: want, Scheme: v.scheme, Result: *v.result}
+	if out.Predicate, err = predicate(v.bundle); err != nil {
 		return nil, &CheckError{Check: CheckSignature, Err: err}
 	}
 	return out, nil
 }
 
+// verified is a stored signature that verified, with the annotations it
+// signs.
+type verified struct {
+	stored
+	result      *Result
+	annotations map[string]string
+}
+
 // firstVerified tries what the classic tag (suffix sig or att) and then
 // the referrers hold that keep accepts, fetching only as far as needed,
-// and returns the first that verifies against opts. When none does, the
-// error is the first one's, or none when nothing was found.
-func (s *Signatures) firstVerified(suffix string, keep func(stored) bool, opts Options, none error) (stored, *Result, error) {
+// and returns the first that verifies against opts and signs the
+// annotations want. When none does, the error is the first one's, or none
+// when nothing was found.
+func (s *Signatures) firstVerified(suffix string, keep func(stored) bool, opts Options, want map[string]string, none error) (*verified, error) {
 	var first error
 	for _, scheme := range []string{SchemeTag, SchemeReferrer} {
 		found, err := s.stored(scheme, suffix, keep)
 		if err != nil {
-			return stored{}, nil, err
+			return nil, err
 		}
 		for _, st := range found {
-			r, err := s.verifyStored(st, opts)
+			v, err := s.verifyStored(st, opts, want)
 			if err == nil {
-				return st, r, nil
+				return v, nil
 			}
 			if first == nil {
 				first = err
 			}
 		}
 	}
+	if s.undecided > MaxUndecidedReferrers {
+		return nil, &ReferrerLimitError{Image: s.At.String(), Undecided: s.undecided, Max: MaxUndecidedReferrers, First: first}
+	}
 	if first == nil {
 		first = none
 	}
-	return stored{}, nil, first
+	return nil, first
 }
 
-func (s *Signatures) verifyStored(st stored, opts Options) (*Result, error) {
+func (s *Signatures) verifyStored(st stored, opts Options, want map[string]string) (*verified, error) {
 	if st.err != nil {
 		return nil, st.err
 	}
+	var r *Result
+	var err error
 	if st.payload != nil {
-		return verifySimpleSigning(st.bundle, st.payload, s.digest, opts)
+		r, err = verifySimpleSigning(st.bundle, st.payload, s.digest, opts)
+	} else {
+		d, derr := hex.DecodeString(s.digest.Hex)
+		if derr != nil {
+			return nil, fmt.Errorf("unsupported image digest %s", s.digest)
+		}
+		// For a DSSE attestation sigstore-go checks that the in-toto
+		// statement names the digest as its subject.
+		r, err = Entity(st.bundle, Artifact{DigestAlgorithm: "sha256", Digest: d}, opts)
 	}
-	want, err := hex.DecodeString(s.digest.Hex)
 	if err != nil {
-		return nil, fmt.Errorf("unsupported image digest %s", s.digest)
+		return nil, err
 	}
-	// For a DSSE attestation sigstore-go checks that the in-toto
-	// statement names the digest as its subject.
-	return Entity(st.bundle, Artifact{DigestAlgorithm: "sha256", Digest: want}, opts)
+	annotations, carries := signedAnnotations(st, s.digest)
+	if err := checkAnnotations(want, annotations, carries); err != nil {
+		return nil, err
+	}
+	return &verified{stored: st, result: r, annotations: annotations}, nil
+}
+
+// signedAnnotations are the annotations (cosign sign -a) that a verified
+// signature signs: the "optional" section of a simple-signing payload, or,
+// for a bundle, those cosign v3 puts on the in-toto subject that names
+// the digest (cosign v2 leaves them out of bundles). A bundle's message
+// signature signs the manifest alone and carries none: carries is false.
+func signedAnnotations(st stored, d v1.Hash) (annotations map[string]string, carries bool) {
+	if st.payload != nil {
+		var p struct {
+			Optional map[string]any `json:"optional"`
+		}
+		// The payload verified as a simple-signing payload.
+		json.Unmarshal(st.payload, &p)
+		return stringValues(p.Optional), true
+	}
+	env, ok := st.bundle.Bundle.GetContent().(*protobundle.Bundle_DsseEnvelope)
+	if !ok {
+		return nil, false
+	}
+	var stmt struct {
+		Subject []struct {
+			Digest      map[string]string `json:"digest"`
+			Annotations map[string]any    `json:"annotations"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(env.DsseEnvelope.GetPayload(), &stmt); err != nil {
+		return nil, true
+	}
+	for _, sub := range stmt.Subject {
+		if sub.Digest[d.Algorithm] == d.Hex {
+			return stringValues(sub.Annotations), true
+		}
+	}
+	return nil, true
+}
+
+func stringValues(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// checkAnnotations holds the annotations a signature signs to those
+// wanted: each must be there with the value wanted.
+func checkAnnotations(want, have map[string]string, carries bool) error {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		v, ok := have[k]
+		switch {
+		case !carries:
+			return &CheckError{Check: CheckAnnotations, Err: fmt.Errorf("%s=%s is required, but the signature is a Sigstore bundle over the manifest alone, which signs no annotations", k, want[k])}
+		case !ok:
+			return &CheckError{Check: CheckAnnotations, Err: fmt.Errorf("the signature does not sign the annotation %s (want %s=%s)", k, k, want[k])}
+		case v != want[k]:
+			return &CheckError{Check: CheckAnnotations, Err: fmt.Errorf("the signed annotation %s is %q, want %q", k, v, want[k])}
+		}
+	}
+	return nil
 }
 
 // resolve turns a tag into the digest it names now; a digest reference
@@ -365,15 +519,65 @@ func resolve(ref name.Reference, ro []remote.Option) (*v1.Descriptor, error) {
 	return desc, nil
 }
 
-// sigTag is where cosign keeps signatures (suffix "sig") and attestations
-// ("att") of a digest in the classic scheme.
-func sigTag(repo name.Repository, d v1.Hash, suffix string) name.Tag {
-	return repo.Tag(d.Algorithm + "-" + d.Hex + "." + suffix)
+// tag is where cosign keeps signatures (suffix "sig") and attestations
+// ("att") of the digest in the classic scheme: <repo>:sha256-<hex>.sig.
+func (s *Signatures) tag(suffix string) name.Tag {
+	return s.At.Context().Tag(fmt.Sprintf("%s-%s.%s", s.digest.Algorithm, s.digest.Hex, suffix))
 }
 
 func notFound(err error) bool {
 	var terr *transport.Error
 	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// What a referrer's descriptor says it is.
+type referrerKind int
+
+const (
+	notSignature referrerKind = iota
+	// bundleReferrer: a Sigstore bundle.
+	bundleReferrer
+	// cosignSignatureReferrer: cosign's classic signature manifest.
+	cosignSignatureReferrer
+	// undecided: no artifact type, or the empty one; the manifest says.
+	undecided
+)
+
+// kindOf says what a referrer is by its descriptor in the referrers list:
+// what is not an image manifest, or names another artifact type (an SBOM,
+// an in-toto attestation of another tool), cannot be a signature.
+func kindOf(d v1.Descriptor) referrerKind {
+	if !d.MediaType.IsImage() {
+		return notSignature
+	}
+	switch {
+	case strings.HasPrefix(d.ArtifactType, BundleArtifactType):
+		return bundleReferrer
+	case d.ArtifactType == CosignSignatureArtifactType:
+		return cosignSignatureReferrer
+	case d.ArtifactType == "", d.ArtifactType == EmptyArtifactType:
+		return undecided
+	}
+	return notSignature
+}
+
+// manifestKind says what an undecided referrer is by its manifest: its
+// artifact type (or, without one, its config's media type), or else a
+// single layer that is a Sigstore bundle.
+func manifestKind(m *v1.Manifest) referrerKind {
+	at := m.ArtifactType
+	if at == "" {
+		at = string(m.Config.MediaType)
+	}
+	switch {
+	case strings.HasPrefix(at, BundleArtifactType):
+		return bundleReferrer
+	case at == CosignSignatureArtifactType:
+		return cosignSignatureReferrer
+	case len(m.Layers) == 1 && strings.HasPrefix(string(m.Layers[0].MediaType), BundleArtifactType):
+		return bundleReferrer
+	}
+	return notSignature
 }
 
 // stored returns what the scheme holds for the digest and keep accepts,
@@ -385,7 +589,7 @@ func (s *Signatures) stored(scheme, suffix string, keep func(stored) bool) ([]st
 		got, ok := s.tags[suffix]
 		if !ok {
 			var err error
-			if got, err = s.tagSignatures(suffix); err != nil {
+			if got, err = s.cosignSignatures(s.tag(suffix), suffix, SchemeTag); err != nil {
 				return nil, err
 			}
 			s.tags[suffix] = got
@@ -395,25 +599,39 @@ func (s *Signatures) stored(scheme, suffix string, keep func(stored) bool) ([]st
 		if err := s.listReferrers(); err != nil {
 			return nil, err
 		}
+		s.undecided = 0
 		for _, d := range s.referrers.Manifests {
-			if !strings.HasPrefix(d.ArtifactType, BundleArtifactType) {
+			kind := kindOf(d)
+			switch kind {
+			case notSignature:
 				continue
+			case bundleReferrer:
+				// cosign names the predicate type of a bundle in the
+				// referrer's annotations: skip the bundles that cannot be
+				// wanted without fetching them. Not when it names the
+				// signature predicate: cosign v2 `attest` with a signing
+				// config names it on every attestation.
+				if pt, ok := d.Annotations[AnnotationBundlePredicateType]; ok && pt != CosignSignPredicateType && !keep(stored{predicateType: pt}) {
+					continue
+				}
+			case cosignSignatureReferrer:
+				if !keep(stored{}) {
+					continue
+				}
+			case undecided:
+				if s.undecided++; s.undecided > MaxUndecidedReferrers {
+					continue
+				}
 			}
-			// cosign names the predicate type of a bundle in the
-			// referrer's annotations: skip the bundles that cannot be
-			// wanted without fetching them.
-			if pt, ok := d.Annotations[AnnotationBundlePredicateType]; ok && !keep(stored{predicateType: pt}) {
-				continue
-			}
-			st, ok := s.bundles[d.Digest]
+			got, ok := s.referred[d.Digest]
 			if !ok {
 				var err error
-				if st, err = s.referrerBundle(d); err != nil {
+				if got, err = s.readReferrer(d, kind); err != nil {
 					return nil, err
 				}
-				s.bundles[d.Digest] = st
+				s.referred[d.Digest] = got
 			}
-			all = append(all, st)
+			all = append(all, got...)
 		}
 	}
 	var out []stored
@@ -429,45 +647,82 @@ func (s *Signatures) listReferrers() error {
 	if s.referrers != nil {
 		return nil
 	}
+	// Where the registry has no referrers API, go-containerregistry reads
+	// the referrers tag, as cosign does.
 	idx, err := remote.Referrers(s.At, s.ro...)
-	if err != nil && !notFound(err) {
+	if notFound(err) {
+		s.referrers = &v1.IndexManifest{}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("listing the referrers of %s: %w", s.At, err)
 	}
-	s.referrers = &v1.IndexManifest{}
-	if err == nil {
-		if s.referrers, err = idx.IndexManifest(); err != nil {
-			return fmt.Errorf("listing the referrers of %s: %w", s.At, err)
-		}
+	if s.referrers, err = idx.IndexManifest(); err != nil {
+		return fmt.Errorf("listing the referrers of %s: %w", s.At, err)
 	}
 	return nil
 }
 
-// referrerBundle fetches a Sigstore bundle attached to the image. A
-// bundle that cannot be read is kept with its error.
-func (s *Signatures) referrerBundle(d v1.Descriptor) (stored, error) {
-	st := stored{scheme: SchemeReferrer}
-	img, err := remote.Image(s.At.Context().Digest(d.Digest.String()), s.ro...)
-	if err != nil {
-		return st, fmt.Errorf("fetching the bundle %s: %w", d.Digest, err)
+// readReferrer reads the signatures a referrer of kind holds: a Sigstore
+// bundle, or cosign's classic signatures; an undecided one is read to see
+// which, if either, it is.
+func (s *Signatures) readReferrer(d v1.Descriptor, kind referrerKind) ([]stored, error) {
+	at := s.At.Context().Digest(d.Digest.String())
+	if kind == cosignSignatureReferrer {
+		return s.cosignSignatures(at, "sig", SchemeReferrer)
 	}
+	img, err := remote.Image(at, s.ro...)
+	if notFound(err) {
+		// The referrers tag outlives the manifests it lists: deleting
+		// one leaves its entry.
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching the referrer %s: %w", d.Digest, err)
+	}
+	if kind == undecided {
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, fmt.Errorf("reading the referrer %s: %w", d.Digest, err)
+		}
+		switch manifestKind(m) {
+		case cosignSignatureReferrer:
+			return s.cosignSignatures(at, "sig", SchemeReferrer)
+		case notSignature:
+			return nil, nil
+		}
+	}
+	st, err := referrerBundle(img, d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return []stored{st}, nil
+}
+
+// referrerBundle reads the Sigstore bundle in a referrer's first layer. A
+// bundle that cannot be read is kept with its error. It is read within a
+// bound and never decompressed (cosign's ociremote.Bundle decompresses
+// without a bound: a 1 MB referrer had it allocate 2.6 GiB).
+func referrerBundle(img v1.Image, d v1.Hash) (stored, error) {
+	st := stored{scheme: SchemeReferrer}
 	layers, err := img.Layers()
 	if err != nil {
-		return st, fmt.Errorf("fetching the bundle %s: %w", d.Digest, err)
+		return st, fmt.Errorf("fetching the bundle %s: %w", d, err)
 	}
 	if len(layers) == 0 {
-		st.err = fmt.Errorf("malformed bundle referrer: the manifest %s has no layer", d.Digest)
+		st.err = fmt.Errorf("malformed bundle referrer: the manifest %s has no layer", d)
 		return st, nil
 	}
 	b, err := readLayer(layers[0])
 	if err != nil {
-		return st, fmt.Errorf("fetching the bundle %s: %w", d.Digest, err)
+		return st, fmt.Errorf("fetching the bundle %s: %w", d, err)
 	}
 	if st.bundle, err = ParseBundle(b); err != nil {
-		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d.Digest, err)
+		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d, err)
 		return st, nil
 	}
 	if st.predicateType, err = bundlePredicateType(st.bundle); err != nil {
-		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d.Digest, err)
+		st.err = fmt.Errorf("malformed bundle referrer %s: %w", d, err)
 	}
 	return st, nil
 }
@@ -488,47 +743,99 @@ func readLayer(l v1.Layer) ([]byte, error) {
 	return b, nil
 }
 
-// tagSignatures reads cosign's classic tag for the digest: signatures
-// (suffix "sig": simple-signing payloads) or attestations ("att": DSSE
-// envelopes). A layer that cannot be read is kept with its error.
-func (s *Signatures) tagSignatures(suffix string) ([]stored, error) {
-	tag := sigTag(s.At.Context(), s.digest, suffix)
-	img, err := remote.Image(tag, s.ro...)
+// cosignSignatures reads a manifest of cosign's classic signatures: under
+// a tag, or a referrer. Their layers are signatures (suffix "sig":
+// simple-signing payloads) or attestations ("att": DSSE envelopes). A
+// missing manifest is no signatures; a layer that cannot be read is kept
+// with its error.
+func (s *Signatures) cosignSignatures(ref name.Reference, suffix, scheme string) ([]stored, error) {
+	img, err := remote.Image(ref, s.ro...)
+	if notFound(err) {
+		return nil, nil
+	}
 	if err != nil {
-		if notFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("fetching the signature tag %s: %w", tag, err)
+		return nil, fmt.Errorf("fetching the signatures %s: %w", ref, err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, fmt.Errorf("reading the signature tag %s: %w", tag, err)
+		return nil, fmt.Errorf("reading the signatures %s: %w", ref, err)
 	}
 	var out []stored
-	for _, l := range m.Layers {
-		layer, err := img.LayerByDigest(l.Digest)
+	for _, d := range m.Layers {
+		l, err := img.LayerByDigest(d.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("reading the signature tag %s: %w", tag, err)
+			return nil, fmt.Errorf("reading the signatures %s: %w", ref, err)
 		}
-		b, err := readLayer(layer)
+		st, err := readSignature(sigLayer{layer: l, desc: d}, suffix, scheme)
 		if err != nil {
-			return nil, fmt.Errorf("fetching signature %s: %w", l.Digest, err)
-		}
-		st := stored{scheme: SchemeTag}
-		if suffix == "sig" {
-			st.payload = b
-			st.bundle, st.err = tagBundle(l.Annotations, nil, b)
-		} else {
-			env, perr := parseEnvelope(b)
-			if perr != nil {
-				st.err = fmt.Errorf("malformed attestation layer %s: %v", l.Digest, perr)
-			} else if st.bundle, st.err = tagBundle(l.Annotations, env, nil); st.err == nil {
-				st.predicateType, st.err = bundlePredicateType(st.bundle)
-			}
+			return nil, err
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// sigLayer is one layer of a manifest of classic signatures: its content
+// and the annotations of its descriptor, where cosign keeps the
+// signature, certificate, chain, Rekor entry and timestamp.
+type sigLayer struct {
+	layer v1.Layer
+	desc  v1.Descriptor
+}
+
+func (l sigLayer) Annotations() (map[string]string, error) { return l.desc.Annotations, nil }
+func (l sigLayer) Digest() (v1.Hash, error)                { return l.desc.Digest, nil }
+func (l sigLayer) Size() (int64, error)                    { return l.desc.Size, nil }
+func (l sigLayer) Payload() ([]byte, error)                { return readLayer(l.layer) }
+
+// RFC3161Timestamp is the signed timestamp cosign keeps beside a layer
+// (cosign sign --timestamp-server-url), as cosign's bundle.RFC3161Timestamp
+// records it; nil when there is none.
+func (l sigLayer) RFC3161Timestamp() ([]byte, error) {
+	v, ok := l.desc.Annotations[AnnotationRFC3161Timestamp]
+	if !ok || v == "" {
+		return nil, nil
+	}
+	var ts struct{ SignedRFC3161Timestamp []byte }
+	if err := json.Unmarshal([]byte(v), &ts); err != nil {
+		return nil, err
+	}
+	return ts.SignedRFC3161Timestamp, nil
+}
+
+// readSignature reads one classic signature layer: its payload, and the
+// bundle its annotations amount to.
+func readSignature(sig sigLayer, suffix, scheme string) (stored, error) {
+	st := stored{scheme: scheme}
+	d, err := sig.Digest()
+	if err != nil {
+		return st, fmt.Errorf("reading a signature layer: %w", err)
+	}
+	// cosign bounds a payload at 128 MiB (or $COSIGN_MAX_ATTACHMENT_SIZE);
+	// customs at its own limit, before reading as well as while reading.
+	size, err := sig.Size()
+	if err != nil {
+		return st, fmt.Errorf("reading signature %s: %w", d, err)
+	}
+	if size < 0 || size > maxSignatureBlob {
+		return st, fmt.Errorf("fetching signature %s: %d bytes, not within 0 to %d", d, size, maxSignatureBlob)
+	}
+	b, err := sig.Payload()
+	if err != nil {
+		return st, fmt.Errorf("fetching signature %s: %w", d, err)
+	}
+	if suffix == "sig" {
+		st.payload = b
+		st.bundle, st.err = tagBundle(sig, nil, b)
+		return st, nil
+	}
+	env, err := parseEnvelope(b)
+	if err != nil {
+		st.err = fmt.Errorf("malformed attestation layer %s: %v", d, err)
+	} else if st.bundle, st.err = tagBundle(sig, env, nil); st.err == nil {
+		st.predicateType, st.err = bundlePredicateType(st.bundle)
+	}
+	return st, nil
 }
 
 // verifySimpleSigning checks a classic tag signature, turned into the
@@ -578,12 +885,40 @@ type rekorBundle struct {
 	} `json:"Payload"`
 }
 
-// tagBundle builds the v0.1 Sigstore bundle that a classic tag layer
-// amounts to: the signature (over payload, or the DSSE envelope env) with
-// the key or certificate chain and the Rekor entry of its annotations.
-func tagBundle(annotations map[string]string, env *protodsse.Envelope, payload []byte) (*bundle.Bundle, error) {
+// tagBundle builds the v0.1 Sigstore bundle a classic signature layer
+// amounts to, from what cosign reads of it: the record of its annotations
+// (see cosignBundle) and the RFC 3161 timestamp cosign may keep beside it
+// (cosign sign --timestamp-server-url), which dates the signature as a
+// log entry does.
+func tagBundle(sig sigLayer, env *protodsse.Envelope, payload []byte) (*bundle.Bundle, error) {
+	annotations, err := sig.Annotations()
+	if err != nil {
+		return nil, fmt.Errorf("malformed signature layer: %w", err)
+	}
+	digest := sha256.Sum256(payload)
+	b, err := cosignBundle(annotations, env, digest[:])
+	if err != nil {
+		return nil, fmt.Errorf("malformed signature layer: %w", err)
+	}
+	ts, err := sig.RFC3161Timestamp()
+	if err != nil {
+		return nil, fmt.Errorf("malformed signature layer: RFC 3161 timestamp annotation: %v", err)
+	}
+	if len(ts) > 0 {
+		b.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
+		}
+	}
+	return b, nil
+}
+
+// cosignBundle builds the v0.1 Sigstore bundle of a signature as cosign
+// v2 records it, in annotations (or in a blob bundle, see LegacyBundle):
+// the signature over the SHA-256 digest (or the DSSE envelope env), the
+// key or certificate chain, and the Rekor entry.
+func cosignBundle(annotations map[string]string, env *protodsse.Envelope, digest []byte) (*bundle.Bundle, error) {
 	malformed := func(what string, err error) error {
-		return fmt.Errorf("malformed signature layer: %s: %v", what, err)
+		return fmt.Errorf("%s: %v", what, err)
 	}
 	var vm protobundle.VerificationMaterial
 	if c := annotations[AnnotationCertificate]; c != "" {
@@ -644,9 +979,8 @@ func tagBundle(annotations map[string]string, env *protodsse.Envelope, payload [
 		if err != nil || len(sig) == 0 {
 			return nil, malformed("signature annotation", err)
 		}
-		digest := sha256.Sum256(payload)
 		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: digest[:]},
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: digest},
 			Signature:     sig,
 		}}
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"strings"
@@ -337,6 +338,14 @@ func TestImageMultiArch(t *testing.T) {
 	}
 }
 
+// layerSignature is a classic signature layer, as cosign reads it from a
+// registry.
+func layerSignature(payload []byte, annotations map[string]string) sigLayer {
+	l := static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json")
+	d, _ := l.Digest()
+	return sigLayer{layer: l, desc: v1.Descriptor{MediaType: "application/vnd.dev.cosign.simplesigning.v1+json", Size: int64(len(payload)), Digest: d, Annotations: annotations}}
+}
+
 // FuzzTagLayer feeds cosign's classic tag layers (an attestation envelope,
 // the annotations beside a signature) to the parsers: whatever they are,
 // they are errors or bundles, never a crash.
@@ -344,15 +353,17 @@ func FuzzTagLayer(f *testing.F) {
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"","sig":"AA=="}]}`), "", "")
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"eyJwcmVkaWNhdGVUeXBlIjoieCJ9","signatures":[{"sig":"AA=="}]}`), "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n", `{"SignedEntryTimestamp":"AA==","Payload":{"body":"e30=","integratedTime":1,"logIndex":1,"logID":"00"}}`)
 	f.Fuzz(func(t *testing.T, layer []byte, cert, rekor string) {
-		ann := map[string]string{AnnotationSignature: "AA==", AnnotationCertificate: cert, AnnotationRekorBundle: rekor}
-		if b, err := tagBundle(ann, nil, layer); err == nil {
+		// rekor is tried as the RFC 3161 timestamp record too: both are
+		// JSON that cosign parses.
+		sig := layerSignature(layer, map[string]string{AnnotationSignature: "AA==", AnnotationCertificate: cert, AnnotationRekorBundle: rekor, AnnotationRFC3161Timestamp: rekor})
+		if b, err := tagBundle(sig, nil, layer); err == nil {
 			verifySimpleSigning(b, layer, v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, Options{Identity: &Identity{Subject: "x", Issuer: "y"}, TrustedRoot: nil})
 		}
 		env, err := parseEnvelope(layer)
 		if err != nil {
 			return
 		}
-		if b, err := tagBundle(ann, env, nil); err == nil {
+		if b, err := tagBundle(sig, env, nil); err == nil {
 			bundlePredicateType(b)
 			predicate(b)
 		}
@@ -391,7 +402,7 @@ func TestKeyTypes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := tagBundle(map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}, nil, payload)
+			b, err := tagBundle(layerSignature(payload, map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}), nil, payload)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,5 +415,50 @@ func TestKeyTypes(t *testing.T) {
 				t.Fatalf("another key: %v, want a key mismatch", err)
 			}
 		})
+	}
+}
+
+// TestTagTimestamp verifies a key-signed classic signature that an RFC
+// 3161 timestamp dates instead of a log entry (cosign sign
+// --timestamp-server-url --tlog-upload=false): cosign keeps the timestamp
+// in an annotation beside the signature.
+func TestTagTimestamp(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	s := signtest.NewSigstore(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	repo := reg.Host + "/stamped"
+	d := signtest.Push(t, repo+":1", signtest.Image(t))
+	payload := signtest.Payload(repo, d)
+	h := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsr, err := s.TimestampResponse(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record, _ := json.Marshal(map[string][]byte{"SignedRFC3161Timestamp": tsr})
+	img, _ := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
+		Annotations: map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig), AnnotationRFC3161Timestamp: string(record)}})
+	signtest.Push(t, repo+":sha256-"+d.Hex+".sig", img)
+	unstamped := signtest.Push(t, repo+":2", signtest.Image(t))
+	signtest.SignTag(t, repo, unstamped, signtest.Payload(repo, unstamped), key, nil)
+
+	verify := func(ref string) (*ImageResult, error) {
+		r, _ := name.ParseReference(ref, name.Insecure)
+		return Image(context.Background(), r, nil, Request{Options: Options{Key: &key.PublicKey, TrustedRoot: s}})
+	}
+	r, err := verify(repo + ":1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SignedAt.IsZero() || r.LogIndex != -1 {
+		t.Errorf("result = %+v, want a signing time from the timestamp and no log entry", r.Result)
+	}
+	_, err = verify(repo + ":2")
+	var ce *CheckError
+	if !errors.As(err, &ce) || ce.Check != CheckTlog {
+		t.Errorf("without the timestamp: %v, want no transparency-log proof", err)
 	}
 }

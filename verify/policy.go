@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +45,7 @@ var ErrPolicy = errors.New("invalid trust policy")
 //	        issuer: https://token.actions.githubusercontent.com
 //	        github-workflow: {repository: org/app, trigger: push}
 //	    attestations: [slsaprovenance1]    # each must be signed by one of the authorities
+//	    annotations: {env: prod}           # the signature must sign them (cosign sign -a env=prod)
 //	    multi-arch: each                   # index (default): the index's signature; each: every platform's
 //	    max-age: 720h
 //	  - pattern: docker.io/library/*
@@ -60,7 +63,11 @@ type Policy struct {
 
 	// Source is the file the policy came from.
 	Source string `yaml:"-"`
-	root   root.TrustedMaterial
+	// RequireAnnotations must be signed by the signature of every image,
+	// beside its entry's annotations, as a front end asks (customs scan
+	// -a). An image allowed unsigned cannot carry them, and fails.
+	RequireAnnotations map[string]string `yaml:"-"`
+	root               root.TrustedMaterial
 }
 
 // ImagePolicy is one entry of a trust policy.
@@ -72,6 +79,9 @@ type ImagePolicy struct {
 	// Attestations are the predicate types (URIs or cosign's names) that
 	// must be attested, by the authority that signed.
 	Attestations []string `yaml:"attestations,omitempty"`
+	// Annotations must each be signed, with this value, by the signature
+	// that verifies (cosign sign -a KEY=VALUE).
+	Annotations map[string]string `yaml:"annotations,omitempty"`
 	// MultiArch is MultiArchIndex (default) or MultiArchEach.
 	MultiArch string `yaml:"multi-arch,omitempty"`
 	// InsecureIgnoreTlog accepts signatures without a log entry or signed
@@ -234,6 +244,12 @@ func (p *Policy) Check(source string, b []byte) error {
 		if ip.AllowUnsigned && len(ip.Attestations) > 0 {
 			return fmt.Errorf("%s: %w: %q requires attestations but allows unsigned images", at, ErrPolicy, ip.Pattern)
 		}
+		if ip.AllowUnsigned && len(ip.Annotations) > 0 {
+			return fmt.Errorf("%s: %w: %q requires signed annotations but allows unsigned images", at, ErrPolicy, ip.Pattern)
+		}
+		if _, ok := ip.Annotations[""]; ok {
+			return fmt.Errorf("%s: %w: annotations: an empty key", at, ErrPolicy)
+		}
 		for j, t := range ip.Attestations {
 			uri, err := PredicateType(t)
 			if err != nil {
@@ -343,14 +359,18 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 	if ip == nil {
 		if p.Unmatched == "allow" {
 			res.Unsigned = true
-			return res, nil
+			return res, p.unsignedAnnotations(fmt.Sprintf("no entry of %s matches %s, which it allows unsigned", p.Source, ref.Context().Name()))
 		}
 		return res, &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, ref.Context().Name())}
 	}
 	res.Entry = ip.Pattern
 	if ip.AllowUnsigned {
 		res.Unsigned = true
-		return res, nil
+		return res, p.unsignedAnnotations(fmt.Sprintf("the entry %q of %s allows %s unsigned", ip.Pattern, p.Source, ref.Context().Name()))
+	}
+	annotations, err := p.annotations(ip)
+	if err != nil {
+		return res, err
 	}
 	var first error
 	for _, a := range ip.Authorities {
@@ -363,7 +383,7 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 		if opts.TrustedRoot == nil && (opts.Key == nil || !opts.InsecureIgnoreTlog) {
 			return res, fmt.Errorf("%s: %w: %q needs trusted-root (the Rekor, Fulcio and timestamp keys)", p.Source, ErrPolicy, ip.Pattern)
 		}
-		r, err := sigs.Check(Request{Options: opts, Signature: true, Attestations: ip.Attestations, MultiArch: ip.MultiArch})
+		r, err := sigs.Check(Request{Options: opts, Signature: true, Attestations: ip.Attestations, Annotations: annotations, MultiArch: ip.MultiArch})
 		if err == nil {
 			res.Signature = r
 			return res, nil
@@ -373,4 +393,31 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 		}
 	}
 	return res, first
+}
+
+// annotations are what the signature of an image ip decides must sign:
+// the entry's annotations and RequireAnnotations, which cannot both hold
+// when they want different values of one key.
+func (p *Policy) annotations(ip *ImagePolicy) (map[string]string, error) {
+	if len(p.RequireAnnotations) == 0 {
+		return ip.Annotations, nil
+	}
+	out := maps.Clone(p.RequireAnnotations)
+	for k, v := range ip.Annotations {
+		if w, ok := out[k]; ok && w != v {
+			return nil, &CheckError{Check: CheckAnnotations, Err: fmt.Errorf("the entry %q of %s wants %s=%s, and %s=%s is required too", ip.Pattern, p.Source, k, v, k, w)}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// unsignedAnnotations fails an image allowed unsigned when annotations
+// are required of every image: there is no signature to sign them.
+func (p *Policy) unsignedAnnotations(why string) error {
+	if len(p.RequireAnnotations) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(p.RequireAnnotations))
+	return &CheckError{Check: CheckAnnotations, Err: fmt.Errorf("%s, so nothing signs the annotations required (%s)", why, strings.Join(keys, ", "))}
 }

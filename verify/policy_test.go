@@ -34,6 +34,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    multi-arch: all\n", "multi-arch"},
 		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    attestations: [sbom]\n", "unknown attestation type"},
 		{"version: 1\nimages:\n  - pattern: r/*\n    allow-unsigned: true\n    attestations: [spdxjson]\n", "allows unsigned"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    allow-unsigned: true\n    annotations: {env: prod}\n", "requires signed annotations but allows unsigned"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    annotations: {'': prod}\n", "an empty key"},
+		{"version: 1\nimages:\n  - pattern: r/*\n    authorities: [{key: k}]\n    annotations: [env=prod]\n", "line 5"},
 	} {
 		_, err := ParsePolicy("p.yaml", []byte(tc.yaml))
 		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
@@ -151,4 +154,63 @@ images:
 	if r, err := check(signedRepo + ":1"); err != nil || len(r.Signature.Attestations) != 1 {
 		t.Errorf("signed and attested: %+v, %v", r, err)
 	}
+}
+
+// TestPolicyAnnotations holds images to the annotations a policy entry,
+// and a front end beside it, want signed.
+func TestPolicyAnnotations(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	os.WriteFile(filepath.Join(dir, "cosign.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	prodRepo, devRepo := reg.Host+"/team/prod", reg.Host+"/team/dev"
+	pd := signtest.Push(t, prodRepo+":1", signtest.Image(t))
+	signtest.SignTag(t, prodRepo, pd, signtest.AnnotatedPayload(prodRepo, pd, map[string]string{"env": "prod"}), key, nil)
+	dd := signtest.Push(t, devRepo+":1", signtest.Image(t))
+	signtest.SignTag(t, devRepo, dd, signtest.AnnotatedPayload(devRepo, dd, map[string]string{"env": "dev"}), key, nil)
+	signtest.Push(t, reg.Host+"/public/base:1", signtest.Image(t))
+	f := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(f, []byte(`version: 1
+images:
+  - pattern: `+reg.Host+`/public/*
+    allow-unsigned: true
+  - pattern: `+reg.Host+`/team/**
+    authorities: [{key: cosign.pub}]
+    annotations: {env: prod}
+    insecure-ignore-tlog: true
+`), 0o644)
+	p, err := LoadPolicy(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(ref string) (*PolicyResult, error) {
+		r, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Verify(context.Background(), r, nil)
+	}
+	wantCheck := func(what string, err error, check string) {
+		t.Helper()
+		var ce *CheckError
+		if !errors.As(err, &ce) || ce.Check != check {
+			t.Errorf("%s: %v, want the check %q to fail", what, err, check)
+		}
+	}
+	if r, err := check(prodRepo + ":1"); err != nil || r.Signature.Annotations["env"] != "prod" {
+		t.Errorf("signed env=prod: %+v, %v", r, err)
+	}
+	_, err = check(devRepo + ":1")
+	wantCheck("signed env=dev", err, CheckAnnotations)
+
+	// What the command line adds must hold too.
+	p.RequireAnnotations = map[string]string{"team": "payments"}
+	_, err = check(prodRepo + ":1")
+	wantCheck("signed env=prod, not team=payments", err, CheckAnnotations)
+	_, err = check(reg.Host + "/public/base:1")
+	wantCheck("allowed unsigned, with annotations required", err, CheckAnnotations)
+	p.RequireAnnotations = map[string]string{"env": "staging"}
+	_, err = check(prodRepo + ":1")
+	wantCheck("the entry and the command line disagree", err, CheckAnnotations)
 }

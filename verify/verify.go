@@ -37,6 +37,9 @@ const (
 	// CheckSCT fails a keyless certificate without a signed certificate
 	// timestamp from a CT log of the trusted root.
 	CheckSCT = "sct"
+	// CheckAnnotations fails a signature that does not sign the
+	// annotations asked for (cosign sign -a).
+	CheckAnnotations = "annotations"
 )
 
 // CheckError is a signature that does not verify: the policy said no, and
@@ -57,6 +60,15 @@ func (e *CheckError) Unwrap() error { return e.Err }
 
 // PolicyFailure marks the error as "the policy said no".
 func (e *CheckError) PolicyFailure() bool { return true }
+
+var (
+	// ErrNoTlogEntry is a signature that nothing dates: it has neither a
+	// transparency-log entry nor a signed timestamp (CheckTlog).
+	ErrNoTlogEntry = errors.New("the signature has no transparency-log entry and no signed timestamp")
+	// ErrNoSigningTime is a signature of unknown age, held to a maximum
+	// age (CheckTooOld): the log was ignored, and nothing else dates it.
+	ErrNoSigningTime = errors.New("no verified signing time")
+)
 
 // Identity is who must have signed, for keyless signatures.
 type Identity struct {
@@ -82,6 +94,11 @@ type GitHubWorkflow struct {
 type Options struct {
 	// TrustedRoot is the trusted material (Fulcio, Rekor, TSA keys).
 	TrustedRoot root.TrustedMaterial
+	// TrustedRootFunc, when TrustedRoot is nil, gets the trusted material
+	// when a signature first needs it: a certificate, a log entry or a
+	// timestamp to check. A key-signature with neither is judged without
+	// it, so that a fetch over the network is not made for nothing.
+	TrustedRootFunc func() (root.TrustedMaterial, error)
 	// Key, when set, is the public key that must have signed.
 	Key crypto.PublicKey
 	// Identity, when Key is nil, is who must have signed.
@@ -89,7 +106,9 @@ type Options struct {
 	// MaxAge, when set, is how old the verified signing time may be.
 	MaxAge time.Duration
 	// InsecureIgnoreTlog accepts signatures with neither a
-	// transparency-log entry nor a signed timestamp. Unsafe.
+	// transparency-log entry nor a signed timestamp. Unsafe. A log entry
+	// or timestamp that verifies still dates the signature; without one
+	// the signing time is unknown, and MaxAge fails.
 	InsecureIgnoreTlog bool
 	// InsecureIgnoreSCT accepts keyless certificates without a signed
 	// certificate timestamp (SCT) from a CT log of the trusted root, that
@@ -105,8 +124,10 @@ type Result struct {
 	Signer string `json:"signer"`
 	Issuer string `json:"issuer,omitempty"`
 	// SignedAt is the verified signing time: the earliest verified
-	// timestamp (log integrated time or RFC 3161 time).
-	SignedAt time.Time `json:"signed_at"`
+	// timestamp (log integrated time or RFC 3161 time). It is zero, and
+	// left out of JSON, when none verified: the log was ignored and the
+	// signature carries no timestamp that verifies.
+	SignedAt time.Time `json:"signed_at,omitzero"`
 	// LogIndex is the transparency-log entry's index, -1 when none.
 	LogIndex int64 `json:"log_index"`
 }
@@ -214,7 +235,7 @@ func ParseArtifact(s string) (Artifact, io.Closer, error) {
 
 // Entity verifies a signed entity (a bundle) against an artifact.
 func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error) {
-	if opts.TrustedRoot == nil && opts.Key == nil {
+	if opts.TrustedRoot == nil && opts.TrustedRootFunc == nil && opts.Key == nil {
 		return nil, errors.New("no trusted material: give a trusted root or a key")
 	}
 	// What cannot be read is a malformed input, not a failed check.
@@ -224,22 +245,24 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 	if _, err := e.SignatureContent(); err != nil {
 		return nil, fmt.Errorf("malformed bundle: its signature: %w", err)
 	}
-	if _, err := e.TlogEntries(); err != nil {
+	entries, err := e.TlogEntries()
+	if err != nil {
 		return nil, fmt.Errorf("malformed bundle: its transparency-log entries: %w", err)
 	}
-	var material root.TrustedMaterialCollection
-	if opts.TrustedRoot != nil {
-		material = append(material, opts.TrustedRoot)
+	timestamps, err := e.Timestamps()
+	if err != nil {
+		return nil, fmt.Errorf("malformed bundle: its signed timestamps: %w", err)
 	}
 	var policyOpts []sgverify.PolicyOption
+	var keyMaterial root.TrustedMaterial
 	if opts.Key != nil {
 		v, err := signature.LoadVerifier(opts.Key, crypto.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("loading the key: %w", err)
 		}
-		material = append(material, root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+		keyMaterial = root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
-		}))
+		})
 		policyOpts = append(policyOpts, sgverify.WithKey())
 	} else {
 		if opts.Identity == nil {
@@ -251,67 +274,150 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 		}
 		policyOpts = append(policyOpts, sgverify.WithCertificateIdentity(id))
 	}
-	var verifierOpts []sgverify.VerifierOption
-	if opts.InsecureIgnoreTlog {
-		verifierOpts = append(verifierOpts, sgverify.WithCurrentTime())
-	} else {
-		// A log entry (integrated time, Rekor v1) or a signed timestamp
-		// (RFC 3161, as Rekor v2 bundles carry) must vouch for the time.
-		verifierOpts = append(verifierOpts, sgverify.WithObserverTimestamps(1))
+	hasTlog, observed := len(entries) > 0, len(entries) > 0 || len(timestamps) > 0
+	if !observed && !opts.InsecureIgnoreTlog {
+		// Said before the trusted root is fetched: nothing in the
+		// signature could be checked against it.
+		return nil, &CheckError{Check: CheckTlog, Err: ErrNoTlogEntry}
 	}
-	if opts.Key == nil && !opts.InsecureIgnoreSCT {
-		// Fulcio logs each certificate it issues in a CT log, so that a
-		// certificate issued wrongly can be found; the SCT is the log's
-		// promise. Key-signed bundles have no certificate.
-		verifierOpts = append(verifierOpts, sgverify.WithSignedCertificateTimestamps(1))
-	}
-	hasTlog := false
-	if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
-		hasTlog = true
-		if !opts.InsecureIgnoreTlog {
-			verifierOpts = append(verifierOpts, sgverify.WithTransparencyLog(1))
+	tr := opts.TrustedRoot
+	if tr == nil && opts.TrustedRootFunc != nil && (opts.Key == nil || observed) {
+		if tr, err = opts.TrustedRootFunc(); err != nil {
+			return nil, err
 		}
 	}
-	v, err := sgverify.NewVerifier(material, verifierOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("configuring the verifier: %w", err)
+	var material root.TrustedMaterialCollection
+	if tr != nil {
+		material = append(material, tr)
+	} else if opts.Key == nil {
+		return nil, errors.New("no trusted root to check the certificate against")
 	}
-	var artOpt sgverify.ArtifactPolicyOption
-	if art.Content != nil {
-		artOpt = sgverify.WithArtifact(art.Content)
-	} else {
-		artOpt = sgverify.WithArtifactDigest(art.DigestAlgorithm, art.Digest)
+	if keyMaterial != nil {
+		material = append(material, keyMaterial)
 	}
-	res, err := v.Verify(e, sgverify.NewPolicy(artOpt, policyOpts...))
-	if err != nil {
-		if expired := certExpiredAtLogTime(e); expired != nil {
-			return nil, &CheckError{Check: CheckCertExpired, Err: expired}
+	verify := func(vo []sgverify.VerifierOption) (*sgverify.VerificationResult, error) {
+		v, err := sgverify.NewVerifier(material, vo...)
+		if err != nil {
+			return nil, fmt.Errorf("configuring the verifier: %w", err)
 		}
-		return nil, classify(err, opts, hasTlog)
+		var artOpt sgverify.ArtifactPolicyOption
+		if art.Content != nil {
+			artOpt = sgverify.WithArtifact(art.Content)
+		} else {
+			artOpt = sgverify.WithArtifactDigest(art.DigestAlgorithm, art.Digest)
+		}
+		return v.Verify(e, sgverify.NewPolicy(artOpt, policyOpts...))
+	}
+
+	var res *sgverify.VerificationResult
+	// undated says why no time vouches for the signature, when none does.
+	var undated string
+	switch {
+	case !opts.InsecureIgnoreTlog:
+		if res, err = verify(opts.dated(hasTlog)); err != nil {
+			if expired := certExpiredAtLogTime(e); expired != nil {
+				return nil, &CheckError{Check: CheckCertExpired, Err: expired}
+			}
+			return nil, classify(err, opts, hasTlog)
+		}
+	case !observed:
+		undated = "the signature carries neither a transparency-log entry nor a signed timestamp"
+	case tr == nil:
+		undated = "no trusted root was given to check its transparency-log entry or signed timestamp against"
+	default:
+		// The log is waived, not the time: a log entry or timestamp that
+		// verifies still dates the signature.
+		res, err = verify(opts.dated(hasTlog))
+		if err != nil {
+			if !beforeArtifact(err) {
+				return nil, classify(err, opts, hasTlog)
+			}
+			res, undated = nil, fmt.Sprintf("its transparency-log entry or signed timestamp did not verify (%v)", err)
+		}
+	}
+	if res == nil {
+		if res, err = verify(opts.undated()); err != nil {
+			return nil, classify(err, opts, false)
+		}
 	}
 	out := &Result{Signer: "key", LogIndex: -1}
 	if res.Signature != nil && res.Signature.Certificate != nil {
 		out.Signer = res.Signature.Certificate.SubjectAlternativeName
 		out.Issuer = res.Signature.Certificate.Issuer
 	}
-	for _, ts := range res.VerifiedTimestamps {
-		if out.SignedAt.IsZero() || ts.Timestamp.Before(out.SignedAt) {
-			out.SignedAt = ts.Timestamp
+	if undated == "" {
+		for _, ts := range res.VerifiedTimestamps {
+			// Only a log or a timestamp authority vouches for when a
+			// signature was made; the time of verification is not it.
+			if ts.Type == "CurrentTime" {
+				continue
+			}
+			if out.SignedAt.IsZero() || ts.Timestamp.Before(out.SignedAt) {
+				out.SignedAt = ts.Timestamp
+			}
 		}
 	}
-	if entries, err := e.TlogEntries(); err == nil && len(entries) > 0 {
+	if hasTlog {
 		out.LogIndex = entries[0].LogIndex()
 	}
 	if opts.MaxAge > 0 {
+		if out.SignedAt.IsZero() {
+			return out, &CheckError{Check: CheckTooOld, Err: fmt.Errorf("%w, so its age is unknown: the transparency log was ignored, and %s", ErrNoSigningTime, undated)}
+		}
 		now := time.Now
 		if opts.Now != nil {
 			now = opts.Now
 		}
-		if out.SignedAt.IsZero() || now().Sub(out.SignedAt) > opts.MaxAge {
+		if now().Sub(out.SignedAt) > opts.MaxAge {
 			return out, &CheckError{Check: CheckTooOld, Err: fmt.Errorf("signed at %s, more than %s ago", out.SignedAt.Format(time.RFC3339), opts.MaxAge)}
 		}
 	}
 	return out, nil
+}
+
+// dated is how sigstore-go must verify a signature whose time a
+// transparency-log entry or a signed timestamp vouches for.
+func (opts Options) dated(hasTlog bool) []sgverify.VerifierOption {
+	// A log entry (integrated time, Rekor v1) or a signed timestamp
+	// (RFC 3161, as Rekor v2 bundles carry) must vouch for the time.
+	vo := []sgverify.VerifierOption{sgverify.WithObserverTimestamps(1)}
+	if hasTlog {
+		vo = append(vo, sgverify.WithTransparencyLog(1))
+	}
+	return append(vo, opts.sct()...)
+}
+
+// undated is how sigstore-go verifies a signature nothing dates, when the
+// log is waived: a key signature needs no time; a certificate is checked
+// as of now, the only time there is.
+func (opts Options) undated() []sgverify.VerifierOption {
+	if opts.Key != nil {
+		return []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}
+	}
+	return append([]sgverify.VerifierOption{sgverify.WithCurrentTime()}, opts.sct()...)
+}
+
+func (opts Options) sct() []sgverify.VerifierOption {
+	if opts.Key == nil && !opts.InsecureIgnoreSCT {
+		// Fulcio logs each certificate it issues in a CT log, so that a
+		// certificate issued wrongly can be found; the SCT is the log's
+		// promise. Key-signed bundles have no certificate.
+		return []sgverify.VerifierOption{sgverify.WithSignedCertificateTimestamps(1)}
+	}
+	return nil
+}
+
+// beforeArtifact reports a sigstore-go failure in the steps that date a
+// signature (the log entry, the timestamps, the certificate or key at
+// that time), which come before the artifact is read.
+func beforeArtifact(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"failed to verify log inclusion", "failed to verify timestamps", "failed to verify leaf certificate", "signature time outside of public key validity"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func certificateIdentity(i *Identity) (sgverify.CertificateIdentity, error) {
@@ -367,6 +473,9 @@ func classify(err error, opts Options, hasTlog bool) error {
 	msg := err.Error()
 	check := CheckSignature
 	switch {
+	case strings.Contains(msg, "hashedrekord entry digest") && strings.Contains(msg, "does not match artifact"):
+		// The log recorded a signature over another digest.
+		check = CheckDigest
 	case strings.Contains(msg, "failed to verify signed certificate timestamp"):
 		// No SCT, or none from a CT log of the trusted root.
 		check = CheckSCT

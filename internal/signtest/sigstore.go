@@ -172,7 +172,7 @@ func (s *Sigstore) Sign(t testing.TB, identity, issuer string, artifact []byte, 
 		chain:      []*x509.Certificate{leaf, s.fulcio.Intermediates[0], s.fulcio.Root},
 		signature:  bundle.NewMessageSignature(digest[:], "SHA2_256", sig),
 		timestamps: [][]byte{tsr},
-		entries:    []*tlog.Entry{s.logEntry(t, leaf, digest[:], sig, logTime.Unix())},
+		entries:    []*tlog.Entry{s.logEntry(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), digest[:], sig, logTime.Unix())},
 	}
 }
 
@@ -274,11 +274,23 @@ func signSCT(t testing.TB, ctKey *ecdsa.PrivateKey, tbs []byte, issuer *x509.Cer
 	return sct
 }
 
-// logEntry is the Rekor v1 hashedrekord entry of a signature, with the
-// signed entry timestamp that is Rekor's promise to include it.
-func (s *Sigstore) logEntry(t testing.TB, cert *x509.Certificate, digest, sig []byte, integratedTime int64) *tlog.Entry {
+// LogKeySignature is the Rekor v1 hashedrekord entry of a signature made
+// with a key over the SHA-256 digest, logged at integratedTime, with its
+// signed entry timestamp.
+func (s *Sigstore) LogKeySignature(t testing.TB, pub crypto.PublicKey, digest, sig []byte, integratedTime time.Time) *tlog.Entry {
 	t.Helper()
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.logEntry(t, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), digest, sig, integratedTime.Unix())
+}
+
+// logEntry is the Rekor v1 hashedrekord entry of a signature by the PEM
+// certificate or public key signer, with the signed entry timestamp that
+// is Rekor's promise to include it.
+func (s *Sigstore) logEntry(t testing.TB, signer []byte, digest, sig []byte, integratedTime int64) *tlog.Entry {
+	t.Helper()
 	// Rekor's canonical form: keys sorted, no spaces, as encoding/json
 	// writes maps.
 	body, err := json.Marshal(map[string]any{
@@ -286,7 +298,7 @@ func (s *Sigstore) logEntry(t testing.TB, cert *x509.Certificate, digest, sig []
 		"kind":       "hashedrekord",
 		"spec": map[string]any{
 			"data":      map[string]any{"hash": map[string]string{"algorithm": "sha256", "value": hex.EncodeToString(digest)}},
-			"signature": map[string]any{"content": sig, "publicKey": map[string]any{"content": certPEM}},
+			"signature": map[string]any{"content": sig, "publicKey": map[string]any{"content": signer}},
 		},
 	})
 	if err != nil {
@@ -376,6 +388,57 @@ func (e *Entity) Bundle(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// LegacyBundle is the entity as `cosign sign-blob --bundle` writes it
+// without --new-bundle-format: cosign v2's own format, with the
+// certificate and the Rekor entry.
+func (e *Entity) LegacyBundle(t testing.TB) []byte {
+	t.Helper()
+	return LegacyBundle(t, e.signature.Signature(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.chain[0].Raw}), e.entries[0])
+}
+
+// LegacyBundle is a signature as `cosign sign-blob --bundle` writes it
+// without --new-bundle-format (cosign's LocalSignedPayload): the
+// signature, the PEM certificate base64-encoded (none for a key: certPEM
+// nil) and the Rekor entry with its signed entry timestamp (none: entry
+// nil).
+func LegacyBundle(t testing.TB, sig, certPEM []byte, entry *tlog.Entry) []byte {
+	t.Helper()
+	type rekorPayload struct {
+		Body           any    `json:"body"`
+		IntegratedTime int64  `json:"integratedTime"`
+		LogIndex       int64  `json:"logIndex"`
+		LogID          string `json:"logID"`
+	}
+	type rekorBundle struct {
+		SignedEntryTimestamp []byte
+		Payload              rekorPayload
+	}
+	var lsp struct {
+		Base64Signature string       `json:"base64Signature"`
+		Cert            string       `json:"cert,omitempty"`
+		Bundle          *rekorBundle `json:"rekorBundle,omitempty"`
+	}
+	lsp.Base64Signature = base64.StdEncoding.EncodeToString(sig)
+	lsp.Cert = base64.StdEncoding.EncodeToString(certPEM)
+	if entry != nil {
+		tle := entry.TransparencyLogEntry()
+		lsp.Bundle = &rekorBundle{
+			SignedEntryTimestamp: tle.GetInclusionPromise().GetSignedEntryTimestamp(),
+			Payload: rekorPayload{
+				Body:           base64.StdEncoding.EncodeToString(tle.GetCanonicalizedBody()),
+				IntegratedTime: tle.GetIntegratedTime(),
+				LogIndex:       tle.GetLogIndex(),
+				LogID:          hex.EncodeToString(tle.GetLogId().GetKeyId()),
+			},
+		}
+	}
+	b, err := json.Marshal(lsp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
