@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,8 +49,10 @@ type Decision struct {
 // reasons say why, unless the rule's failure policy is open.
 func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision {
 	d := s.decide(ctx, image, namespace)
-	if d.insecure != "" && d.Allowed {
-		d.Warnings = append(d.Warnings, d.insecure)
+	if d.Allowed && len(d.insecure) > 0 {
+		// Clipped: the warnings may share their array with a cached
+		// decision, which other requests read.
+		d.Warnings = append(slices.Clip(d.Warnings), d.insecure...)
 	}
 	switch {
 	case d.failure:
@@ -65,9 +68,9 @@ func (s *Server) Decide(ctx context.Context, image, namespace string) *Decision 
 type decision struct {
 	Decision
 	failure bool // no decision could be made
-	// insecure says which check the trust-policy entry waives, if any; an
-	// allowed image carries it as a warning.
-	insecure string
+	// insecure says which checks the trust-policy entry waives, if any;
+	// an allowed image carries them as warnings.
+	insecure []string
 }
 
 func (s *Server) decide(ctx context.Context, image, namespace string) decision {
@@ -106,8 +109,12 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 		return d
 	}
 	if entry != unmatched {
-		if ip := pol.Images[entry-1]; ip.InsecureIgnoreSCT {
-			d.insecure = fmt.Sprintf("insecure-ignore-sct (%s:%d): the signer's certificate was not required to carry a signed certificate timestamp from a trusted CT log", pol.Source, ip.Line)
+		ip := pol.Images[entry-1]
+		if ip.InsecureIgnoreTlog && !ip.AllowUnsigned {
+			d.insecure = append(d.insecure, fmt.Sprintf("insecure-ignore-tlog (%s:%d): the signature was not required to carry a transparency-log entry or signed timestamp, and its signing time may be unknown", pol.Source, ip.Line))
+		}
+		if ip.InsecureIgnoreSCT {
+			d.insecure = append(d.insecure, fmt.Sprintf("insecure-ignore-sct (%s:%d): the signer's certificate was not required to carry a signed certificate timestamp from a trusted CT log", pol.Source, ip.Line))
 		}
 	}
 	rule, ruleID := pol.RuleFor(repo, namespace)
@@ -215,13 +222,15 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	res, err := scan.Run(ctx, t, opts)
 	var perr *scan.PolicyError
 	var lerr *pull.LimitError
+	var rerr *verify.ReferrerLimitError
 	out := decision{Decision: d}
 	switch {
 	case errors.As(err, &perr):
 		out.Reasons = append(perr.Reasons, failing(res)...)
-	case errors.As(err, &lerr):
+	case errors.As(err, &lerr), errors.As(err, &rerr):
 		// Over a limit is the image's doing, not a failure to decide: a
-		// denial, whatever the failure policy, and cached.
+		// denial, whatever the failure policy, and cached. So is an image
+		// that lists more undecidable referrers than are read.
 		out.Reasons = []string{err.Error()}
 	case err != nil:
 		out.failure = true

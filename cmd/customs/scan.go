@@ -52,7 +52,8 @@ JSON records. Get it with "customs db update".
 Signatures: --policy FILE (a trust policy, see "customs verify --help") resolves
 the image's tag once, verifies the signature on that digest, and scans exactly
 that digest; a failed verification fails the scan (exit 1) and the report says
-which check failed.
+which check failed. -a KEY=VALUE (repeatable) also wants the signature to sign
+that annotation, as cosign verify -a does.
 
 Capabilities: Go source (dir: with a go.mod, or gomod:) that has a
 capabilities.txt at its root, or is given one with --capabilities, is analysed

@@ -21,6 +21,7 @@ type scanFlags struct {
 	db, failOn, unknown, config string
 	vexFiles                    []string
 	trustPolicy                 string
+	annotations                 []string
 	maxAge, warnAge             time.Duration
 	allowUnscanned              bool
 	posture                     bool
@@ -36,6 +37,7 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.StringVar(&sf.config, "config", "", "ignore file (default .customs.yaml in the working directory, if present)")
 	f.StringArrayVar(&sf.vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
 	f.StringVar(&sf.trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
+	f.StringArrayVarP(&sf.annotations, "annotations", "a", nil, "with --policy: KEY=VALUE the image's signature must sign, as cosign sign -a writes it (repeatable)")
 	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
 	f.DurationVar(&sf.maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
@@ -103,11 +105,18 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 	if err != nil {
 		return pull.Options{}, policy, nil, err
 	}
+	annotations, err := parseAnnotations(sf.annotations)
+	if err != nil {
+		return pull.Options{}, policy, nil, err
+	}
 	var trust *verify.Policy
 	if sf.trustPolicy != "" {
 		if trust, err = a.loadTrustPolicy(sf.trustPolicy, verify.PublicGoodMirror, ""); err != nil {
 			return pull.Options{}, policy, nil, err
 		}
+		trust.RequireAnnotations = annotations
+	} else if annotations != nil {
+		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--annotations are checked on the signature a trust policy verifies: give --policy FILE")}
 	}
 	return opts, policy, trust, nil
 }

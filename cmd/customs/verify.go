@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -41,7 +45,7 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.tufMirror, "tuf-mirror", verify.PublicGoodMirror, "the TUF repository the trusted root comes from when --trusted-root is not given")
 	fl.StringVar(&f.tufRoot, "tuf-root", "", "the initial root.json of the --tuf-mirror repository (default: the public-good instance's, built in)")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "fail when the verified signing time is older than this (for example 720h)")
-	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp")
+	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp (their signing time is unknown, and --max-age fails)")
 	fl.BoolVar(&f.insecureIgnoreSCT, "insecure-ignore-sct", false, "UNSAFE: accept keyless certificates without a signed certificate timestamp (SCT) from a CT log of the trusted root")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
 }
@@ -49,22 +53,7 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 func (f *verifyFlags) options(a *app) (verify.Options, error) {
 	var opts verify.Options
 	var err error
-	switch {
-	case f.trustedRoot != "":
-		tr, err := verify.LoadTrustedRoot(f.trustedRoot)
-		if err != nil {
-			return opts, err
-		}
-		opts.TrustedRoot = tr
-	case f.key != "" && f.insecureIgnoreTlog:
-		// A key alone, with no log or timestamp to check, needs no root.
-	default:
-		tr, err := a.tufRoot(f.tufMirror, f.tufRoot)
-		if err != nil {
-			return opts, err
-		}
-		opts.TrustedRoot = tr
-	}
+	// What to pass is said before anything is read or fetched.
 	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 	switch {
 	case f.key != "" && f.gh != (verify.GitHubWorkflow{}):
@@ -80,17 +69,49 @@ func (f *verifyFlags) options(a *app) (verify.Options, error) {
 	default:
 		opts.Identity = &verify.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, IssuerRegexp: f.issuerRegexp, GitHubWorkflow: f.gh}
 	}
+	switch {
+	case f.trustedRoot != "":
+		tr, err := verify.LoadTrustedRoot(f.trustedRoot)
+		if err != nil {
+			return opts, err
+		}
+		opts.TrustedRoot = tr
+	case f.key != "" && f.insecureIgnoreTlog:
+		// A key alone, with no log or timestamp to check, needs no root:
+		// none is fetched, and a log entry's time goes unchecked.
+	default:
+		// Fetched when a signature first needs it, and once: a key
+		// signature without a log entry fails without the network.
+		opts.TrustedRootFunc = sync.OnceValues(func() (root.TrustedMaterial, error) {
+			return a.tufRoot(f.tufMirror, f.tufRoot)
+		})
+	}
 	opts.MaxAge, opts.InsecureIgnoreTlog, opts.InsecureIgnoreSCT = f.maxAge, f.insecureIgnoreTlog, f.insecureIgnoreSCT
+	if opts.InsecureIgnoreTlog {
+		fmt.Fprintln(a.stderr, "customs: warning: --insecure-ignore-tlog: signatures are accepted without a transparency-log entry or signed timestamp; the signing time of one without either is unknown")
+	}
 	if opts.InsecureIgnoreSCT && opts.Key == nil {
 		fmt.Fprintln(a.stderr, "customs: warning: --insecure-ignore-sct: certificates are accepted without a signed certificate timestamp from a trusted CT log")
 	}
 	return opts, nil
 }
 
+// withHint adds to a verification error the flag that would accept what
+// failed, when one would.
+func withHint(err error, policy bool) error {
+	if !errors.Is(err, verify.ErrNoTlogEntry) {
+		return err
+	}
+	if policy {
+		return fmt.Errorf("%w (set insecure-ignore-tlog: true on the policy entry to accept signatures without one)", err)
+	}
+	return fmt.Errorf("%w (pass --insecure-ignore-tlog to accept signatures without one)", err)
+}
+
 func (a *app) newVerifyCmd() *cobra.Command {
 	var vf verifyFlags
 	var pf pullFlags
-	var attestations []string
+	var attestations, annotations []string
 	var multiArch, policyFile string
 	var printPredicate bool
 	cmd := &cobra.Command{
@@ -101,11 +122,20 @@ a signature under cosign's classic <repo>:sha256-<hex>.sig tag (cosign v2), or a
 Sigstore bundle attached as an OCI referrer (cosign v3; the referrers tag where
 the registry has no referrers API). Only a signature on that digest counts, so a
 tag moved to an unsigned image fails. A transparency-log entry or an RFC 3161
-signed timestamp must vouch for the signing time, unless --insecure-ignore-tlog.
+signed timestamp must vouch for the signing time, unless --insecure-ignore-tlog
+(then one that verifies still dates the signature; without one the signing time
+is unknown, and --max-age fails).
 A keyless certificate must carry a signed certificate timestamp (SCT) from a CT
 log of the trusted root, as Fulcio's do, unless --insecure-ignore-sct. The keys
 that check them come from --trusted-root (offline), else from the trusted root
 Sigstore publishes through TUF (--tuf-mirror, cached for a day).
+
+-a KEY=VALUE (repeatable) wants the signature to sign the annotation, as cosign
+verify -a does: in the "optional" section of a simple-signing payload (cosign
+sign -a), or on the subject of a bundle's in-toto statement (cosign v3). A
+signature that cannot carry annotations (a bundle's message signature; cosign
+v2 leaves them out of bundles) fails. With --policy they are required on top of
+the policy's; an image the policy allows unsigned then fails.
 
 --attestation TYPE verifies a DSSE attestation instead (the .att tag, or a
 bundle referrer): signed as the flags say, an in-toto statement about this
@@ -132,6 +162,7 @@ repository decides, and images no entry matches are denied unless
         - identity-regexp: ^https://github.com/org/app/
           issuer: https://token.actions.githubusercontent.com
       attestations: [slsaprovenance1]    # also signed by an authority
+      annotations: {env: prod}           # signed by the signature, as -a wants
       multi-arch: each                   # or index (the default)
       max-age: 720h
     - pattern: docker.io/library/*
@@ -144,7 +175,7 @@ Exit codes: 0 verified, and the digest is printed; 1 it did not verify, and the
 message names the check that failed (no signature found, no attestation found,
 key mismatch, identity mismatch, no transparency-log proof, sct (no SCT from a
 trusted CT log), certificate expired at signing time, signature too old, digest
-mismatch, image not allowed by the trust policy); 2 the inputs could not be read.`,
+mismatch, annotations, image not allowed by the trust policy); 2 the inputs could not be read.`,
 		Example: `  customs verify registry.example/app:1.0 --key cosign.pub --trusted-root trusted_root.json
   customs verify ghcr.io/org/app:1.0 --trusted-root trusted_root.json \
       --certificate-identity-regexp '^https://github.com/org/app/' \
@@ -157,6 +188,10 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 			if multiArch != verify.MultiArchIndex && multiArch != verify.MultiArchEach {
 				return usageError{fmt.Errorf("--multi-arch %q: use index or each", multiArch)}
 			}
+			required, err := parseAnnotations(annotations)
+			if err != nil {
+				return err
+			}
 			var policy *verify.Policy
 			var req verify.Request
 			if policyFile != "" {
@@ -167,6 +202,7 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 				if policy, err = a.loadTrustPolicy(policyFile, vf.tufMirror, vf.tufRoot); err != nil {
 					return err
 				}
+				policy.RequireAnnotations = required
 			} else {
 				opts, err := vf.options(a)
 				if err != nil {
@@ -177,7 +213,7 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 						return usageError{err}
 					}
 				}
-				req = verify.Request{Options: opts, Attestations: attestations, MultiArch: multiArch}
+				req = verify.Request{Options: opts, Attestations: attestations, Annotations: required, MultiArch: multiArch}
 			}
 			if printPredicate && len(attestations) == 0 {
 				return usageError{fmt.Errorf("--print-predicate needs --attestation TYPE")}
@@ -197,7 +233,7 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 			if policy != nil {
 				res, err := policy.Verify(cmd.Context(), ref, ro)
 				if err != nil {
-					return fmt.Errorf("%s: %w", args[0], err)
+					return fmt.Errorf("%s: %w", args[0], withHint(err, true))
 				}
 				if vf.output == "json" {
 					return a.writeJSON(res)
@@ -207,7 +243,7 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 			}
 			res, err := verify.Image(cmd.Context(), ref, ro, req)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w", args[0], withHint(err, false))
 			}
 			switch {
 			case printPredicate:
@@ -229,6 +265,7 @@ mismatch, image not allowed by the trust policy); 2 the inputs could not be read
 	pf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&attestations, "attestation", nil, "verify an attestation of this predicate type instead of a signature (repeatable; slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI)")
+	fl.StringArrayVarP(&annotations, "annotations", "a", nil, "KEY=VALUE the signature must sign, as cosign sign -a writes it (repeatable)")
 	fl.BoolVar(&printPredicate, "print-predicate", false, "print the verified attestations' predicates (JSON, one per line) on stdout")
 	fl.StringVar(&multiArch, "multi-arch", verify.MultiArchIndex, "for a multi-arch image: index (a signature on the index) or each (one on every platform manifest)")
 	fl.StringVar(&policyFile, "policy", "", "take who must sign, and what must be attested, from this trust policy (YAML)")
@@ -261,10 +298,14 @@ func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, er
 	return p, nil
 }
 
-// warnInsecurePolicy says which entries of a trust policy waive the SCT
-// of the keyless certificates they accept.
+// warnInsecurePolicy says which entries of a trust policy waive the
+// transparency-log proof of the signatures they accept, or the SCT of the
+// keyless certificates.
 func (a *app) warnInsecurePolicy(p *verify.Policy) {
 	for _, ip := range p.Images {
+		if ip.InsecureIgnoreTlog && len(ip.Authorities) > 0 {
+			fmt.Fprintf(a.stderr, "customs: warning: %s:%d: insecure-ignore-tlog: signatures for %s are accepted without a transparency-log entry or signed timestamp; the signing time of one without either is unknown\n", p.Source, ip.Line, ip.Pattern)
+		}
 		if !ip.InsecureIgnoreSCT {
 			continue
 		}
@@ -312,6 +353,9 @@ func (a *app) printSigned(res *verify.ImageResult, indent string) {
 		fmt.Fprintf(a.stdout, "%ssignature: %s scheme\n", indent, res.Scheme)
 		a.printResultIndent(&res.Result, indent)
 	}
+	for _, k := range slices.Sorted(maps.Keys(res.Annotations)) {
+		fmt.Fprintf(a.stdout, "%sannotation: %s=%s\n", indent, k, res.Annotations[k])
+	}
 	for _, at := range res.Attestations {
 		fmt.Fprintf(a.stdout, "%sattestation: %s (%s scheme)\n", indent, at.PredicateType, at.Scheme)
 		a.printResultIndent(&at.Result, indent+"  ")
@@ -339,7 +383,10 @@ func (a *app) printResultIndent(res *verify.Result, indent string) {
 	if res.Issuer != "" {
 		fmt.Fprintf(a.stdout, "%sissuer: %s\n", indent, res.Issuer)
 	}
-	if !res.SignedAt.IsZero() {
+	if res.SignedAt.IsZero() {
+		// Only a log entry or a signed timestamp dates a signature.
+		fmt.Fprintf(a.stdout, "%ssigned at: unknown (no transparency-log entry or signed timestamp verified)\n", indent)
+	} else {
 		fmt.Fprintf(a.stdout, "%ssigned at: %s\n", indent, res.SignedAt.UTC().Format(time.RFC3339))
 	}
 	if res.LogIndex >= 0 {
@@ -352,14 +399,19 @@ func (a *app) newVerifyBlobCmd() *cobra.Command {
 	var bundlePath string
 	cmd := &cobra.Command{
 		Use:   "blob --bundle FILE (--key K | --certificate-identity I --certificate-oidc-issuer U) [--trusted-root R] FILE_OR_DIGEST",
-		Short: "Verify a Sigstore bundle over a file or a digest",
+		Short: "Verify a Sigstore or cosign bundle over a file or a digest",
 		Long: `Verifies a Sigstore bundle (message signature or DSSE attestation) over
 FILE_OR_DIGEST, a path or sha256:<hex> (sha384, sha512 too), offline against
 --trusted-root, else against the trusted root Sigstore publishes through TUF.
+The bundle cosign v2 writes without --new-bundle-format (base64Signature, cert,
+rekorBundle) is read too, and checked the same way; it signs the SHA-256
+digest, so give the file or sha256:<hex>.
 A transparency-log entry or an RFC 3161 signed timestamp must vouch
 for the signing time (Rekor v2 bundles carry only the latter), unless
 --insecure-ignore-tlog; a keyless certificate must carry a signed certificate
 timestamp (SCT) from a CT log of the trusted root, unless --insecure-ignore-sct.
+With --insecure-ignore-tlog, a log entry or timestamp that verifies still dates
+the signature; without one the signing time is unknown, and --max-age fails.
 
 Exit codes: 0 verified; 1 it did not verify, and the message names the check that
 failed (no signature found, key mismatch, identity mismatch, no transparency-log
@@ -384,7 +436,7 @@ bundle, key or root).`,
 			if err != nil {
 				return err
 			}
-			b, err := verify.LoadBundle(bundlePath)
+			b, err := verify.LoadBlobBundle(bundlePath)
 			if err != nil {
 				return err
 			}
@@ -395,9 +447,9 @@ bundle, key or root).`,
 			if closer != nil {
 				defer closer.Close()
 			}
-			res, err := verify.Entity(b, art, opts)
+			res, err := verify.Blob(b, art, opts)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w", args[0], withHint(err, false))
 			}
 			if vf.output == "json" {
 				return a.writeJSON(res)
@@ -408,6 +460,6 @@ bundle, key or root).`,
 		},
 	}
 	vf.register(cmd)
-	cmd.Flags().StringVar(&bundlePath, "bundle", "", "the Sigstore bundle (.sigstore.json)")
+	cmd.Flags().StringVar(&bundlePath, "bundle", "", "the bundle: a Sigstore bundle (.sigstore.json), or cosign v2's own format")
 	return cmd
 }
