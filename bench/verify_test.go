@@ -1,11 +1,6 @@
 package bench
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sigstore/sigstore-go/pkg/sign"
 
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/signtest"
@@ -42,10 +35,11 @@ func (c *counter) reset() []string {
 }
 
 // BenchmarkVerify compares `customs verify` and `cosign verify` (v2.6.5)
-// on one image signed with a key the classic cosign way, in a real
-// registry: wall time, peak RSS, and the registry requests each makes
-// (counted by a proxy in front of the registry). customs' count for an
-// image signed the cosign v3 way (a bundle referrer) is reported beside.
+// on images signed by the real cosign with a key, in a real registry
+// without the referrers API, in both layouts cosign v2.6.5 writes: the
+// classic .sig tag, and a Sigstore bundle in the referrers tag
+// (--new-bundle-format). It reports wall time, peak RSS, and the registry
+// requests each makes (counted by a proxy in front of the registry).
 func BenchmarkVerify(b *testing.B) {
 	cosign := os.Getenv("COSIGN")
 	if cosign == "" {
@@ -72,43 +66,33 @@ func BenchmarkVerify(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
 		b.Fatalf("building customs: %v\n%s", err, out)
 	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	pub := filepath.Join(dir, "cosign.pub")
-	os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
-
-	repo := host + "/bench/app"
-	d := signtest.Push(b, repo+":1", signtest.Image(b))
-	signtest.SignTag(b, repo, d, signtest.Payload(repo, d), key, nil)
-
-	kp, err := sign.NewEphemeralKeypair(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kpPEM, err := kp.GetPublicKeyPem()
-	if err != nil {
-		b.Fatal(err)
-	}
-	refPub := filepath.Join(dir, "referrer.pub")
-	os.WriteFile(refPub, []byte(kpPEM), 0o644)
-	refRepo := host + "/bench/v3"
-	img := signtest.Image(b)
-	signtest.Push(b, refRepo+":1", img)
-	raw, _ := img.RawManifest()
-	signtest.Referrer(b, refRepo, img, &sign.PlainData{Data: raw}, kp, "")
-	c.reset()
-
 	// cosign keeps its TUF cache under HOME; it is not used with a key
 	// and no log, but keep it out of the real home.
-	env := []string{"HOME=" + dir, "CUSTOMS_CACHE=" + filepath.Join(dir, "cache")}
+	env := []string{"HOME=" + dir, "CUSTOMS_CACHE=" + filepath.Join(dir, "cache"), "COSIGN_PASSWORD=", "COSIGN_YES=true"}
+	cosignRun := func(args ...string) {
+		cmd := exec.Command(cosign, args...)
+		cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	cosignRun("generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign"))
+	key, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	tagRef := host + "/bench/tag@" + signtest.Push(b, host+"/bench/tag:1", signtest.Image(b)).String()
+	bundleRef := host + "/bench/bundle@" + signtest.Push(b, host+"/bench/bundle:1", signtest.Image(b)).String()
+	cosignRun("sign", "--key", key, "--tlog-upload=false", "--allow-http-registry", tagRef)
+	cosignRun("sign", "--key", key, "--tlog-upload=false", "--allow-http-registry", "--new-bundle-format", bundleRef)
+	c.reset()
+
 	tools := []struct {
 		name string
 		args []string
 		bin  string
 	}{
-		{"cosign", []string{"verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", repo + ":1"}, cosign},
-		{"customs", []string{"verify", "--key", pub, "--insecure-ignore-tlog", repo + ":1"}, customs},
-		{"customs-referrer", []string{"verify", "--key", refPub, "--insecure-ignore-tlog", refRepo + ":1"}, customs},
+		{"cosign-tag", []string{"verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", tagRef}, cosign},
+		{"customs-tag", []string{"verify", "--key", pub, "--insecure-ignore-tlog", tagRef}, customs},
+		{"cosign-bundle", []string{"verify", "--new-bundle-format", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", bundleRef}, cosign},
+		{"customs-bundle", []string{"verify", "--key", pub, "--insecure-ignore-tlog", bundleRef}, customs},
 	}
 	results := map[string]result{}
 	requests := map[string][]string{}
@@ -134,9 +118,11 @@ func BenchmarkVerify(b *testing.B) {
 		r := results[n]
 		fmt.Fprintf(&sum, "%-18s %10s %9.0f MiB %9d\n", n, r.wall.Round(time.Millisecond), float64(r.maxRSS)/(1<<20), len(requests[n]))
 	}
-	co, cu := results["cosign"], results["customs"]
-	fmt.Fprintf(&sum, "cosign/customs time %.2fx; registry requests cosign %d, customs %d (referrer scheme: %d)\n",
-		float64(co.wall)/float64(cu.wall), len(requests["cosign"]), len(requests["customs"]), len(requests["customs-referrer"]))
+	for _, layout := range []string{"tag", "bundle"} {
+		co, cu := results["cosign-"+layout], results["customs-"+layout]
+		fmt.Fprintf(&sum, "%s layout: cosign/customs time %.2fx; registry requests cosign %d, customs %d\n",
+			layout, float64(co.wall)/float64(cu.wall), len(requests["cosign-"+layout]), len(requests["customs-"+layout]))
+	}
 	for _, n := range names {
 		fmt.Fprintf(&sum, "%s: %s\n", n, strings.Join(requests[n], ", "))
 	}
