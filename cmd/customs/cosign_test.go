@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -229,6 +229,39 @@ func TestCosignInterop(t *testing.T) {
 		}
 	}
 
+	// Signing times are never later than the signature: cosign signed
+	// these before signedBy, with neither a log entry nor a timestamp, so
+	// no output may claim a time at all, let alone a later one.
+	signedBy := time.Now()
+	t.Run("no signing time later than the signature", func(t *testing.T) {
+		policy := filepath.Join(c.dir, "policy.yaml")
+		if err := os.WriteFile(policy, []byte("version: 1\nimages:\n  - pattern: "+reg.Host+"/**\n    authorities: [{key: "+c.pub+"}]\n    insecure-ignore-tlog: true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			append([]string{"verify", tagRef, "-o", "json"}, keyFlags...),
+			append([]string{"verify", bundleRef, "-o", "json"}, keyFlags...),
+			append([]string{"verify", attRef, "-o", "json", "--attestation", "slsaprovenance"}, keyFlags...),
+			{"verify", "blob", blob, "--bundle", filepath.Join(c.dir, "cosign-v2-bundle.json"), "--key", c.pub, "--insecure-ignore-tlog", "-o", "json"},
+			{"scan", tagRef, "--policy", policy, "--db", filepath.Join(testimage.Root(), "testdata", "osv-demo"), "-o", "json"},
+		} {
+			stdout, stderr, code := customs(t, cacheEnv(t), args...)
+			if code != 0 {
+				t.Errorf("customs %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+				continue
+			}
+			var doc any
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+				t.Fatalf("customs %s: %v\n%s", strings.Join(args, " "), err, stdout)
+			}
+			for _, at := range signedAts(doc) {
+				if ts, err := time.Parse(time.RFC3339Nano, at); err != nil || ts.After(signedBy) {
+					t.Errorf("customs %s: signed_at %s, but the signature was made before %s with nothing to date it", strings.Join(args, " "), at, signedBy.Format(time.RFC3339Nano))
+				}
+			}
+		}
+	})
+
 	t.Run("max-age without a signing time", func(t *testing.T) {
 		_, stderr, code := customs(t, cacheEnv(t), append(append([]string{"verify", tagRef}, keyFlags...), "--max-age", "60s")...)
 		if code != 1 || !strings.Contains(stderr, "signing time") {
@@ -307,8 +340,6 @@ func TestCosignTampering(t *testing.T) {
 	rewrite(sigTag("annotation", annD), sigTag("annotation", annD), func(p []byte, _ map[string]string) []byte {
 		return bytes.Replace(p, []byte(`"env":"prod"`), []byte(`"env":"dev"`), 1)
 	})
-	_ = base64.StdEncoding
-	_ = json.Valid
 
 	for _, k := range []struct {
 		name, ref, check string
@@ -332,6 +363,25 @@ func TestCosignTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signedAts finds every signed_at in a JSON document.
+func signedAts(doc any) []string {
+	var out []string
+	switch v := doc.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if s, ok := e.(string); ok && k == "signed_at" {
+				out = append(out, s)
+			}
+			out = append(out, signedAts(e)...)
+		}
+	case []any:
+		for _, e := range v {
+			out = append(out, signedAts(e)...)
+		}
+	}
+	return out
 }
 
 func readAll(l v1.Layer) ([]byte, error) {
