@@ -88,7 +88,10 @@ func FuzzSelectImage(f *testing.F) {
 			}
 			return fetch(h)
 		}
-		selectImage(v1.Hash{Algorithm: "sha256", Hex: "00"}, b, types.OCIImageIndex, limited, v1.Platform{OS: "linux", Architecture: "amd64"}, false)
+		for _, explicit := range []bool{false, true} {
+			depth = 0
+			selectImage(v1.Hash{Algorithm: "sha256", Hex: "00"}, b, types.OCIImageIndex, fetchers{manifest: limited, config: limited}, v1.Platform{OS: "linux", Architecture: "amd64"}, explicit)
+		}
 	})
 }
 

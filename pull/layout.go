@@ -76,7 +76,7 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 	}
 	rootRaw, _ := json.Marshal(index)
 	root, _, _ := v1.SHA256(bytes.NewReader(rootRaw))
-	sel, err := selectImage(root, rootRaw, types.OCIImageIndex, fetch, opts.platform(), opts.Platform != nil)
+	sel, err := selectImage(root, rootRaw, types.OCIImageIndex, fetchers{manifest: fetch, config: fetch}, opts.platform(), opts.Platform != nil)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", t, err)
 	}
@@ -86,7 +86,9 @@ func indexedImage(ctx context.Context, t Target, indexJSON []byte, open func(v1.
 		Platform:  sel.platform,
 		Reference: t.Input + "@" + sel.manifest.String(),
 	}
-	if len(index.Manifests) > 1 || sel.platform != nil {
+	// index.json of a single image is no index the image was published in
+	// (docker-archive: synthesizes one).
+	if len(index.Manifests) > 1 || sel.platform != nil && !sel.fromConfig {
 		a.IndexDigest = root
 	}
 	a.image = func(ctx context.Context) (v1.Image, error) {

@@ -28,23 +28,65 @@ import (
 // (a Helm chart, a signature or another OCI artifact).
 var ErrNotImage = errors.New("not a container image")
 
-// PlatformError reports that an index has no image for the wanted platform.
+// PlatformError reports that a target has no image for the wanted
+// platform: no entry of an index matches it, or the config of a single
+// image names another platform or none.
 type PlatformError struct {
-	Want      v1.Platform
+	Want v1.Platform
+	// Available are the platforms the target has: an index's entries, or
+	// a single image's config.
 	Available []string
+	// Unknown is set when the target is a single image whose config names
+	// no os and architecture, so that it cannot be matched to any platform.
+	Unknown bool
 }
 
 func (e *PlatformError) Error() string {
+	if e.Unknown {
+		return fmt.Sprintf("no image for platform %s: the image config names no os and architecture, so its platform is unknown; leave out --platform to take it as it is", e.Want.String())
+	}
 	return fmt.Sprintf("no image for platform %s (available: %s); pick one with --platform", e.Want.String(), strings.Join(e.Available, ", "))
+}
+
+// platformMatches reports whether an image for have is what want asks
+// for: os and architecture are equal, and the variant and os version are
+// when want names them. arm64 has one variant, so v8 and none are the same,
+// as containerd normalizes them.
+func platformMatches(have, want v1.Platform) bool {
+	if have.OS != want.OS || have.Architecture != want.Architecture {
+		return false
+	}
+	if want.Variant != "" && normalVariant(have) != normalVariant(want) {
+		return false
+	}
+	return want.OSVersion == "" || have.OSVersion == want.OSVersion
+}
+
+func normalVariant(p v1.Platform) string {
+	if p.Architecture == "arm64" && (p.Variant == "v8" || p.Variant == "8") {
+		return ""
+	}
+	return p.Variant
 }
 
 // blobFetcher returns a blob's bytes, verified against its digest.
 type blobFetcher func(v1.Hash) ([]byte, error)
 
+// fetchers read the small blobs that selecting an image needs. A registry
+// serves manifests and configs from different endpoints; a layout or an
+// archive serves both alike.
+type fetchers struct {
+	manifest blobFetcher // a manifest or an index
+	config   blobFetcher // an image config
+}
+
 type selection struct {
 	manifest v1.Hash
 	index    v1.Hash
 	platform *v1.Platform
+	// fromConfig is set when platform was read from the image config
+	// rather than from an index entry.
+	fromConfig bool
 }
 
 func isIndex(mt types.MediaType, raw []byte) bool {
@@ -69,39 +111,75 @@ func isIndex(mt types.MediaType, raw []byte) bool {
 }
 
 // selectImage walks from a root manifest or index to the image manifest
-// for the platform.
-func selectImage(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher, want v1.Platform, explicit bool) (selection, error) {
+// for the platform. explicit says that the platform was asked for rather
+// than defaulted to the host's: only then must a single image's config
+// match it, since an image without an index runs where it was built for,
+// whatever the host.
+func selectImage(root v1.Hash, raw []byte, mt types.MediaType, fetch fetchers, want v1.Platform, explicit bool) (selection, error) {
 	return selectImageDepth(root, raw, mt, fetch, want, explicit, 0)
 }
 
 // maxIndexDepth bounds indexes nested in indexes.
 const maxIndexDepth = 4
 
-func selectImageDepth(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFetcher, want v1.Platform, explicit bool, depth int) (selection, error) {
+// maxConfigLookups bounds the entries of an index without platform data
+// whose platform is read from their config.
+const maxConfigLookups = 16
+
+func selectImageDepth(root v1.Hash, raw []byte, mt types.MediaType, fetch fetchers, want v1.Platform, explicit bool, depth int) (selection, error) {
 	if depth > maxIndexDepth {
 		return selection{}, fmt.Errorf("indexes nested more than %d deep", maxIndexDepth)
 	}
 	if !isIndex(mt, raw) {
-		return selection{manifest: root}, checkImageManifest(raw)
+		return selectSingle(root, raw, fetch, want, explicit)
 	}
 	var index v1.IndexManifest
 	if err := json.Unmarshal(raw, &index); err != nil {
 		return selection{}, fmt.Errorf("parsing index %s: %w", root, err)
 	}
+	// An index of one entry without platform data stands for what it
+	// points to: a single image is checked by its config.
+	if len(index.Manifests) == 1 && index.Manifests[0].Platform == nil {
+		d := index.Manifests[0]
+		child, err := fetch.manifest(d.Digest)
+		if err != nil {
+			return selection{}, err
+		}
+		s, err := selectImageDepth(d.Digest, child, d.MediaType, fetch, want, explicit, depth+1)
+		if err != nil {
+			return selection{}, err
+		}
+		if !isIndex(d.MediaType, child) {
+			s.index = root
+		}
+		return s, nil
+	}
 	var available []string
+	lookups := 0
 	for _, d := range index.Manifests {
 		if d.Platform == nil {
+			// Each costs two fetches; a hostile index could list thousands.
+			if lookups++; lookups > maxConfigLookups {
+				continue
+			}
+		}
+		p, s, err := entryPlatform(d, fetch)
+		if err != nil {
+			return selection{}, err
+		}
+		if p == nil {
 			continue
 		}
-		if d.Platform.Architecture == "unknown" { // buildkit attestation manifests
+		available = append(available, p.String())
+		if !platformMatches(*p, want) {
 			continue
 		}
-		available = append(available, d.Platform.String())
-		if !d.Platform.Satisfies(want) {
-			continue
+		if s != nil { // an image whose platform its config gave
+			s.index = root
+			return *s, nil
 		}
 		if d.MediaType.IsIndex() {
-			child, err := fetch(d.Digest)
+			child, err := fetch.manifest(d.Digest)
 			if err != nil {
 				return selection{}, err
 			}
@@ -112,27 +190,93 @@ func selectImageDepth(root v1.Hash, raw []byte, mt types.MediaType, fetch blobFe
 			s.index = root
 			return s, nil
 		}
-		raw, err := fetch(d.Digest)
+		raw, err := fetch.manifest(d.Digest)
 		if err != nil {
 			return selection{}, err
 		}
-		p := *d.Platform
-		return selection{manifest: d.Digest, index: root, platform: &p}, checkImageManifest(raw)
-	}
-	// An index of one image without platform data is an image.
-	if len(index.Manifests) == 1 && index.Manifests[0].Platform == nil && !explicit {
-		d := index.Manifests[0]
-		raw, err := fetch(d.Digest)
-		if err != nil {
-			return selection{}, err
-		}
-		if isIndex(d.MediaType, raw) {
-			return selectImageDepth(d.Digest, raw, d.MediaType, fetch, want, explicit, depth+1)
-		}
-		return selection{manifest: d.Digest, index: root}, checkImageManifest(raw)
+		return selection{manifest: d.Digest, index: root, platform: p}, checkImageManifest(raw)
 	}
 	sort.Strings(available)
 	return selection{}, &PlatformError{Want: want, Available: available}
+}
+
+// entryPlatform is the platform of an index entry: the one the index
+// gives, or for an image entry without one, its config's. nil means the
+// entry is none to choose: a buildkit attestation, an artifact, an index
+// or image without platform data. For an entry resolved through its
+// config, the selection of that image is returned too.
+func entryPlatform(d v1.Descriptor, fetch fetchers) (*v1.Platform, *selection, error) {
+	if d.Platform != nil {
+		if d.Platform.Architecture == "unknown" { // buildkit attestation manifests
+			return nil, nil, nil
+		}
+		p := *d.Platform
+		return &p, nil, nil
+	}
+	if d.MediaType.IsIndex() {
+		return nil, nil, nil
+	}
+	raw, err := fetch.manifest(d.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if isIndex(d.MediaType, raw) || checkImageManifest(raw) != nil {
+		return nil, nil, nil
+	}
+	p, err := configPlatform(raw, fetch.config)
+	if err != nil || p == nil {
+		return nil, nil, err
+	}
+	return p, &selection{manifest: d.Digest, platform: p, fromConfig: true}, nil
+}
+
+// selectSingle checks an image manifest that is not in an index with
+// platform data, and, when a platform was asked for, that its config names
+// that platform.
+func selectSingle(root v1.Hash, raw []byte, fetch fetchers, want v1.Platform, explicit bool) (selection, error) {
+	if err := checkImageManifest(raw); err != nil {
+		return selection{}, err
+	}
+	if !explicit {
+		return selection{manifest: root}, nil
+	}
+	p, err := configPlatform(raw, fetch.config)
+	if err != nil {
+		return selection{}, err
+	}
+	if p == nil {
+		return selection{}, &PlatformError{Want: want, Unknown: true}
+	}
+	if !platformMatches(*p, want) {
+		return selection{}, &PlatformError{Want: want, Available: []string{p.String()}}
+	}
+	return selection{manifest: root, platform: p, fromConfig: true}, nil
+}
+
+// configPlatform reads the platform an image manifest's config names; nil
+// if it names no os or no architecture.
+func configPlatform(rawManifest []byte, fetch blobFetcher) (*v1.Platform, error) {
+	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	raw, err := fetch(m.Config.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading image config %s: %w", m.Config.Digest, err)
+	}
+	var cf struct {
+		OS           string `json:"os"`
+		Architecture string `json:"architecture"`
+		Variant      string `json:"variant"`
+		OSVersion    string `json:"os.version"`
+	}
+	if err := json.Unmarshal(raw, &cf); err != nil {
+		return nil, fmt.Errorf("parsing image config %s: %w", m.Config.Digest, err)
+	}
+	if cf.OS == "" || cf.Architecture == "" {
+		return nil, nil
+	}
+	return &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}, nil
 }
 
 func checkImageManifest(raw []byte) error {

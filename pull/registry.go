@@ -87,6 +87,29 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		return desc.Manifest, nil
 	}
 
+	fetchConfig := func(h v1.Hash) ([]byte, error) {
+		if b, err := readBlob(store, h, opts.Limits); err == nil {
+			return b, nil
+		}
+		l, err := remote.Layer(repo.Digest(h.String()), ropts...)
+		if err != nil {
+			return nil, Classify(t.Ref, "fetching config", err)
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, Classify(t.Ref, "fetching config", err)
+		}
+		defer rc.Close()
+		b, err := readVerified(rc, h, opts.Limits)
+		if err != nil {
+			return nil, Classify(t.Ref, "fetching config", err)
+		}
+		if _, _, err := store.PutBlob(bytesReader(b), h.Hex); err != nil {
+			return nil, fmt.Errorf("caching config %s: %w", h, err)
+		}
+		return b, nil
+	}
+
 	// A digest reference whose manifest is cached needs no network at all,
 	// unless the registry must confirm that the repository holds it.
 	var root v1.Hash
@@ -111,7 +134,7 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 			}
 		}
 	}
-	sel, err := selectImage(root, raw, mt, fetchBlob, opts.platform(), opts.Platform != nil)
+	sel, err := selectImage(root, raw, mt, fetchers{manifest: fetchBlob, config: fetchConfig}, opts.platform(), opts.Platform != nil)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", t.Ref, err)
 	}

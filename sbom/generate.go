@@ -38,7 +38,7 @@ import (
 
 // cacheSchema changes whenever what Generate produces for the same input
 // changes, so that cached SBOMs of older builds are not reused.
-const cacheSchema = "2"
+const cacheSchema = "3"
 
 // Options configures Generate.
 type Options struct {
@@ -61,6 +61,11 @@ type Options struct {
 	// Key is the artifact's cache key when the caller already has it from
 	// CacheKey (a directory's costs a walk over its content); "" computes it.
 	Key string
+	// IncludeCI keeps in a Go module's SBOM the packages of its CI
+	// configuration (the GitHub Actions its workflows use). They are left
+	// out by default: they are how the module's repository is built and
+	// tested, not part of the module that its users import.
+	IncludeCI bool
 	// MaxArchiveDepth is how many levels of archives inside archives
 	// (jars in jars) are cataloged; 0 is DefaultMaxArchiveDepth.
 	MaxArchiveDepth int
@@ -132,6 +137,9 @@ func cacheKey(a *pull.Artifact, opts Options) string {
 		abs, _ := filepath.Abs(a.Dir)
 		return prefix + "dir/" + abs + "/" + d
 	case a.Module != nil:
+		if opts.IncludeCI {
+			prefix += "ci/"
+		}
 		return prefix + "gomod/" + a.Module.Path + "@" + a.Module.Version.Version
 	case a.Target.Kind.IsImage():
 		// The SBOM names the image as the target wrote it, so the same
@@ -287,7 +295,12 @@ var syftDefaults = sync.OnceValue(syft.DefaultCreateSBOMConfig)
 // caller with other work to do before it generates an SBOM.
 func Prepare() { go syftDefaults() }
 
-func config(opts Options) *syft.CreateSBOMConfig {
+// ciCatalogers are syft's catalogers (by tag) of CI configuration.
+var ciCatalogers = []string{"github-actions"}
+
+// config is syft's configuration for opts, without the catalogers named
+// (or tagged) in remove.
+func config(opts Options, remove ...string) *syft.CreateSBOMConfig {
 	name, version := opts.ToolName, opts.ToolVersion
 	if name == "" {
 		name = "customs"
@@ -300,17 +313,22 @@ func config(opts Options) *syft.CreateSBOMConfig {
 	archives.MaxDepth = opts.archiveDepth()
 	cfg := defaultConfig().WithTool(name, version).WithArchiveConfig(archives)
 	if opts.ForMatching {
+		remove = append(remove, "binary-classifier-cataloger", "elf-binary-package-cataloger")
+	}
+	if len(remove) > 0 {
+		cfg = cfg.WithCatalogerSelection(cataloging.NewSelectionRequest().WithRemovals(remove...))
+	}
+	if opts.ForMatching {
 		// No CPEs either: OSV matches by package URL, and syft's CPE
 		// dictionary took 6% of the CPU of a cold scan of a Go binary to load.
 		cfg = cfg.WithoutFiles().
-			WithCatalogerSelection(cataloging.NewSelectionRequest().WithRemovals("binary-classifier-cataloger", "elf-binary-package-cataloger")).
 			WithRelationshipsConfig(cataloging.RelationshipsConfig{}).
 			WithDataGenerationConfig(cataloging.DataGenerationConfig{GenerateCPEs: false})
 	}
 	return cfg
 }
 
-func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {
+func create(ctx context.Context, src source.Source, opts Options, remove ...string) (*syftsbom.SBOM, error) {
 	start := time.Now()
 	if opts.ForMatching {
 		var err error
@@ -321,7 +339,7 @@ func create(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBO
 	if opts.ForMatching {
 		src = matchingSource{src}
 	}
-	s, err := syft.CreateSBOM(ctx, src, config(opts))
+	s, err := syft.CreateSBOM(ctx, src, config(opts, remove...))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
@@ -429,7 +447,11 @@ func moduleSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.
 		return nil, err
 	}
 	defer src.Close()
-	s, err := create(ctx, src, opts)
+	var remove []string
+	if !opts.IncludeCI {
+		remove = append(remove, ciCatalogers...)
+	}
+	s, err := create(ctx, src, opts, remove...)
 	if err != nil {
 		return nil, err
 	}

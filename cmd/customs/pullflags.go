@@ -30,16 +30,18 @@ type pullFlags struct {
 	maxSBOMSize string
 	// archiveDepth is --max-archive-depth, a limit of the SBOM's reading.
 	archiveDepth int
+	// includeCI is --include-ci, of the commands that make module SBOMs.
+	includeCI bool
 }
 
 // sbomOptions are how the commands that pull make SBOMs: cached in the
 // cache they pull into, within --max-archive-depth.
 func (f *pullFlags) sbomOptions(cache *cas.Store, logger *slog.Logger) sbom.Options {
-	return sbom.Options{Cache: cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: logger, MaxArchiveDepth: f.archiveDepth}
+	return sbom.Options{Cache: cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: logger, MaxArchiveDepth: f.archiveDepth, IncludeCI: f.includeCI}
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of a multi-platform image, os/arch[/variant] (default: the host's)")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform to pick from a multi-platform image, and that a single image's config must name, os/arch[/variant] (default: the host's from an index, any single image)")
 	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry HOST[:PORT] over plain HTTP (repeatable; loopback hosts need not be named)")
 	d := pull.DefaultLimits()
 	cmd.Flags().IntVar(&f.limits.MaxLayers, "max-layers", d.MaxLayers, "refuse images with more layers than this")
@@ -50,6 +52,12 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.maxManifestSize, "max-manifest-size", "4MiB", "refuse a manifest, index or config larger than this")
 	cmd.Flags().StringVar(&f.maxSBOMSize, "max-sbom-size", "512MiB", "refuse an sbom: target larger than this")
 	cmd.Flags().IntVar(&f.archiveDepth, "max-archive-depth", sbom.DefaultMaxArchiveDepth, "open archives inside archives (jars in jars) this many levels deep for the SBOM, at most 16")
+}
+
+// registerCI adds --include-ci, to the commands that catalog gomod:
+// targets for the user to read.
+func (f *pullFlags) registerCI(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.includeCI, "include-ci", false, "list in a gomod: module's SBOM the GitHub Actions its .github/workflows use (by default left out: they build and test the module's repository and are not part of the module its users import)")
 }
 
 // oneTarget checks that a command was given exactly one TARGET.

@@ -66,6 +66,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 		},
 	}
 	pf.register(cmd)
+	pf.registerCI(cmd)
 	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): cyclonedx-json, spdx-json, syft-json, table")
 	return cmd
 }

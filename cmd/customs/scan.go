@@ -146,6 +146,7 @@ customs diff.`,
 		},
 	}
 	pf.register(cmd)
+	pf.registerCI(cmd)
 	f := cmd.Flags()
 	f.StringArrayVarP(&outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): table, json, sarif, cyclonedx-json, openvex, markdown, junit, gitlab")
 	sf.register(cmd)
