@@ -246,6 +246,7 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 		out.Allowed = true
 	}
 	out.Warnings = append(out.Warnings, belowThreshold(res, sp)...)
+	out.Warnings = append(out.Warnings, unscanned(res)...)
 	now := s.now()
 	ttl := s.cfg.DecisionTTL
 	// An ignore entry that expires ends the decisions it made.
@@ -328,6 +329,19 @@ func belowThreshold(res *scan.Result, p scan.Policy) []string {
 		ids = ids[:5]
 	}
 	return []string{fmt.Sprintf("%d vulnerabilities below the threshold (fail-on %s): %s%s", n, p.FailOn, strings.Join(ids, ", "), more)}
+}
+
+// unscanned says which of the image's packages allow-unscanned let through
+// without data, so that an admitted image's blind spot is not silent.
+func unscanned(res *scan.Result) []string {
+	if res == nil || len(res.Unscanned) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, u := range res.Unscanned {
+		parts = append(parts, fmt.Sprintf("%s (%d packages)", u.Ecosystem, u.Packages))
+	}
+	return []string{"not scanned, the vulnerability database has no data for " + strings.Join(parts, ", ") + " (allow-unscanned)"}
 }
 
 // question is what a decision answers; decisions are cached, coalesced

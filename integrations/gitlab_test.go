@@ -61,9 +61,11 @@ func TestGitLabTemplate(t *testing.T) {
 	}
 	junit, err := os.ReadFile(filepath.Join(project, tpl.Job.Artifacts.Reports["junit"]))
 	var suites struct {
-		Failures int `xml:"failures,attr"`
+		Suites []struct {
+			Failures int `xml:"failures,attr"`
+		} `xml:"testsuite"`
 	}
-	if err != nil || xml.Unmarshal(junit, &suites) != nil || suites.Failures == 0 {
+	if err != nil || xml.Unmarshal(junit, &suites) != nil || len(suites.Suites) != 1 || suites.Suites[0].Failures == 0 {
 		t.Errorf("JUnit report: %v\n%s", err, junit)
 	}
 	if _, err := os.Stat(filepath.Join(project, "customs.json")); err != nil {

@@ -1,3 +1,4 @@
 // Package report renders a scan result: table, JSON, SARIF, CycloneDX with
-// vulnerabilities, OpenVEX and Markdown, one file per format.
+// vulnerabilities, OpenVEX, Markdown, JUnit XML and GitLab's dependency
+// scanning report, one file per format.
 package report

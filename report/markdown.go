@@ -22,7 +22,11 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 	if v := r.Verification; v != nil {
 		fmt.Fprintf(w, "Signature: %s. ", md(verification(v)))
 	}
-	fmt.Fprintf(w, "%d packages; vulnerability data revision `%s`.\n\n**%s**\n\n", r.Packages.Total, r.Database.Revision, verdict(r))
+	fmt.Fprintf(w, "%d packages; vulnerability data revision `%s`.", r.Packages.Total, r.Database.Revision)
+	if len(r.Unscanned) > 0 {
+		fmt.Fprintf(w, " Not scanned, no vulnerability data: %s.", md(unscanned(r)))
+	}
+	fmt.Fprintf(w, "\n\n**%s**\n\n", verdict(r))
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "No vulnerabilities found.")
 	} else {

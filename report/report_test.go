@@ -30,8 +30,19 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // demo database, with one finding ignored and one suppressed by VEX.
 func result(t *testing.T) *scan.Result {
 	t.Helper()
+	return resultWith(t)
+}
+
+// resultWith is result with more requirements in go.mod ("example.com/m
+// v1.0.0").
+func resultWith(t *testing.T, requires ...string) *scan.Result {
+	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.22\n\nrequire (\n\tgithub.com/tidwall/gjson v1.6.5\n\tgolang.org/x/text v0.3.0\n)\n"), 0o644)
+	mod := "module example.com/app\n\ngo 1.22\n\nrequire (\n\tgithub.com/tidwall/gjson v1.6.5\n\tgolang.org/x/text v0.3.0\n"
+	for _, r := range requires {
+		mod += "\t" + r + "\n"
+	}
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod+")\n"), 0o644)
 	ctx := context.Background()
 	a, err := pull.Fetch(ctx, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:app"}, pull.Options{})
 	if err != nil {
@@ -137,6 +148,7 @@ func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	// With the trust policy's verdict, verified and failed.
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	r := result(t)
+	r.Duration = 12.345
 	r.Verification = &scan.Verification{Passed: true, PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest, Entry: "r.example/**",
 		Signature: &verify.ImageResult{Reference: "r.example/app@" + digest, Digest: digest, Scheme: verify.SchemeTag, Result: verify.Result{Signer: "key", LogIndex: -1}}}}
 	validate(t, s, render(t, r, "json"))

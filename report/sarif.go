@@ -20,8 +20,9 @@ type sarifLog struct {
 }
 
 type sarifRun struct {
-	Tool    sarifTool     `json:"tool"`
-	Results []sarifResult `json:"results"`
+	Tool        sarifTool         `json:"tool"`
+	Results     []sarifResult     `json:"results"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
 }
 
 type sarifTool struct {
@@ -86,11 +87,15 @@ type sarifArtifact struct {
 	URI string `json:"uri"`
 }
 
-func level(s vuln.Severity) string {
-	switch s {
-	case vuln.Critical, vuln.High:
+// level follows the gate, which is what a code scanning check fails on:
+// a finding that fails it is an error whatever its severity (an UNKNOWN
+// one fails unless the policy lets unknown severities pass); the others
+// are warnings or, below MEDIUM or without a severity, notes.
+func level(fails bool, s vuln.Severity) string {
+	switch {
+	case fails:
 		return "error"
-	case vuln.Medium:
+	case s == vuln.Critical, s == vuln.High, s == vuln.Medium:
 		return "warning"
 	}
 	return "note"
@@ -122,7 +127,7 @@ func writeSARIF(w io.Writer, r *scan.Result) error {
 		res := sarifResult{
 			RuleID:     f.ID,
 			RuleIndex:  idx,
-			Level:      level(f.Severity),
+			Level:      level(f.Fails, f.Severity),
 			Message:    sarifText{Text: fmt.Sprintf("%s %s is affected by %s (%s); fixed in %s", f.Package.Name, f.Package.Version, ids(f), f.Severity, fixed(f))},
 			Locations:  []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: locationURI(f)}}}},
 			Properties: map[string]any{"package": f.Package.Name, "version": f.Package.Version, "purl": f.Package.PURL},
@@ -137,6 +142,7 @@ func writeSARIF(w io.Writer, r *scan.Result) error {
 	}
 	withCapabilities(&run, r)
 	withPosture(&run, r)
+	run.Invocations = sarifInvocations(r)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})

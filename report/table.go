@@ -20,7 +20,11 @@ func writeTable(w io.Writer, r *scan.Result) error {
 	if v := r.Verification; v != nil {
 		fmt.Fprintf(w, "signature: %s\n", verification(v))
 	}
-	fmt.Fprintf(w, "%d packages, %d with vulnerability data; database %s revision %s\n\n", r.Packages.Total, r.Packages.Matched, r.Database.Dir, r.Database.Revision)
+	fmt.Fprintf(w, "%d packages, %d with vulnerability data; database %s revision %s\n", r.Packages.Total, r.Packages.Matched, r.Database.Dir, r.Database.Revision)
+	if len(r.Unscanned) > 0 {
+		fmt.Fprintf(w, "not scanned, no vulnerability data: %s\n", unscanned(r))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PACKAGE\tINSTALLED\tFIXED IN\tSEVERITY\tID\tSTATUS\tSUMMARY")
 	last := ""

@@ -23,6 +23,9 @@ type PackageRef struct {
 	Name      string `json:"name"`
 	Version   string `json:"version"`
 	Ecosystem string `json:"ecosystem"`
+	// Locations are where it was found, as vuln.Package has them: reports
+	// that list dependencies by file (GitLab's) need them.
+	Locations []string `json:"locations,omitempty"`
 }
 
 func (p PackageRef) key() string { return vuln.BaseEcosystem(p.Ecosystem) + "/" + p.Name }

@@ -30,9 +30,13 @@ type Policy struct {
 	// MaxDBAge fails the scan when the vulnerability data is older; 0 never
 	// fails. WarnDBAge only warns (default 7 days).
 	MaxDBAge, WarnDBAge time.Duration
-	// AllowUnscanned passes distribution packages that matching cannot
-	// look up (rpm, say); by default they fail the gate, which must not
-	// open because customs cannot see.
+	// AllowUnscanned passes packages whose vulnerabilities customs cannot
+	// know: distribution packages that matching cannot look up (rpm, say),
+	// which otherwise fail the gate, and packages of ecosystems the
+	// database has no data for, which otherwise fail the scan (a
+	// *vuln.MissingEcosystemError). Neither may open a gate because customs
+	// cannot see; allowed, both are reported (Result.Packages.Gaps,
+	// Result.Unscanned) and warned of, and the gate holds what was scanned.
 	AllowUnscanned bool
 	// Posture are the posture rules required of images, by repository.
 	Posture []PostureRequirement

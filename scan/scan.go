@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -101,10 +103,19 @@ type Result struct {
 	Database      Database  `json:"database"`
 	Findings      []Finding `json:"findings"`
 	Gate          Gate      `json:"gate"`
+	// Duration is how long the scan took, in seconds, from Time, when it
+	// started, to the verdict: CI reports show both.
+	Duration float64 `json:"duration_seconds,omitempty"`
 	// ExpiredIgnores stopped ignoring; UnusedIgnores matched nothing.
 	ExpiredIgnores []Ignore `json:"expired_ignores,omitempty"`
 	UnusedIgnores  []Ignore `json:"unused_ignores,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// Unscanned are the ecosystems of the target's packages that the
+	// database has no data for, when the policy let the scan go on without
+	// them (AllowUnscanned): their packages were not matched, and the gate
+	// holds only what was. Packages that have no OSV ecosystem at all are
+	// counted in Packages.UnscannedByType instead.
+	Unscanned []UnscannedEcosystem `json:"unscanned,omitempty"`
 	// Verification is what the trust policy made of the image, when one
 	// was given.
 	Verification *Verification `json:"verification,omitempty"`
@@ -127,6 +138,13 @@ type Result struct {
 	Posture *Posture `json:"posture,omitempty"`
 	// SBOM is the target's SBOM, when the scan made it or NeedSBOM was set.
 	SBOM *syftsbom.SBOM `json:"-"`
+}
+
+// UnscannedEcosystem is an ecosystem the database has no data for, and how
+// many of the target's packages are of it.
+type UnscannedEcosystem struct {
+	Ecosystem string `json:"ecosystem"`
+	Packages  int    `json:"packages"`
 }
 
 // Verification is the trust policy's verdict on the scanned image.
@@ -155,8 +173,10 @@ type Target struct {
 
 // Packages summarizes the SBOM.
 type Packages struct {
-	Total       int            `json:"total"`
-	Matched     int            `json:"matched"` // with an OSV ecosystem
+	Total int `json:"total"`
+	// Matched are the packages with an OSV ecosystem that the database has
+	// data for; those of the others are in Result.Unscanned.
+	Matched     int            `json:"matched"`
 	ByEcosystem map[string]int `json:"by_ecosystem"`
 	// UnscannedByType counts the packages matching could not look up.
 	UnscannedByType map[string]int `json:"unscanned_by_type,omitempty"`
@@ -198,11 +218,17 @@ func (e *PolicyError) PolicyFailure() bool { return true }
 
 // Run scans a target. It returns the result and, when the policy fails, a
 // *PolicyError alongside it.
-func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
+func Run(ctx context.Context, t pull.Target, opts Options) (res *Result, err error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	start := now()
+	defer func() {
+		if res != nil {
+			res.Duration = math.Round(now().Sub(start).Seconds()*1000) / 1000
+		}
+	}()
 	var ver *Verification
 	// The reference the image was asked for by, before verification pins
 	// it to a digest: the posture checks report a moving tag.
@@ -213,7 +239,7 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 	if opts.Trust != nil {
 		var failed *Result
 		var err error
-		t, ver, failed, err = verifyFirst(ctx, t, opts, now())
+		t, ver, failed, err = verifyFirst(ctx, t, opts, start)
 		if failed != nil || err != nil {
 			return failed, err
 		}
@@ -246,7 +272,7 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 				if err != nil {
 					return nil, err
 				}
-				return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, now()))
+				return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, start))
 			}
 		}
 	}
@@ -267,7 +293,7 @@ func Run(ctx context.Context, t pull.Target, opts Options) (*Result, error) {
 			opts.Pull.Cache.Put(inventoryKind, key, b)
 		}
 	}
-	return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, now()))
+	return withVerification(ver)(evaluate(ctx, art, inv, rep, opts, start))
 }
 
 // verifyFirst holds a registry image against the trust policy. On success
@@ -347,6 +373,15 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *postu
 		return nil, err
 	}
 	m, err := db.Match(ctx, pkgs)
+	// Without data for an ecosystem, its packages' vulnerabilities are
+	// unknown: the scan stops, unless the policy accepts that and the rest
+	// is matched as osv-scanner would, with the gap reported.
+	var missing *vuln.MissingEcosystemError
+	if errors.As(err, &missing) && opts.Policy.AllowUnscanned {
+		err = nil
+	} else {
+		missing = nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -360,13 +395,20 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *postu
 		Warnings:      append(append([]string(nil), art.Warnings...), m.Warnings...),
 		SBOM:          inv.sbom,
 	}
-	seen := map[PackageRef]bool{}
+	seen := map[string]int{} // index in List by ecosystem, name and version
 	for _, p := range pkgs {
 		r.Packages.ByEcosystem[p.Ecosystem]++
-		ref := PackageRef{Name: p.Name, Version: p.Version, Ecosystem: p.Ecosystem}
-		if !seen[ref] {
-			seen[ref] = true
-			r.Packages.List = append(r.Packages.List, ref)
+		k := p.Ecosystem + "\x00" + p.Name + "\x00" + p.Version
+		i, ok := seen[k]
+		if !ok {
+			i = len(r.Packages.List)
+			seen[k] = i
+			r.Packages.List = append(r.Packages.List, PackageRef{Name: p.Name, Version: p.Version, Ecosystem: p.Ecosystem})
+		}
+		for _, l := range p.Locations {
+			if !slices.Contains(r.Packages.List[i].Locations, l) {
+				r.Packages.List[i].Locations = append(r.Packages.List[i].Locations, l)
+			}
 		}
 	}
 	sort.Slice(r.Packages.List, func(i, j int) bool {
@@ -382,7 +424,20 @@ func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *postu
 			r.Packages.Gaps = append(r.Packages.Gaps, u)
 		}
 	}
-	if newest, err := db.Newest(usedEcosystems(pkgs)); err == nil {
+	if missing != nil {
+		var parts []string
+		n := 0
+		for _, e := range missing.Ecosystems {
+			r.Unscanned = append(r.Unscanned, UnscannedEcosystem{Ecosystem: e, Packages: missing.Packages[e]})
+			parts = append(parts, fmt.Sprintf("%s (%d)", e, missing.Packages[e]))
+			n += missing.Packages[e]
+		}
+		r.Packages.Matched -= n
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d package(s) not scanned: the OSV database in %s has no data for %s, so their vulnerabilities are unknown",
+			n, missing.Dir, strings.Join(parts, ", ")))
+	}
+	// Nothing scanned (every package's ecosystem lacks data) has no data age.
+	if newest, err := db.Newest(scannedEcosystems(pkgs, missing)); err == nil && !newest.IsZero() {
 		r.Database.Newest = newest
 		if age := now.Sub(newest); opts.Policy.WarnDBAge > 0 && age > opts.Policy.WarnDBAge {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("the vulnerability data is %s old (newest record %s): run `customs db update`", roundAge(age), newest.Format("2006-01-02")))
@@ -540,13 +595,16 @@ func gapSummary(gaps []vuln.Unscanned) string {
 	return strings.Join(parts, ", ") + fmt.Sprintf("; e.g. %s %s", gaps[0].Name, gaps[0].Version)
 }
 
-// usedEcosystems are the base ecosystems of the packages, whose data ages
-// matter.
-func usedEcosystems(pkgs []vuln.Package) []string {
+// scannedEcosystems are the base ecosystems of the packages, whose data
+// ages matter, less those the database has no data for.
+func scannedEcosystems(pkgs []vuln.Package, missing *vuln.MissingEcosystemError) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range pkgs {
 		b, _, _ := strings.Cut(p.Ecosystem, ":")
+		if missing != nil && missing.Packages[b] > 0 {
+			continue
+		}
 		if !seen[b] {
 			seen[b] = true
 			out = append(out, b)

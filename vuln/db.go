@@ -32,10 +32,13 @@ import (
 var ErrNoDatabase = errors.New("no OSV database")
 
 // MissingEcosystemError reports ecosystems that the SBOM has packages of
-// but the database lacks.
+// but the database lacks: those packages were not matched.
 type MissingEcosystemError struct {
-	Dir        string
+	Dir string
+	// Ecosystems are the base ecosystems ("Debian"), sorted; Packages
+	// counts the packages of each.
 	Ecosystems []string
+	Packages   map[string]int
 }
 
 func (e *MissingEcosystemError) Error() string {

@@ -43,24 +43,26 @@ type Result struct {
 }
 
 // Match finds the vulnerabilities of pkgs. Records that are withdrawn are
-// never reported. A package ecosystem the database lacks is an error
-// naming it, so that a scan never passes for want of data.
+// never reported. A package ecosystem the database lacks is a
+// *MissingEcosystemError naming it, so that a scan never passes for want of
+// data; the result of matching the other packages comes with it, for a
+// caller that accepts the gap.
 func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 	byEco := map[string][]Package{}
-	var missing []string
+	var missing *MissingEcosystemError
 	for _, p := range pkgs {
 		b := baseEcosystem(p.Ecosystem)
 		if !db.has(b) {
-			if !contains(missing, b) {
-				missing = append(missing, b)
+			if missing == nil {
+				missing = &MissingEcosystemError{Dir: db.Dir, Packages: map[string]int{}}
 			}
+			if missing.Packages[b] == 0 {
+				missing.Ecosystems = append(missing.Ecosystems, b)
+			}
+			missing.Packages[b]++
 			continue
 		}
 		byEco[b] = append(byEco[b], p)
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, &MissingEcosystemError{Dir: db.Dir, Ecosystems: missing}
 	}
 	res := &Result{}
 	var ecos []string
@@ -158,6 +160,10 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 		}
 		return a.ID < b.ID
 	})
+	if missing != nil {
+		sort.Strings(missing.Ecosystems)
+		return res, missing
+	}
 	return res, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
 	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/vuln"
 )
 
 func (a *app) newScanCmd() *cobra.Command {
@@ -33,8 +34,10 @@ data offline, and holds the findings against the policy.
 The gate: findings at or above --fail-on (default high) fail the scan (exit 1).
 Findings with no severity at all (UNKNOWN) fail too, unless --unknown-severity
 pass: a gate must not open for want of data. For the same reason,
-distribution packages that customs cannot match (rpm, say) fail the scan
-unless --allow-unscanned.
+distribution packages that customs cannot match (rpm, say) fail the scan,
+and packages of an ecosystem the database has no data for stop it (exit 2),
+unless --allow-unscanned: then the rest is scanned and gated, and every
+report lists what was not scanned (JSON "unscanned", with package counts).
 
 Ignores: .customs.yaml in the working directory (or --config FILE):
   ignore:
@@ -125,6 +128,10 @@ customs diff.`,
 			sopts.NeedSBOM = slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" })
 			res, err := scan.Run(cmd.Context(), target, sopts)
 			var perr *scan.PolicyError
+			var merr *vuln.MissingEcosystemError
+			if errors.As(err, &merr) {
+				return fmt.Errorf("%w; or pass --allow-unscanned to scan the other packages and report these as unscanned", err)
+			}
 			if err != nil && !errors.As(err, &perr) {
 				return err
 			}

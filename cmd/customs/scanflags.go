@@ -38,7 +38,7 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&sf.vexFiles, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
 	f.StringVar(&sf.trustPolicy, "policy", "", "trust policy (YAML): the image must be signed as it says; the digest that verified is the one scanned")
 	f.StringArrayVarP(&sf.annotations, "annotations", "a", nil, "with --policy: KEY=VALUE the image's signature must sign, as cosign sign -a writes it (repeatable)")
-	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass distribution packages customs cannot match (rpm, unknown distributions) instead of failing")
+	f.BoolVar(&sf.allowUnscanned, "allow-unscanned", false, "pass packages customs cannot match (rpm, unknown distributions) or has no vulnerability data for (an ecosystem missing from --db) instead of failing; reports list them as unscanned")
 	f.DurationVar(&sf.maxAge, "max-db-age", 0, "fail when the vulnerability data is older than this (for example 168h); 0 never fails")
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
 	f.StringVar(&sf.maxRecordSize, "max-osv-record-size", "16MiB", "skip (with a warning) OSV records larger than this")

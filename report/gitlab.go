@@ -4,113 +4,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
-	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
 )
 
-// JUnit XML, as CI systems that show tests read it (Jenkins, GitLab,
-// Azure Pipelines, CircleCI): one test suite per scan; a test case per
-// finding, failed when it fails the gate, skipped when ignored or
-// suppressed; a test case per undeclared capability; and a test case for
-// the gate itself.
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Errors    int         `xml:"errors,attr"`
-	Skipped   int         `xml:"skipped,attr"`
-	Time      string      `xml:"time,attr"`
-	Timestamp string      `xml:"timestamp,attr"`
-	Cases     []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-type junitSkipped struct {
-	Message string `xml:"message,attr"`
-}
-
-func writeJUnit(w io.Writer, r *scan.Result) error {
-	s := junitSuite{Name: "customs scan " + r.Target.Input, Time: "0", Timestamp: r.Time.UTC().Format("2006-01-02T15:04:05")}
-	for _, f := range r.Findings {
-		c := junitCase{Name: fmt.Sprintf("%s in %s %s", f.ID, f.Package.Name, f.Package.Version), Classname: "vulnerabilities." + f.Package.Ecosystem, Time: "0"}
-		switch {
-		case f.Fails:
-			c.Failure = &junitFailure{Message: fmt.Sprintf("%s %s: %s", f.Severity, f.ID, f.Summary), Type: f.Severity.String(),
-				Text: fmt.Sprintf("%s (%s) affects %s %s; fixed in: %s\nIDs: %s", f.ID, f.Severity, f.Package.Name, f.Package.Version, fixed(f), ids(f))}
-		case f.Status != scan.Affected:
-			c.Skipped = &junitSkipped{Message: string(f.Status)}
-		case f.Baseline == scan.Existing:
-			c.Skipped = &junitSkipped{Message: "existing before the change (baseline)"}
-		}
-		s.Cases = append(s.Cases, c)
-	}
-	if rep := r.Capabilities; rep != nil {
-		for _, v := range rep.Violations {
-			s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("%s %s", v.Module, v.Capability), Classname: "capabilities", Time: "0",
-				Failure: &junitFailure{Message: fmt.Sprintf("%s uses %s, which %s does not grant", v.Module, v.Capability, rep.Declared), Type: "undeclared capability",
-					Text: capabilities.PathString(v.Path)}})
-		}
-	}
-	s.Cases = append(s.Cases, postureJUnit(r)...)
-	gate := junitCase{Name: "gate (fail-on " + r.Gate.FailOn + ")", Classname: "customs", Time: "0"}
-	if !r.Gate.Passed {
-		gate.Failure = &junitFailure{Message: strings.Join(r.Gate.Reasons, "; "), Type: "policy"}
-	}
-	s.Cases = append(s.Cases, gate)
-	for _, c := range s.Cases {
-		s.Tests++
-		if c.Failure != nil {
-			s.Failures++
-		}
-		if c.Skipped != nil {
-			s.Skipped++
-		}
-	}
-	out := junitSuites{Name: "customs", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: "0", Suites: []junitSuite{s}}
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
-}
-
 // GitLab's dependency scanning report (gl-dependency-scanning-report.json,
 // schema 15.2.x), which merge request widgets and the vulnerability report
-// read.
+// read. Its dependency_files, which schema 15 no longer describes but still
+// admits, are the dependency list GitLab releases before the CycloneDX one
+// read: every package of each file once, vulnerable or not.
 type glReport struct {
 	Version         string             `json:"version"`
 	Schema          string             `json:"schema"`
@@ -192,14 +100,15 @@ type glDependencyFile struct {
 const GitLabSchemaVersion = "15.2.1"
 
 func writeGitLab(w io.Writer, r *scan.Result) error {
-	start := r.Time.UTC().Format("2006-01-02T15:04:05")
+	const layout = "2006-01-02T15:04:05"
+	end := r.Time.Add(time.Duration(r.Duration * float64(time.Second)))
 	rep := glReport{
 		Version: GitLabSchemaVersion,
 		Schema:  "https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/v" + GitLabSchemaVersion + "/dist/dependency-scanning-report-format.json",
 		Scan: glScan{
 			Analyzer: glTool{ID: "customs", Name: "customs", Version: orDash(r.Tool.Version), Vendor: glVendor{Name: "customs"}},
 			Scanner:  glTool{ID: "customs", Name: "customs", Version: orDash(r.Tool.Version), Vendor: glVendor{Name: "customs"}},
-			Type:     "dependency_scanning", StartTime: start, EndTime: r.Time.UTC().Add(time.Second).Format("2006-01-02T15:04:05"), Status: "success",
+			Type:     "dependency_scanning", StartTime: r.Time.UTC().Format(layout), EndTime: end.UTC().Format(layout), Status: "success",
 		},
 		Vulnerabilities: []glVulnerability{},
 		DependencyFiles: []glDependencyFile{},
@@ -207,13 +116,12 @@ func writeGitLab(w io.Writer, r *scan.Result) error {
 	for _, msg := range r.Warnings {
 		rep.Scan.Messages = append(rep.Scan.Messages, glNote{Level: "warn", Value: msg})
 	}
-	files := map[string]*glDependencyFile{}
-	var order []string
+	fallback := glFallback(r.Target)
 	for _, f := range r.Findings {
 		if f.Status != scan.Affected {
 			continue // ignored and VEX-suppressed findings are not vulnerabilities to triage
 		}
-		file := glFile(f)
+		file := glPaths(f.Package.Locations, fallback)[0]
 		v := glVulnerability{
 			// Stable across runs: GitLab tracks a vulnerability by it.
 			ID:          glID(f.ID, f.Package.Name, f.Package.Version, file),
@@ -230,16 +138,9 @@ func writeGitLab(w io.Writer, r *scan.Result) error {
 		}
 		v.Links = []glLink{{URL: "https://osv.dev/vulnerability/" + f.ID}}
 		rep.Vulnerabilities = append(rep.Vulnerabilities, v)
-		if files[file] == nil {
-			files[file] = &glDependencyFile{Path: file, PackageManager: glManager(f.Package.Ecosystem), Dependencies: []glDependency{}}
-			order = append(order, file)
-		}
-		files[file].Dependencies = append(files[file].Dependencies, v.Location.Dependency)
 	}
 	rep.Vulnerabilities = append(rep.Vulnerabilities, postureGitLab(r)...)
-	for _, f := range order {
-		rep.DependencyFiles = append(rep.DependencyFiles, *files[f])
-	}
+	rep.DependencyFiles = glDependencyFiles(r, fallback)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
@@ -257,16 +158,77 @@ func glID(parts ...string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// glFile is where the package was found, relative, as GitLab links it.
-func glFile(f scan.Finding) string {
-	for _, l := range f.Package.Locations {
-		// "sha256:…:/usr/bin/app" for image layers.
+// glDependencyFiles lists every package the scan matched under each file it
+// was found in, once, sorted by file and package. A finding's package is
+// listed even when the result has no package list (a report of an older
+// customs read back as a baseline).
+func glDependencyFiles(r *scan.Result, fallback string) []glDependencyFile {
+	type fileKey struct{ path, manager string }
+	type depKey struct{ name, version string }
+	files := map[fileKey]map[depKey]bool{}
+	add := func(name, version, ecosystem string, locations []string) {
+		for _, path := range glPaths(locations, fallback) {
+			k := fileKey{path, glManager(ecosystem)}
+			if files[k] == nil {
+				files[k] = map[depKey]bool{}
+			}
+			files[k][depKey{name, version}] = true
+		}
+	}
+	for _, p := range r.Packages.List {
+		add(p.Name, p.Version, p.Ecosystem, p.Locations)
+	}
+	for _, f := range r.Findings {
+		add(f.Package.Name, f.Package.Version, f.Package.Ecosystem, f.Package.Locations)
+	}
+	out := []glDependencyFile{}
+	for k, deps := range files {
+		df := glDependencyFile{Path: k.path, PackageManager: k.manager, Dependencies: []glDependency{}}
+		for d := range deps {
+			df.Dependencies = append(df.Dependencies, glDependency{Package: glPackage{Name: d.name}, Version: d.version})
+		}
+		sort.Slice(df.Dependencies, func(i, j int) bool {
+			a, b := df.Dependencies[i], df.Dependencies[j]
+			return a.Package.Name < b.Package.Name || a.Package.Name == b.Package.Name && a.Version < b.Version
+		})
+		out = append(out, df)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Path < out[j].Path || out[i].Path == out[j].Path && out[i].PackageManager < out[j].PackageManager
+	})
+	return out
+}
+
+// glPaths are the files a package was found in, relative, as GitLab links
+// them, without the image layer ("sha256:…:/usr/bin/app"); the fallback
+// when it records none.
+func glPaths(locations []string, fallback string) []string {
+	var out []string
+	for _, l := range locations {
 		if i := strings.LastIndex(l, ":/"); strings.HasPrefix(l, "sha256:") && i > 0 {
 			l = l[i+1:]
 		}
-		return strings.TrimPrefix(l, "/")
+		if l = strings.TrimPrefix(l, "/"); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
 	}
-	return "go.mod"
+	if len(out) == 0 {
+		return []string{fallback}
+	}
+	return out
+}
+
+// glFallback is the file of packages whose SBOM says not where they were
+// found: the target's path (the SBOM file, say).
+func glFallback(t scan.Target) string {
+	p := t.Input
+	if _, rest, ok := strings.Cut(p, ":"); ok && t.Kind != "registry" {
+		p = rest
+	}
+	if p = strings.TrimPrefix(p, "/"); p == "" {
+		return "."
+	}
+	return p
 }
 
 func glSeverity(s vuln.Severity) string {
