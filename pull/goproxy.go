@@ -135,17 +135,29 @@ func (g *goproxy) fetch(ctx context.Context, u string) ([]byte, error) {
 	case resp.StatusCode == http.StatusOK:
 		return b, nil
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		msg := strings.TrimSpace(string(b))
-		if len(msg) > 300 {
-			msg = msg[:300]
-		}
+		msg := proxyMessage(b)
 		if msg == "" {
 			msg = resp.Status
 		}
 		return nil, fmt.Errorf("%w: %s", errNotFound, msg)
 	default:
+		// A proxy explains a refusal in the body ("not found: ... 403
+		// Forbidden ... module is retracted", a policy's reason).
+		if msg := proxyMessage(b); msg != "" {
+			return nil, fmt.Errorf("%s: %s: %s", redactURL(u), resp.Status, msg)
+		}
 		return nil, fmt.Errorf("%s: %s", redactURL(u), resp.Status)
 	}
+}
+
+// proxyMessage is the text of a proxy's error response, on one line and
+// at most 300 bytes: enough for its reason, not a whole HTML page.
+func proxyMessage(b []byte) string {
+	msg := strings.Join(strings.Fields(string(b)), " ")
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	return msg
 }
 
 // redactURL hides the password of a URL with credentials, for messages.

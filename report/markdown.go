@@ -22,7 +22,7 @@ func writeMarkdown(w io.Writer, r *scan.Result) error {
 	if v := r.Verification; v != nil {
 		fmt.Fprintf(w, "Signature: %s. ", md(verification(v)))
 	}
-	fmt.Fprintf(w, "%d packages; vulnerability data revision `%s`.", r.Packages.Total, r.Database.Revision)
+	fmt.Fprintf(w, "%s; vulnerability data revision `%s`.", plural(r.Packages.Total, "package"), r.Database.Revision)
 	if len(r.Unscanned) > 0 {
 		fmt.Fprintf(w, " Not scanned, no vulnerability data: %s.", md(unscanned(r)))
 	}

@@ -44,7 +44,7 @@ func postureSummary(p *scan.Posture) string {
 	if len(p.Required) > 0 {
 		req = strings.Join(p.Required, ", ")
 	}
-	return fmt.Sprintf("posture: runs as %s; %s; %d files in %d layers; required rules: %s", user, minimal, p.Files, p.Layers, req)
+	return fmt.Sprintf("posture: runs as %s; %s; %s in %s; required rules: %s", user, minimal, plural(p.Files, "file"), plural(p.Layers, "layer"), req)
 }
 
 // writePostureTable prints the posture section of the table.

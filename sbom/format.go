@@ -31,9 +31,9 @@ func Encode(w io.Writer, s *syftsbom.SBOM, name string) error {
 	var err error
 	switch name {
 	case "cyclonedx-json", "cyclonedx", "cdx-json":
-		enc, err = cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.EncoderConfig{Version: "1.6", Pretty: true})
+		return encodeCycloneDX(w, s)
 	case "spdx-json", "spdx":
-		enc, err = spdxjson.NewFormatEncoderWithConfig(spdxjson.EncoderConfig{Version: "2.3", Pretty: true})
+		return encodeSPDX(w, s)
 	case "syft-json":
 		enc, err = syftjson.NewFormatEncoderWithConfig(syftjson.EncoderConfig{Pretty: true})
 	case "table":
@@ -63,6 +63,12 @@ func Decode(r io.Reader) (*syftsbom.SBOM, error) {
 	}
 	if s == nil || id == "" {
 		return nil, errors.New("not a CycloneDX, SPDX or syft JSON SBOM")
+	}
+	switch id {
+	case cyclonedxjson.ID:
+		completeCycloneDX(s, b)
+	case spdxjson.ID:
+		completeSPDX(s, b)
 	}
 	return s, nil
 }

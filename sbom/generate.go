@@ -38,7 +38,7 @@ import (
 
 // cacheSchema changes whenever what Generate produces for the same input
 // changes, so that cached SBOMs of older builds are not reused.
-const cacheSchema = "3"
+const cacheSchema = "4"
 
 // Options configures Generate.
 type Options struct {
@@ -49,6 +49,9 @@ type Options struct {
 	ToolName, ToolVersion string
 	// Logger receives debug detail; nil discards it.
 	Logger *slog.Logger
+	// Progress is told when cataloging starts and ends, which can take
+	// seconds with nothing downloaded to show for it; nil discards it.
+	Progress func(pull.Progress)
 	// ForMatching makes an SBOM for vulnerability matching only, and does
 	// not cache it: without file metadata and digests, file-ownership
 	// relationships, syft's binary classifier (whose generic packages no
@@ -330,6 +333,8 @@ func config(opts Options, remove ...string) *syft.CreateSBOMConfig {
 
 func create(ctx context.Context, src source.Source, opts Options, remove ...string) (*syftsbom.SBOM, error) {
 	start := time.Now()
+	opts.progress(pull.Progress{What: "cataloging packages"})
+	defer opts.progress(pull.Progress{What: "cataloging packages", Finished: true})
 	if opts.ForMatching {
 		var err error
 		if ctx, err = withoutLicenses(ctx); err != nil {
@@ -363,6 +368,12 @@ func (o Options) archiveDepth() int {
 		return maxArchiveDepth
 	}
 	return o.MaxArchiveDepth
+}
+
+func (o Options) progress(p pull.Progress) {
+	if o.Progress != nil {
+		o.Progress(p)
+	}
 }
 
 func (o Options) logger() *slog.Logger {

@@ -366,13 +366,34 @@ func Evaluate(ctx context.Context, art *pull.Artifact, s *syftsbom.SBOM, opts Op
 	return evaluate(ctx, art, newInventory(s), nil, opts, now)
 }
 
+// step and done tell the front end that a step that may take seconds
+// starts and ends, through the progress callback the pull options carry.
+func step(opts Options, what string) {
+	if opts.Pull.Progress != nil {
+		opts.Pull.Progress(pull.Progress{What: what})
+	}
+}
+
+func done(opts Options, what string) {
+	if opts.Pull.Progress != nil {
+		opts.Pull.Progress(pull.Progress{What: what, Finished: true})
+	}
+}
+
 func evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *posture.Report, opts Options, now time.Time) (*Result, error) {
 	pkgs := inv.Packages
+	step(opts, "opening the vulnerability database")
 	db, err := vuln.Open(opts.DB, vuln.Options{Cache: opts.Pull.Cache, Logger: opts.Logger, MaxRecordSize: opts.MaxRecordSize})
+	done(opts, "opening the vulnerability database")
 	if err != nil {
 		return nil, err
 	}
+	// Match builds (or reads from the cache) the index of each ecosystem
+	// on first use, which is most of a cold match's time.
+	what := fmt.Sprintf("indexing the database and matching %d packages", len(pkgs))
+	step(opts, what)
 	m, err := db.Match(ctx, pkgs)
+	done(opts, what)
 	// Without data for an ecosystem, its packages' vulnerabilities are
 	// unknown: the scan stops, unless the policy accepts that and the rest
 	// is matched as osv-scanner would, with the gap reported.

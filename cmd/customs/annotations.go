@@ -15,10 +15,10 @@ func parseAnnotations(kvs []string) (map[string]string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, usageError{fmt.Errorf("--annotations %q: want KEY=VALUE", kv)}
+			return nil, usageError{err: fmt.Errorf("--annotations %q: want KEY=VALUE", kv)}
 		}
 		if w, dup := out[k]; dup && w != v {
-			return nil, usageError{fmt.Errorf("--annotations: %s is given twice, as %q and %q", k, w, v)}
+			return nil, usageError{err: fmt.Errorf("--annotations: %s is given twice, as %q and %q", k, w, v)}
 		}
 		out[k] = v
 	}

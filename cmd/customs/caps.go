@@ -17,25 +17,25 @@ import (
 	"github.com/customs-dev/customs/pull"
 )
 
-// capsFlags choose what is built when Go code is analysed.
+// capsFlags choose what is built when Go code is analyzed.
 type capsFlags struct {
 	goos, goarch string
 	tags         []string
-	output       string
+	outputs      []string
 }
 
 func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.goos, "goos", "", "analyse the files built for this GOOS (default: the go command's)")
-	fl.StringVar(&f.goarch, "goarch", "", "analyse the files built for this GOARCH (default: the go command's)")
+	fl.StringVar(&f.goos, "goos", "", "analyze the files built for this GOOS (default: the go command's)")
+	fl.StringVar(&f.goarch, "goarch", "", "analyze the files built for this GOARCH (default: the go command's)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "build tags, comma-separated, as for go build -tags")
 	if withOutput {
-		fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+		fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): text (default) or json")
 	}
 }
 
 const capsTargets = `TARGET is a directory (the packages under it: DIR/... or DIR), dir:PATH,
-gomod:MODULE@VERSION (the module through GOPROXY, checksums verified, analysed
+gomod:MODULE@VERSION (the module through GOPROXY, checksums verified, analyzed
 with its dependencies), or a compiled Go executable (x86-64 or arm64 ELF,
 stripped or not: its direct calls into the standard library, read from the
 machine code; calls through interfaces are not seen); customs caps diff and
@@ -44,7 +44,7 @@ check also read the JSON that customs caps analyze -o json writes.`
 func (a *app) newCapsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "caps",
-		Short: "What Go modules can do: analyse capabilities, declare them, check and diff them",
+		Short: "What Go modules can do: analyze capabilities, declare them, check and diff them",
 		Long: `Static capability analysis of Go code: which capabilities (FILES, NETWORK, EXEC,
 SYSTEM_CALLS, UNSAFE_POINTER, REFLECT, ...) each module's code reaches in the
 standard library, found along a VTA call graph, with one call path each; and
@@ -71,14 +71,20 @@ M's code; with one call path from the module's function to the standard library.
   customs caps analyze . --goos windows --tags netgo`,
 		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			outs, err := parseOutputs(cf.outputs, textOrJSON, "text")
+			if err != nil {
+				return err
+			}
 			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
 			if err != nil {
 				return err
 			}
-			if cf.output == "json" {
-				return a.writeJSON(res)
-			}
-			return writeCapsText(a.stdout, res)
+			return a.emit(outs, func(w io.Writer, format string) error {
+				if format == "json" {
+					return a.to(w).writeJSON(res)
+				}
+				return writeCapsText(w, res)
+			})
 		},
 	}
 	cf.register(cmd, true)
@@ -91,7 +97,7 @@ func (a *app) newCapsInitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init TARGET > capabilities.txt",
 		Short: "Write a capabilities.txt that grants exactly what the code does now",
-		Long: `Analyses TARGET and prints a capabilities.txt granting each module exactly the
+		Long: `Analyzes TARGET and prints a capabilities.txt granting each module exactly the
 capabilities its own code exercises, one line per module and capability, with a
 comment saying where the call is. Review it, trim it, commit it; customs caps check
 and customs scan then hold the code to it. With --from-profile, the grants are what
@@ -100,7 +106,7 @@ customs trace saw the program do.
 ` + capsTargets,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (fromProfile != "") {
-				return usageError{errors.New("caps init takes one TARGET, or --from-profile profile.json")}
+				return usageError{err: errors.New("caps init takes one TARGET, or --from-profile profile.json")}
 			}
 			return nil
 		},
@@ -130,6 +136,9 @@ customs trace saw the program do.
 type capsViolation struct{ n int }
 
 func (e capsViolation) Error() string {
+	if e.n == 1 {
+		return "1 capability is used but not declared"
+	}
 	return fmt.Sprintf("%d capabilities are used but not declared", e.n)
 }
 func (capsViolation) PolicyFailure() bool { return true }
@@ -150,13 +159,17 @@ it reaches through another module is that module's to declare.
   customs caps check --declared capabilities.txt --profile profile.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (profile != "") {
-				return usageError{errors.New("caps check takes one TARGET, or --profile profile.json (from customs trace)")}
+				return usageError{err: errors.New("caps check takes one TARGET, or --profile profile.json (from customs trace)")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if declared == "" {
-				return usageError{errors.New("--declared capabilities.txt is required (customs caps init writes one)")}
+				return usageError{err: errors.New("--declared capabilities.txt is required (customs caps init writes one)")}
+			}
+			outs, err := parseOutputs(cf.outputs, textOrJSON, "text")
+			if err != nil {
+				return err
 			}
 			f, err := loadDeclaration(declared)
 			if err != nil {
@@ -176,12 +189,15 @@ it reaches through another module is that module's to declare.
 				}
 				rep = capabilities.Check(f, res)
 			}
-			if cf.output == "json" {
-				if err := a.writeJSON(rep); err != nil {
-					return err
+			err = a.emit(outs, func(w io.Writer, format string) error {
+				if format == "json" {
+					return a.to(w).writeJSON(rep)
 				}
-			} else {
-				writeCheckText(a.stdout, rep)
+				writeCheckText(w, rep)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if !rep.Passed() {
 				return capsViolation{len(rep.Violations)}
@@ -200,7 +216,7 @@ func (a *app) newCapsDiffCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
 		Short: "Which module gained or lost which capability between two versions",
-		Long: `Analyses OLD and NEW (two module versions, two directories, or two JSON results of
+		Long: `Analyzes OLD and NEW (two module versions, two directories, or two JSON results of
 customs caps analyze) and lists, per module, the capabilities its own code gained
 (+) or lost (-): what can my dependencies do now that they could not before?
 
@@ -209,11 +225,15 @@ customs caps analyze) and lists, per module, the capabilities its own code gaine
   customs caps diff main.json pr.json -o json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("caps diff takes OLD and NEW, got %d arguments", len(args))}
+				return usageError{err: fmt.Errorf("caps diff takes OLD and NEW, got %d arguments", len(args))}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			outs, err := parseOutputs(cf.outputs, textOrJSON, "text")
+			if err != nil {
+				return err
+			}
 			old, err := a.analyzeCaps(cmd.Context(), args[0], cf)
 			if err != nil {
 				return err
@@ -223,27 +243,29 @@ customs caps analyze) and lists, per module, the capabilities its own code gaine
 				return err
 			}
 			changes := capabilities.Diff(old, new)
-			if cf.output == "json" {
-				if changes == nil {
-					changes = []capabilities.Change{}
+			return a.emit(outs, func(w io.Writer, format string) error {
+				if format == "json" {
+					if changes == nil {
+						changes = []capabilities.Change{}
+					}
+					return a.to(w).writeJSON(changes)
 				}
-				return a.writeJSON(changes)
-			}
-			if len(changes) == 0 {
-				fmt.Fprintln(a.stdout, "No module gained or lost a capability.")
+				if len(changes) == 0 {
+					fmt.Fprintln(w, "No module gained or lost a capability.")
+					return nil
+				}
+				for _, c := range changes {
+					sign := "-"
+					if c.Added {
+						sign = "+"
+					}
+					fmt.Fprintf(w, "%s %s %s\n", sign, c.Module, c.Capability)
+					if c.Added {
+						writePath(w, "    ", c.Path)
+					}
+				}
 				return nil
-			}
-			for _, c := range changes {
-				sign := "-"
-				if c.Added {
-					sign = "+"
-				}
-				fmt.Fprintf(a.stdout, "%s %s %s\n", sign, c.Module, c.Capability)
-				if c.Added {
-					writePath(a.stdout, "    ", c.Path)
-				}
-			}
-			return nil
+			})
 		},
 	}
 	cf.register(cmd, true)
@@ -259,7 +281,7 @@ func loadDeclaration(file string) (*capabilities.File, error) {
 	return capabilities.Parse(file, b)
 }
 
-// analyzeCaps analyses a caps TARGET, or reads a saved JSON result.
+// analyzeCaps analyzes a caps TARGET, or reads a saved JSON result.
 func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capabilities.Result, error) {
 	opts := capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags, Logger: a.logger()}
 	switch {
@@ -294,7 +316,7 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 		defer f.Close()
 		res, err := capabilities.AnalyzeBinary(f)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("%s: %w", arg, err)}
+			return nil, usageError{err: fmt.Errorf("%s: %w", arg, err)}
 		}
 		return res, nil
 	default:
@@ -304,7 +326,7 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 			dir = "."
 		}
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, usageError{fmt.Errorf("%s is not a directory, a gomod:MODULE@VERSION or a .json result", arg)}
+			return nil, usageError{err: fmt.Errorf("%s is not a directory, a gomod:MODULE@VERSION or a .json result", arg)}
 		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -314,7 +336,7 @@ func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capab
 	}
 	res, err := capabilities.Analyze(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("analysing %s: %w", arg, err)
+		return nil, fmt.Errorf("analyzing %s: %w", arg, err)
 	}
 	return res, nil
 }

@@ -88,10 +88,10 @@ database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := url.Parse(baseURL)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return usageError{fmt.Errorf("--base-url must be an https:// URL")}
+				return usageError{err: fmt.Errorf("--base-url must be an https:// URL")}
 			}
 			if u.Scheme == "http" && !insecure && !pull.IsLoopback(u.Hostname()) {
-				return usageError{fmt.Errorf("--base-url %s is plain HTTP, which anyone on the path can rewrite: use https, or pass --insecure-base-url to accept that", u.Redacted())}
+				return usageError{err: fmt.Errorf("--base-url %s is plain HTTP, which anyone on the path can rewrite: use https, or pass --insecure-base-url to accept that", u.Redacted())}
 			}
 			dir := a.dbPath(*db)
 			ecos := ecosystems
@@ -103,7 +103,7 @@ database, ` + strings.Join(vuln.DefaultEcosystems, ", ") + `.`,
 			if len(ecos) == 0 {
 				ecos = vuln.DefaultEcosystems
 			}
-			prog := newProgress(a.stderr)
+			prog := a.newProgress(a.stderr)
 			counts, err := vuln.Update(cmd.Context(), dir, ecos, baseURL, &http.Client{}, func(eco string, n int64) {
 				prog.update(pull.Progress{What: "downloading " + eco, Done: n})
 			})
@@ -135,7 +135,7 @@ ecosystem is --ecosystem or, if its records name only one, that one. Each zip is
 checked and indexed as by update.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError{fmt.Errorf("import takes one DIR or ZIP")}
+				return usageError{err: fmt.Errorf("import takes one DIR or ZIP")}
 			}
 			return nil
 		},
@@ -176,7 +176,7 @@ checked and indexed as by update.`,
 					n, err = vuln.Install(dir, e, zip)
 				}
 				if ee := (*vuln.EcosystemsError)(nil); errors.As(err, &ee) {
-					return usageError{fmt.Errorf("importing %v: say which with --ecosystem", ee)}
+					return usageError{err: fmt.Errorf("importing %v: say which with --ecosystem", ee)}
 				}
 				if err = a.indexWarnings(err); err != nil {
 					return fmt.Errorf("importing %s: %w", zip, err)

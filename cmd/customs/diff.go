@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ pull-request comment for GitHub and GitLab).`,
   customs diff gomod:github.com/tidwall/gjson@v1.6.5 gomod:github.com/tidwall/gjson@v1.9.3`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return usageError{fmt.Errorf("diff takes BASE and HEAD, got %d arguments", len(args))}
+				return usageError{err: fmt.Errorf("diff takes BASE and HEAD, got %d arguments", len(args))}
 			}
 			return nil
 		},
@@ -72,8 +73,18 @@ pull-request comment for GitHub and GitLab).`,
 				if sides[i], revisions[i], err = a.diffSide(cmd.Context(), arg, repo, sopts); err != nil {
 					return err
 				}
+			}
+			// Both sides are matched against the same database: a warning
+			// about it (its age, a record skipped) is said once, and only
+			// what one side alone met is said with the side's name.
+			for i, arg := range args {
 				for _, w := range sides[i].Warnings {
-					fmt.Fprintf(a.stderr, "customs: %s: warning: %s\n", arg, w)
+					switch {
+					case !slices.Contains(sides[1-i].Warnings, w):
+						fmt.Fprintf(a.stderr, "customs: %s: warning: %s\n", arg, w)
+					case i == 0:
+						fmt.Fprintf(a.stderr, "customs: warning: %s\n", w)
+					}
 				}
 			}
 			c := scan.Compare(sides[0], sides[1], scan.CompareOptions{AllowDeclaredChanges: allowDeclared})
@@ -90,7 +101,12 @@ pull-request comment for GitHub and GitLab).`,
 				return err
 			}
 			if !c.Passed {
-				return &scan.PolicyError{Reasons: c.Reasons}
+				err := &scan.PolicyError{Reasons: c.Reasons}
+				// The table said FAILED on the terminal that is stderr too.
+				if slices.Contains(outs, output{format: "table"}) && a.isTerminal(a.stdout) && a.isTerminal(a.stderr) {
+					return shownError{err}
+				}
+				return err
 			}
 			return nil
 		},
@@ -112,7 +128,7 @@ func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options)
 		if _, err := os.Stat(arg); err == nil {
 			r, err := scan.ReadReport(arg)
 			if err != nil {
-				return nil, "", usageError{err}
+				return nil, "", usageError{err: err}
 			}
 			return r, "", nil
 		}
@@ -128,7 +144,7 @@ func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options)
 		}
 		return r, commit, err
 	}
-	t, err := pull.ParseTarget(arg)
+	t, err := parseTarget(arg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -28,7 +28,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var pf policyFailure
 	if errors.As(err, &pf) && pf.PolicyFailure() {
-		fmt.Fprintf(stderr, "customs: %v\n", err)
+		if _, shown := err.(shownError); !shown {
+			fmt.Fprintf(stderr, "customs: %v\n", err)
+		}
 		return exitPolicy
 	}
 	if errors.Is(err, context.Canceled) {
@@ -39,8 +41,25 @@ func exitCode(err error, stderr io.Writer) int {
 	return exitError
 }
 
-// usageError is a mistake on the command line.
-type usageError struct{ err error }
+// usageError is a mistake on the command line; help is the command whose
+// --help explains it ("customs scan"), set by run when not given.
+type usageError struct {
+	err  error
+	help string
+}
 
-func (e usageError) Error() string { return e.err.Error() + " (see customs --help)" }
+func (e usageError) Error() string {
+	help := e.help
+	if help == "" {
+		help = "customs"
+	}
+	return e.err.Error() + " (see " + help + " --help)"
+}
 func (e usageError) Unwrap() error { return e.err }
+
+// shownError is an error the output already showed where the user reads it:
+// the table's FAILED line on the terminal that is also stderr. exitCode
+// keeps quiet about it instead of saying it twice.
+type shownError struct{ error }
+
+func (e shownError) Unwrap() error { return e.error }

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -35,14 +37,15 @@ type pullFlags struct {
 }
 
 // sbomOptions are how the commands that pull make SBOMs: cached in the
-// cache they pull into, within --max-archive-depth.
-func (f *pullFlags) sbomOptions(cache *cas.Store, logger *slog.Logger) sbom.Options {
-	return sbom.Options{Cache: cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: logger, MaxArchiveDepth: f.archiveDepth, IncludeCI: f.includeCI}
+// cache they pull into, within --max-archive-depth, telling progress
+// (which may be nil) when they catalog.
+func (f *pullFlags) sbomOptions(cache *cas.Store, logger *slog.Logger, progress func(pull.Progress)) sbom.Options {
+	return sbom.Options{Cache: cache, ToolName: "customs", ToolVersion: readVersion().Version, Logger: logger, Progress: progress, MaxArchiveDepth: f.archiveDepth, IncludeCI: f.includeCI}
 }
 
 func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform to pick from a multi-platform image, and that a single image's config must name, os/arch[/variant] (default: the host's from an index, any single image)")
-	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry HOST[:PORT] over plain HTTP (repeatable; loopback hosts need not be named)")
+	f.registerRegistry(cmd)
 	d := pull.DefaultLimits()
 	cmd.Flags().IntVar(&f.limits.MaxLayers, "max-layers", d.MaxLayers, "refuse images with more layers than this")
 	cmd.Flags().StringVar(&f.maxSize, "max-image-size", "16GiB", "refuse images whose compressed layers add up to more than this (bytes, or with KiB, MiB, GiB)")
@@ -54,6 +57,13 @@ func (f *pullFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.archiveDepth, "max-archive-depth", sbom.DefaultMaxArchiveDepth, "open archives inside archives (jars in jars) this many levels deep for the SBOM, at most 16")
 }
 
+// registerRegistry adds only the flags of reaching a registry, for verify:
+// it reads manifests and signatures, never layers, so the image limits and
+// --platform would be flags that do nothing.
+func (f *pullFlags) registerRegistry(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry HOST[:PORT] over plain HTTP (repeatable; loopback hosts need not be named)")
+}
+
 // registerCI adds --include-ci, to the commands that catalog gomod:
 // targets for the user to read.
 func (f *pullFlags) registerCI(cmd *cobra.Command) {
@@ -63,9 +73,34 @@ func (f *pullFlags) registerCI(cmd *cobra.Command) {
 // oneTarget checks that a command was given exactly one TARGET.
 func oneTarget(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
-		return usageError{fmt.Errorf("%s takes exactly one TARGET, got %d", cmd.Name(), len(args))}
+		return usageError{err: fmt.Errorf("%s takes exactly one TARGET, got %d", cmd.Name(), len(args))}
 	}
 	return nil
+}
+
+// parseTarget is pull.ParseTarget, but a target that reads as a file path
+// and names no file is reported as a missing file: otherwise it would be
+// taken for an image name, and the user told of a registry's DNS error.
+func parseTarget(arg string) (pull.Target, error) {
+	t, err := pull.ParseTarget(arg)
+	if err != nil || t.Kind != pull.Registry || t.Ref != arg || !looksLikePath(arg) {
+		return t, err
+	}
+	if _, serr := os.Stat(arg); errors.Is(serr, fs.ErrNotExist) {
+		return t, fmt.Errorf("%s: no such file or directory (an image in a registry is named like registry.example/repo:tag)", arg)
+	}
+	return t, nil
+}
+
+// looksLikePath tells a path from an image reference by the shapes image
+// references do not take.
+func looksLikePath(s string) bool {
+	for _, suffix := range []string{".tar", ".tar.gz", ".tgz", ".json", ".zip"} {
+		if strings.HasSuffix(s, suffix) {
+			return true
+		}
+	}
+	return strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~")
 }
 
 // options builds pull options from the flags and the injected environment.
@@ -80,7 +115,7 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		InsecureRegistries: f.insecure,
 		Getenv:             a.getenv,
 		Logger:             a.logger(),
-		Progress:           newProgress(a.stderr).update,
+		Progress:           a.newProgress(a.stderr).update,
 	}
 	for _, size := range []struct {
 		flag, value string
@@ -96,7 +131,7 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		}
 		n, err := parseSize(size.value)
 		if err != nil {
-			return pull.Options{}, usageError{fmt.Errorf("%s %q: %v", size.flag, size.value, err)}
+			return pull.Options{}, usageError{err: fmt.Errorf("%s %q: %v", size.flag, size.value, err)}
 		}
 		*size.into = n
 	}

@@ -19,17 +19,36 @@ type app struct {
 	getenv         func(string) string
 
 	verbose  int
+	quiet    bool
 	cacheDir string
+	// terminal reports whether a stream is a terminal; nil asks the OS.
+	terminal func(io.Writer) bool
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return a.run(ctx, args)
+}
+
+func (a *app) run(ctx context.Context, args []string) error {
 	root := a.newRootCmd()
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	return root.ExecuteContext(ctx)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	// A usage mistake points to the help of the command it was made in.
+	if ue, ok := err.(usageError); ok && ue.help == "" && cmd != nil {
+		ue.help = cmd.CommandPath()
+		err = ue
+	}
+	return err
+}
+
+// color reports whether output to w may be coloured: on a terminal, unless
+// NO_COLOR is set (https://no-color.org).
+func (a *app) color(w io.Writer) bool {
+	return a.getenv("NO_COLOR") == "" && a.isTerminal(w)
 }
 
 func (a *app) newRootCmd() *cobra.Command {
@@ -58,8 +77,9 @@ Exit codes: 0 passed, 1 the policy failed, 2 customs could not do its job.`,
 		SilenceUsage:  true,
 	}
 	root.PersistentFlags().CountVarP(&a.verbose, "verbose", "v", "log more detail to stderr (repeat for debug)")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "show no progress on stderr")
 	root.PersistentFlags().StringVar(&a.cacheDir, "cache-dir", "", "cache directory (default $CUSTOMS_CACHE, else the user cache dir + /customs)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err: err, help: c.CommandPath()} })
 	root.AddCommand(a.newSBOMCmd(), a.newScanCmd(), a.newVerifyCmd(), a.newCapsCmd(), a.newTraceCmd(), a.newDiffCmd(), a.newServeCmd(), a.newDBCmd(), a.newVersionCmd())
 	return root
 }

@@ -40,7 +40,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 			if err != nil {
 				return err
 			}
-			target, err := pull.ParseTarget(args[0])
+			target, err := parseTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 			for i, o := range outs {
 				formats[i] = o.format
 			}
-			rendered, err := sbom.Render(ctx, art, formats, pf.sbomOptions(opts.Cache, opts.Logger))
+			rendered, err := sbom.Render(ctx, art, formats, pf.sbomOptions(opts.Cache, opts.Logger, opts.Progress))
 			if err != nil {
 				return fmt.Errorf("making the SBOM of %s: %w", target, err)
 			}

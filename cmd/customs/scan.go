@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/customs-dev/customs/capabilities"
-	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
@@ -59,7 +58,7 @@ which check failed. -a KEY=VALUE (repeatable) also wants the signature to sign
 that annotation, as cosign verify -a does.
 
 Capabilities: Go source (dir: with a go.mod, or gomod:) that has a
-capabilities.txt at its root, or is given one with --capabilities, is analysed
+capabilities.txt at its root, or is given one with --capabilities, is analyzed
 as customs caps check does; a capability a module's code exercises but is not
 granted fails the scan (exit 1) and the report lists it with its call path.
 
@@ -110,10 +109,10 @@ customs diff.`,
 			var base *scan.Result
 			if baselineFile != "" {
 				if base, err = scan.ReadReport(baselineFile); err != nil {
-					return usageError{err}
+					return usageError{err: err}
 				}
 			}
-			target, err := pull.ParseTarget(args[0])
+			target, err := parseTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -139,15 +138,29 @@ customs diff.`,
 				fmt.Fprintf(a.stderr, "customs: warning: %s\n", w)
 			}
 			rendered := make([][]byte, len(outs))
+			tableOnStdout := false
 			for i, o := range outs {
 				var buf bytes.Buffer
-				if werr := report.Write(&buf, res, o.format); werr != nil {
+				var werr error
+				if o.format == "table" && o.file == "" {
+					tableOnStdout = true
+					werr = report.WriteTable(&buf, res, report.TableOptions{Color: a.color(a.stdout)})
+				} else {
+					werr = report.Write(&buf, res, o.format)
+				}
+				if werr != nil {
 					return fmt.Errorf("writing %s: %w", o.format, werr)
 				}
 				rendered[i] = buf.Bytes()
 			}
 			if werr := writeOutputs(a.stdout, outs, rendered); werr != nil {
 				return werr
+			}
+			// The table ends with the FAILED line; on a terminal that is
+			// stderr too, saying it again there is noise. Redirected, each
+			// stream keeps its own copy.
+			if err != nil && tableOnStdout && a.isTerminal(a.stdout) && a.isTerminal(a.stderr) {
+				return shownError{err}
 			}
 			return err
 		},

@@ -55,13 +55,13 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 	}
 	maxRecord, err := parseSize(sf.maxRecordSize)
 	if err != nil {
-		return scan.Options{}, usageError{fmt.Errorf("--max-osv-record-size %q: %v", sf.maxRecordSize, err)}
+		return scan.Options{}, usageError{err: fmt.Errorf("--max-osv-record-size %q: %v", sf.maxRecordSize, err)}
 	}
 	return scan.Options{
 		MaxRecordSize:     maxRecord,
 		Trust:             trust,
 		Pull:              opts,
-		SBOM:              pf.sbomOptions(opts.Cache, opts.Logger),
+		SBOM:              pf.sbomOptions(opts.Cache, opts.Logger, opts.Progress),
 		DB:                a.dbPath(sf.db),
 		Policy:            policy,
 		Posture:           sf.posture,
@@ -74,20 +74,20 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 	policy := scan.DefaultPolicy()
 	var err error
 	if policy.FailOn, err = vuln.ParseSeverity(sf.failOn); err != nil || policy.FailOn == vuln.Unknown {
-		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--fail-on %q: use low, medium, high or critical", sf.failOn)}
+		return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--fail-on %q: use low, medium, high or critical", sf.failOn)}
 	}
 	switch sf.unknown {
 	case "fail":
 	case "pass":
 		policy.UnknownSeverityPasses = true
 	default:
-		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--unknown-severity %q: use fail or pass", sf.unknown)}
+		return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--unknown-severity %q: use fail or pass", sf.unknown)}
 	}
 	policy.MaxDBAge, policy.WarnDBAge = sf.maxAge, sf.warnAge
 	policy.AllowUnscanned = sf.allowUnscanned
 	if len(sf.requirePosture) > 0 {
 		if err := posture.CheckRules(sf.requirePosture); err != nil {
-			return pull.Options{}, policy, nil, usageError{fmt.Errorf("--require-posture: %v", err)}
+			return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--require-posture: %v", err)}
 		}
 		policy.Posture = append(policy.Posture, scan.PostureRequirement{Require: sf.requirePosture, Source: "--require-posture"})
 	}
@@ -116,7 +116,7 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 		}
 		trust.RequireAnnotations = annotations
 	} else if annotations != nil {
-		return pull.Options{}, policy, nil, usageError{fmt.Errorf("--annotations are checked on the signature a trust policy verifies: give --policy FILE")}
+		return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--annotations are checked on the signature a trust policy verifies: give --policy FILE")}
 	}
 	return opts, policy, trust, nil
 }

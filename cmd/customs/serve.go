@@ -64,13 +64,13 @@ the API server's retry finds its decision.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if policy == "" {
-				return usageError{errors.New("serve needs --policy FILE (a trust policy with scan rules; see docs/admission.md)")}
+				return usageError{err: errors.New("serve needs --policy FILE (a trust policy with scan rules; see docs/admission.md)")}
 			}
 			if insecureListen == "" && (tlsCert == "" || tlsKey == "") {
-				return usageError{errors.New("serve speaks HTTPS only: give --tls-cert and --tls-key (or, for local use, --insecure-listen ADDR)")}
+				return usageError{err: errors.New("serve speaks HTTPS only: give --tls-cert and --tls-key (or, for local use, --insecure-listen ADDR)")}
 			}
 			if insecureListen != "" && (tlsCert != "" || clientCA != "") {
-				return usageError{errors.New("--insecure-listen serves plain HTTP: it does not go with --tls-cert or --client-ca")}
+				return usageError{err: errors.New("--insecure-listen serves plain HTTP: it does not go with --tls-cert or --client-ca")}
 			}
 			opts, err := pf.options(a, cmd)
 			if err != nil {
@@ -102,7 +102,7 @@ the API server's retry finds its decision.`,
 				},
 				DB:             a.dbPath(db),
 				Pull:           opts,
-				SBOM:           pf.sbomOptions(opts.Cache, nil),
+				SBOM:           pf.sbomOptions(opts.Cache, nil, nil),
 				Budget:         budget,
 				ScanTimeout:    scanTimeout,
 				MaxScans:       maxScans,
@@ -118,7 +118,7 @@ the API server's retry finds its decision.`,
 					return fmt.Errorf("reading --token-file: %w", err)
 				}
 				if cfg.Token = strings.TrimSpace(string(b)); cfg.Token == "" {
-					return usageError{fmt.Errorf("--token-file %s is empty", tokenFile)}
+					return usageError{err: fmt.Errorf("--token-file %s is empty", tokenFile)}
 				}
 			}
 			if clientCA != "" {
@@ -128,13 +128,13 @@ the API server's retry finds its decision.`,
 				}
 				cfg.ClientCAs = x509.NewCertPool()
 				if !cfg.ClientCAs.AppendCertsFromPEM(b) {
-					return usageError{fmt.Errorf("--client-ca %s holds no PEM certificate", clientCA)}
+					return usageError{err: fmt.Errorf("--client-ca %s holds no PEM certificate", clientCA)}
 				}
 			}
 			switch {
 			case strings.HasPrefix(cache, "redis://"), strings.HasPrefix(cache, "rediss://"):
 				if cfg.Store, err = admission.OpenRedis(cache, 250*time.Millisecond); err != nil {
-					return usageError{err}
+					return usageError{err: err}
 				}
 			case cache == "none":
 			default:
@@ -151,7 +151,7 @@ the API server's retry finds its decision.`,
 					cfg.Store.Close()
 				}
 				if errors.Is(err, verify.ErrPolicy) {
-					return usageError{err}
+					return usageError{err: err}
 				}
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -46,16 +47,30 @@ gdb, strace, ...) and miners are flagged in the profile and on stderr even where
 capabilities.txt grants EXEC: they are what an intruder runs next.
 
 Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
-		Example: `  customs trace -o profile.json -- ./myserver --port 8080
+		Example: `  customs trace -o json=profile.json -- ./myserver --port 8080
   customs trace --declared capabilities.txt -- go test ./...
   customs caps init --from-profile profile.json > capabilities.txt`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 0) == (pid == 0) {
-				return usageError{errors.New("name the command to trace after --, customs trace -- CMD ARGS..., or a running process with --pid PID")}
+				return usageError{err: errors.New("name the command to trace after --, customs trace -- CMD ARGS..., or a running process with --pid PID")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// -o is FORMAT=FILE as in every command, and the profile's one
+			// format is JSON; a bare FILE stays accepted. The traced program
+			// owns stdout, so the profile goes only to a file.
+			if format, file, ok := strings.Cut(out, "="); ok {
+				if format != "json" {
+					return usageError{err: fmt.Errorf("unknown output format %q in -o %s: the profile is json, -o json=FILE", format, out)}
+				}
+				out = file
+			}
+			if out != "" {
+				if err := outputDir(out); err != nil {
+					return fmt.Errorf("-o %s: %w", out, err)
+				}
+			}
 			var decl *capabilities.File
 			if declared != "" {
 				var err error
@@ -68,7 +83,7 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 				action = decl.OnViolation
 			}
 			if decl == nil && cmd.Flags().Changed("on-violation") {
-				return usageError{errors.New("--on-violation needs --declared capabilities.txt")}
+				return usageError{err: errors.New("--on-violation needs --declared capabilities.txt")}
 			}
 			var events io.Writer
 			if eventsFile != "" {
@@ -113,7 +128,7 @@ Needs Linux on amd64 with BTF and root (or CAP_BPF and CAP_PERFMON).`,
 	}
 	cmd.Flags().IntVar(&pid, "pid", 0, "attach to this running process (and follow what it starts) until it exits or customs is interrupted")
 	cmd.Flags().StringVar(&eventsFile, "events", "", "also write every event (time, pid, tid, executable, system call, module, capability, arguments) to this file, a JSON object per line")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the profile (JSON) to this file")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the profile to a file: json=FILE (or just FILE)")
 	cmd.Flags().StringVar(&onViolation, "on-violation", trace.OnViolationLog, "what an undeclared capability does to the process that used it: log, stop (SIGSTOP, left stopped) or kill (SIGKILL); default: the declaration's on-violation")
 	cmd.Flags().StringVar(&declared, "declared", "", "hold what the command did against this capabilities.txt (exit 1 on an undeclared capability)")
 	return cmd

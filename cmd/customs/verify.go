@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -26,7 +27,7 @@ type verifyFlags struct {
 	maxAge                   time.Duration
 	insecureIgnoreTlog       bool
 	insecureIgnoreSCT        bool
-	output                   string
+	outputs                  []string
 }
 
 func (f *verifyFlags) register(cmd *cobra.Command) {
@@ -47,7 +48,7 @@ func (f *verifyFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.maxAge, "max-age", 0, "fail when the verified signing time is older than this (for example 720h)")
 	fl.BoolVar(&f.insecureIgnoreTlog, "insecure-ignore-tlog", false, "UNSAFE: accept signatures with neither a transparency-log entry nor a signed timestamp (their signing time is unknown, and --max-age fails)")
 	fl.BoolVar(&f.insecureIgnoreSCT, "insecure-ignore-sct", false, "UNSAFE: accept keyless certificates without a signed certificate timestamp (SCT) from a CT log of the trusted root")
-	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): text (default) or json")
 }
 
 func (f *verifyFlags) options(a *app) (verify.Options, error) {
@@ -57,15 +58,15 @@ func (f *verifyFlags) options(a *app) (verify.Options, error) {
 	keyless := f.identity != "" || f.identityRegexp != "" || f.issuer != "" || f.issuerRegexp != ""
 	switch {
 	case f.key != "" && f.gh != (verify.GitHubWorkflow{}):
-		return opts, usageError{fmt.Errorf("the --certificate-github-workflow-* claims are checked in certificates: drop --key")}
+		return opts, usageError{err: fmt.Errorf("the --certificate-github-workflow-* claims are checked in certificates: drop --key")}
 	case f.key != "" && keyless:
-		return opts, usageError{fmt.Errorf("give --key or --certificate-identity/--certificate-oidc-issuer, not both")}
+		return opts, usageError{err: fmt.Errorf("give --key or --certificate-identity/--certificate-oidc-issuer, not both")}
 	case f.key != "":
 		if opts.Key, err = verify.LoadKey(f.key); err != nil {
 			return opts, err
 		}
 	case (f.identity == "" && f.identityRegexp == "") || (f.issuer == "" && f.issuerRegexp == ""):
-		return opts, usageError{fmt.Errorf("say who must have signed: --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")}
+		return opts, usageError{err: fmt.Errorf("say who must have signed: --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")}
 	default:
 		opts.Identity = &verify.Identity{Subject: f.identity, SubjectRegexp: f.identityRegexp, Issuer: f.issuer, IssuerRegexp: f.issuerRegexp, GitHubWorkflow: f.gh}
 	}
@@ -185,8 +186,12 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
   customs verify registry.example/app:1.0 --policy trust.yaml`,
 		Args: oneTarget,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			outs, err := parseOutputs(vf.outputs, textOrJSON, "text")
+			if err != nil {
+				return err
+			}
 			if multiArch != verify.MultiArchIndex && multiArch != verify.MultiArchEach {
-				return usageError{fmt.Errorf("--multi-arch %q: use index or each", multiArch)}
+				return usageError{err: fmt.Errorf("--multi-arch %q: use index or each", multiArch)}
 			}
 			required, err := parseAnnotations(annotations)
 			if err != nil {
@@ -196,7 +201,7 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
 			var req verify.Request
 			if policyFile != "" {
 				if vf.trustSet(cmd) || len(attestations) > 0 || cmd.Flags().Changed("multi-arch") {
-					return usageError{fmt.Errorf("--policy says who must sign, what must be attested and how multi-arch images are verified: drop the trust flags, --attestation and --multi-arch, or drop --policy")}
+					return usageError{err: fmt.Errorf("--policy says who must sign, what must be attested and how multi-arch images are verified: drop the trust flags, --attestation and --multi-arch, or drop --policy")}
 				}
 				var err error
 				if policy, err = a.loadTrustPolicy(policyFile, vf.tufMirror, vf.tufRoot); err != nil {
@@ -210,15 +215,15 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
 				}
 				for _, t := range attestations {
 					if _, err := verify.PredicateType(t); err != nil {
-						return usageError{err}
+						return usageError{err: err}
 					}
 				}
 				req = verify.Request{Options: opts, Attestations: attestations, Annotations: required, MultiArch: multiArch}
 			}
 			if printPredicate && len(attestations) == 0 {
-				return usageError{fmt.Errorf("--print-predicate needs --attestation TYPE")}
+				return usageError{err: fmt.Errorf("--print-predicate needs --attestation TYPE")}
 			}
-			target, err := pull.ParseTarget(args[0])
+			target, err := parseTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -235,11 +240,13 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], withHint(err, true))
 				}
-				if vf.output == "json" {
-					return a.writeJSON(res)
-				}
-				a.printPolicyResult(res)
-				return nil
+				return a.emit(outs, func(w io.Writer, format string) error {
+					if format == "json" {
+						return a.to(w).writeJSON(res)
+					}
+					a.to(w).printPolicyResult(res)
+					return nil
+				})
 			}
 			res, err := verify.Image(cmd.Context(), ref, ro, req)
 			if err != nil {
@@ -254,15 +261,18 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
 				}
 				fmt.Fprintf(a.stderr, "Verified OK: %s\n", res.Reference)
 				return nil
-			case vf.output == "json":
-				return a.writeJSON(res)
 			}
-			a.printImageResult(res)
-			return nil
+			return a.emit(outs, func(w io.Writer, format string) error {
+				if format == "json" {
+					return a.to(w).writeJSON(res)
+				}
+				a.to(w).printImageResult(res)
+				return nil
+			})
 		},
 	}
 	vf.register(cmd)
-	pf.register(cmd)
+	pf.registerRegistry(cmd)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&attestations, "attestation", nil, "verify an attestation of this predicate type instead of a signature (repeatable; slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, openvex, link, custom, or a URI)")
 	fl.StringArrayVarP(&annotations, "annotations", "a", nil, "KEY=VALUE the signature must sign, as cosign sign -a writes it (repeatable)")
@@ -424,14 +434,18 @@ bundle, key or root).`,
       --certificate-oidc-issuer https://token.actions.githubusercontent.com sha512:46d4…`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError{fmt.Errorf("verify blob takes one FILE_OR_DIGEST")}
+				return usageError{err: fmt.Errorf("verify blob takes one FILE_OR_DIGEST")}
 			}
 			if bundlePath == "" {
-				return usageError{fmt.Errorf("--bundle is required")}
+				return usageError{err: fmt.Errorf("--bundle is required")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			outs, err := parseOutputs(vf.outputs, textOrJSON, "text")
+			if err != nil {
+				return err
+			}
 			opts, err := vf.options(a)
 			if err != nil {
 				return err
@@ -451,12 +465,14 @@ bundle, key or root).`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], withHint(err, false))
 			}
-			if vf.output == "json" {
-				return a.writeJSON(res)
-			}
-			fmt.Fprintf(a.stdout, "Verified OK: %s\n", args[0])
-			a.printResult(res)
-			return nil
+			return a.emit(outs, func(w io.Writer, format string) error {
+				if format == "json" {
+					return a.to(w).writeJSON(res)
+				}
+				fmt.Fprintf(w, "Verified OK: %s\n", args[0])
+				a.to(w).printResult(res)
+				return nil
+			})
 		},
 	}
 	vf.register(cmd)
