@@ -110,6 +110,12 @@ func writeJUnit(w io.Writer, r *scan.Result) error {
 		}
 	}
 	s.Cases = append(s.Cases, postureJUnit(r)...)
+	// An ecosystem the database has no data for (--allow-unscanned) is a
+	// check that did not run: skipped, with its package count.
+	for _, u := range r.Unscanned {
+		s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("%s: %d packages not scanned", u.Ecosystem, u.Packages), Classname: "vulnerabilities." + u.Ecosystem, Time: "0",
+			Skipped: &junitSkipped{Message: "no vulnerability data for " + u.Ecosystem}})
+	}
 	// The checks are not timed one by one; the gate, which stands for the
 	// whole scan, carries its duration, so that views that add up test case
 	// times (GitLab's) show how long the scan took.

@@ -117,6 +117,11 @@ func TestJUnitValidatesAgainstPublishedSchemas(t *testing.T) {
 			return r
 		}(),
 		"posture": withPostureFindings(result(t)),
+		"unscanned ecosystem": func() *scan.Result {
+			r := result(t)
+			r.Unscanned = []scan.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}}
+			return r
+		}(),
 		"passed": func() *scan.Result {
 			r := result(t)
 			r.Findings, r.Gate.Passed, r.Gate.Reasons = nil, true, nil

@@ -82,6 +82,8 @@ func TestScanWithoutAnEcosystemsData(t *testing.T) {
 		"table":    "not scanned, no vulnerability data: Debian (" + strconv.Itoa(nDebian) + " packages)",
 		"markdown": "Not scanned, no vulnerability data: Debian (" + strconv.Itoa(nDebian) + " packages)",
 		"sarif":    `"text": "` + strconv.Itoa(nDebian) + ` Debian package(s) not scanned`,
+		"junit":    `name="Debian: ` + strconv.Itoa(nDebian) + ` packages not scanned"`,
+		"gitlab":   `has no data for Debian (` + strconv.Itoa(nDebian) + `)`,
 	} {
 		if b, _ := os.ReadFile(out(format)); !strings.Contains(string(b), want) {
 			t.Errorf("%s report does not contain %q:\n%s", format, want, b)
