@@ -146,30 +146,34 @@ func New(cfg Config) (*Server, error) {
 		s.stop()
 		return nil, err
 	}
-	s.wg.Add(1)
-	go s.watch()
+	// The policy and database are read again when they change; the
+	// decision store is asked whether it answers, each probe bounded by
+	// the store's timeout, so that /readyz and the metric follow it
+	// between requests.
+	s.every(cfg.ReloadInterval, func() { s.reload(false) })
 	if cfg.Store != nil {
 		s.cache.probe(s.base)
-		s.wg.Add(1)
-		go s.probe()
+		s.every(cfg.ProbeInterval, func() { s.cache.probe(s.base) })
 	}
 	return s, nil
 }
 
-// probe asks the decision store whether it answers, every ProbeInterval,
-// until the server closes. Each probe is bounded by the store's timeout.
-func (s *Server) probe() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.ProbeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.base.Done():
-			return
-		case <-t.C:
-			s.cache.probe(s.base)
+// every runs f every interval in the background until the server closes.
+func (s *Server) every(interval time.Duration, f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.base.Done():
+				return
+			case <-t.C:
+				f()
+			}
 		}
-	}
+	}()
 }
 
 // Close stops the server's background work (reloads, scans that outlived
@@ -178,20 +182,6 @@ func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
 	return s.cache.Close()
-}
-
-func (s *Server) watch() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.ReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.base.Done():
-			return
-		case <-t.C:
-			s.reload(false)
-		}
-	}
 }
 
 // reload reads the policy and the database again when they changed. A
