@@ -105,16 +105,13 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	repo := ref.Context().Name()
 	entry := pol.entryFor(repo)
 	if entry == unmatched && pol.Unmatched != "allow" {
-		d.Reasons = []string{fmt.Sprintf("signature verification failed: verification failed: %s: no entry of %s matches %s, and it denies unmatched images", verify.CheckNotAllowed, pol.Source, repo)}
+		d.Reasons = []string{"signature verification failed: " + pol.NotAllowed(repo).Error()}
 		return d
 	}
 	if entry != unmatched {
-		ip := pol.Images[entry-1]
-		if ip.InsecureIgnoreTlog && !ip.AllowUnsigned {
-			d.insecure = append(d.insecure, fmt.Sprintf("insecure-ignore-tlog (%s:%d): the signature was not required to carry a transparency-log entry or signed timestamp, and its signing time may be unknown", pol.Source, ip.Line))
-		}
-		if ip.InsecureIgnoreSCT {
-			d.insecure = append(d.insecure, fmt.Sprintf("insecure-ignore-sct (%s:%d): the signer's certificate was not required to carry a signed certificate timestamp from a trusted CT log", pol.Source, ip.Line))
+		ip := &pol.Images[entry-1]
+		for _, w := range ip.Waivers() {
+			d.insecure = append(d.insecure, fmt.Sprintf("%s (%s:%d): %s are accepted without %s", w.Option, pol.Source, ip.Line, w.What, w.Without))
 		}
 	}
 	rule, ruleID := pol.RuleFor(repo, namespace)

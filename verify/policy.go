@@ -307,6 +307,32 @@ func (p *Policy) For(repo string) *ImagePolicy {
 	return nil
 }
 
+// NotAllowed is the failed check of a repository no entry covers, under
+// unmatched: deny.
+func (p *Policy) NotAllowed(repo string) error {
+	return &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, repo)}
+}
+
+// Waiver is a check an entry turns off: its option, what is then
+// accepted, and without what.
+type Waiver struct {
+	Option, What, Without string
+}
+
+// Waivers are the insecure-* options of the entry that take effect: the
+// log proof for an entry that requires signatures, the SCT for one with a
+// keyless authority.
+func (ip *ImagePolicy) Waivers() []Waiver {
+	var out []Waiver
+	if ip.InsecureIgnoreTlog && len(ip.Authorities) > 0 {
+		out = append(out, Waiver{"insecure-ignore-tlog", "signatures", "a transparency-log entry or signed timestamp; the signing time of one without either is unknown"})
+	}
+	if ip.InsecureIgnoreSCT && slices.ContainsFunc(ip.Authorities, func(a Authority) bool { return a.Key == "" }) {
+		out = append(out, Waiver{"insecure-ignore-sct", "certificates", "a signed certificate timestamp from a trusted CT log"})
+	}
+	return out
+}
+
 // MatchRepo matches a repository against a pattern whose "*" stands for
 // one path segment (or part of one) and "**" for any number of segments.
 func MatchRepo(pattern, repo string) bool {
@@ -361,7 +387,7 @@ func (p *Policy) Verify(ctx context.Context, ref name.Reference, ro []remote.Opt
 			res.Unsigned = true
 			return res, p.unsignedAnnotations(fmt.Sprintf("no entry of %s matches %s, which it allows unsigned", p.Source, ref.Context().Name()))
 		}
-		return res, &CheckError{Check: CheckNotAllowed, Err: fmt.Errorf("no entry of %s matches %s, and it denies unmatched images", p.Source, ref.Context().Name())}
+		return res, p.NotAllowed(ref.Context().Name())
 	}
 	res.Entry = ip.Pattern
 	if ip.AllowUnsigned {

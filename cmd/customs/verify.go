@@ -313,17 +313,8 @@ func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, er
 // keyless certificates.
 func (a *app) warnInsecurePolicy(p *verify.Policy) {
 	for _, ip := range p.Images {
-		if ip.InsecureIgnoreTlog && len(ip.Authorities) > 0 {
-			fmt.Fprintf(a.stderr, "customs: warning: %s:%d: insecure-ignore-tlog: signatures for %s are accepted without a transparency-log entry or signed timestamp; the signing time of one without either is unknown\n", p.Source, ip.Line, ip.Pattern)
-		}
-		if !ip.InsecureIgnoreSCT {
-			continue
-		}
-		for _, au := range ip.Authorities {
-			if au.Key == "" {
-				fmt.Fprintf(a.stderr, "customs: warning: %s:%d: insecure-ignore-sct: certificates for %s are accepted without a signed certificate timestamp from a trusted CT log\n", p.Source, ip.Line, ip.Pattern)
-				break
-			}
+		for _, w := range ip.Waivers() {
+			fmt.Fprintf(a.stderr, "customs: warning: %s:%d: %s: %s for %s are accepted without %s\n", p.Source, ip.Line, w.Option, w.What, ip.Pattern, w.Without)
 		}
 	}
 }
