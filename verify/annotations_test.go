@@ -105,11 +105,12 @@ func TestImageAnnotations(t *testing.T) {
 		repo := reg.Host + "/ann-two"
 		img := signtest.Image(t)
 		d := signtest.Push(t, repo+":1", img)
-		signtest.SignTag(t, repo, d, signtest.Payload(repo, d), key, nil)
-		signtest.SignReferrer(t, repo, img, signtest.AnnotatedPayload(repo, d, prod), key)
+		// The referrer is tried first and lacks them; the tag has them.
+		signtest.SignReferrer(t, repo, img, signtest.Payload(repo, d), key)
+		signtest.SignTag(t, repo, d, signtest.AnnotatedPayload(repo, d, prod), key, nil)
 		r, err := check(repo+":1", &key.PublicKey, map[string]string{"env": "prod"})
-		if err != nil || r.Scheme != SchemeReferrer {
-			t.Fatalf("Image = %+v, %v; want the annotated referrer", r, err)
+		if err != nil || r.Scheme != SchemeTag {
+			t.Fatalf("Image = %+v, %v; want the annotated tag signature", r, err)
 		}
 	})
 	t.Run("they require a signature beside attestations", func(t *testing.T) {

@@ -144,10 +144,11 @@ type Request struct {
 }
 
 // Image verifies the signatures of an image: the tag is resolved once,
-// and only a signature on the digest it resolved to counts. cosign's
-// classic signature tag is tried first, then the referrers (the
-// registry's referrers API, or the referrers tag where the registry lacks
-// it): Sigstore bundles, and classic signatures stored as referrers. The
+// and only a signature on the digest it resolved to counts. The
+// referrers are tried first (the registry's referrers API, or the
+// referrers tag where the registry lacks it): Sigstore bundles, and
+// classic signatures stored as referrers; then cosign's classic signature
+// tag. The
 // first signature that satisfies req wins; when none does, the error
 // names the check the first one failed.
 func Image(ctx context.Context, ref name.Reference, ro []remote.Option, req Request) (*ImageResult, error) {
@@ -334,14 +335,9 @@ func (s *Signatures) check(req Request) (*ImageResult, error) {
 	return out, nil
 }
 
-// Verify tries each signature of the digest against opts: the classic tag
-// first, then the referrers, fetching only as far as needed.
-func (s *Signatures) Verify(opts Options) (*ImageResult, error) {
-	return s.verifySignature(opts, nil)
-}
-
-// verifySignature is Verify, for a signature that also signs the
-// annotations want.
+// verifySignature tries each signature of the digest against opts (the
+// referrers first, then the classic tag, fetching only as far as needed)
+// for one that also signs the annotations want.
 func (s *Signatures) verifySignature(opts Options, want map[string]string) (*ImageResult, error) {
 	none := &CheckError{Check: CheckNoSignature, Err: fmt.Errorf("%s has no signature tag %s and no signature among its referrers", s.At, s.tag("sig"))}
 	v, err := s.firstVerified("sig", stored.isSignature, opts, want, none)
@@ -379,8 +375,8 @@ type verified struct {
 	annotations map[string]string
 }
 
-// firstVerified tries what the classic tag (suffix sig or att) and then
-// the referrers hold that keep accepts, fetching only as far as needed,
+// firstVerified tries what the referrers and then the classic tag
+// (suffix sig or att) hold that keep accepts, fetching only as far as needed,
 // and returns the first that verifies against opts and signs the
 // annotations want. When none does, the error is the first one's, or none
 // when nothing was found.
@@ -671,9 +667,6 @@ func (s *Signatures) listReferrers() error {
 // which, if either, it is.
 func (s *Signatures) readReferrer(d v1.Descriptor, kind referrerKind) ([]stored, error) {
 	at := s.At.Context().Digest(d.Digest.String())
-	if kind == cosignSignatureReferrer {
-		return s.cosignSignatures(at, "sig", SchemeReferrer)
-	}
 	img, err := remote.Image(at, s.ro...)
 	if notFound(err) {
 		// The referrers tag outlives the manifests it lists: deleting
@@ -688,12 +681,12 @@ func (s *Signatures) readReferrer(d v1.Descriptor, kind referrerKind) ([]stored,
 		if err != nil {
 			return nil, fmt.Errorf("reading the referrer %s: %w", d.Digest, err)
 		}
-		switch manifestKind(m) {
-		case cosignSignatureReferrer:
-			return s.cosignSignatures(at, "sig", SchemeReferrer)
-		case notSignature:
+		if kind = manifestKind(m); kind == notSignature {
 			return nil, nil
 		}
+	}
+	if kind == cosignSignatureReferrer {
+		return signaturesIn(img, at, "sig", SchemeReferrer)
 	}
 	st, err := referrerBundle(img, d.Digest)
 	if err != nil {
@@ -759,6 +752,12 @@ func (s *Signatures) cosignSignatures(ref name.Reference, suffix, scheme string)
 	if err != nil {
 		return nil, fmt.Errorf("fetching the signatures %s: %w", ref, err)
 	}
+	return signaturesIn(img, ref, suffix, scheme)
+}
+
+// signaturesIn reads the layers of a manifest of classic signatures that
+// was fetched from ref.
+func signaturesIn(img v1.Image, ref name.Reference, suffix, scheme string) ([]stored, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading the signatures %s: %w", ref, err)
