@@ -12,11 +12,7 @@ import (
 func unscanned(r *scan.Result) string {
 	var parts []string
 	for _, u := range r.Unscanned {
-		noun := "packages"
-		if u.Packages == 1 {
-			noun = "package"
-		}
-		parts = append(parts, fmt.Sprintf("%s (%d %s)", u.Ecosystem, u.Packages, noun))
+		parts = append(parts, fmt.Sprintf("%s (%s)", u.Ecosystem, plural(u.Packages, "package")))
 	}
 	return strings.Join(parts, ", ")
 }

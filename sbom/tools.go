@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -85,9 +86,9 @@ func extras(s *syftsbom.SBOM) [][2]string {
 // restore puts back into s what extras recorded.
 func restore(s *syftsbom.SBOM, props map[string]string) {
 	if m, ok := s.Source.Metadata.(source.ImageMetadata); ok {
-		m.OS = firstNonEmpty(m.OS, props[propOS])
-		m.Architecture = firstNonEmpty(m.Architecture, props[propArchitecture])
-		m.Variant = firstNonEmpty(m.Variant, props[propVariant])
+		m.OS = cmp.Or(m.OS, props[propOS])
+		m.Architecture = cmp.Or(m.Architecture, props[propArchitecture])
+		m.Variant = cmp.Or(m.Variant, props[propVariant])
 		s.Source.Metadata = m
 	}
 	if props[propDistroID] == "" {
@@ -110,13 +111,6 @@ func idLike(r *linux.Release) []string {
 		return nil
 	}
 	return r.IDLike
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // madeByCustoms reports whether the SBOM's descriptor names customs.
@@ -235,8 +229,8 @@ func completeCycloneDX(s *syftsbom.SBOM, b []byte) {
 		return
 	}
 	c := m.Metadata.Component
-	s.Source.Name = firstNonEmpty(s.Source.Name, c.Name)
-	s.Source.Version = firstNonEmpty(s.Source.Version, c.Version)
+	s.Source.Name = cmp.Or(s.Source.Name, c.Name)
+	s.Source.Version = cmp.Or(s.Source.Version, c.Version)
 	props := map[string]string{}
 	for _, p := range m.Metadata.Properties {
 		props[p.Name] = p.Value

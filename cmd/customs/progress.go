@@ -40,7 +40,7 @@ func (a *app) isTerminal(w io.Writer) bool {
 }
 
 func (p *progress) update(e pull.Progress) {
-	if p == nil || !p.tty {
+	if !p.tty {
 		return
 	}
 	p.mu.Lock()
