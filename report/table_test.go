@@ -15,8 +15,11 @@ import (
 )
 
 // matched is the result of matching pkgs against the OSV records in
-// testdata/osv-table, with the gate failing at HIGH, as a scan would
-// give it to the table.
+// testdata/osv-table, gated at HIGH with findings of unknown severity
+// passing (as --unknown-severity pass would; the default gate fails
+// them), so that the table shows affected rows that do not fail. The
+// records are modelled on real PYSEC, DSA and DLA records, trimmed and
+// edited to the packages and releases the inputs need.
 func matched(t *testing.T, input string, pkgs []vuln.Package) *scan.Result {
 	t.Helper()
 	db, err := vuln.Open(filepath.Join("testdata", "osv-table"), vuln.Options{})
