@@ -549,13 +549,20 @@ func kindOf(d v1.Descriptor) referrerKind {
 	if !d.MediaType.IsImage() {
 		return notSignature
 	}
-	switch {
-	case strings.HasPrefix(d.ArtifactType, BundleArtifactType):
-		return bundleReferrer
-	case d.ArtifactType == CosignSignatureArtifactType:
-		return cosignSignatureReferrer
-	case d.ArtifactType == "", d.ArtifactType == EmptyArtifactType:
+	if d.ArtifactType == "" || d.ArtifactType == EmptyArtifactType {
 		return undecided
+	}
+	return kindOfType(d.ArtifactType)
+}
+
+// kindOfType says what an artifact type names: a Sigstore bundle,
+// cosign's classic signature manifest, or something else.
+func kindOfType(at string) referrerKind {
+	switch {
+	case strings.HasPrefix(at, BundleArtifactType):
+		return bundleReferrer
+	case at == CosignSignatureArtifactType:
+		return cosignSignatureReferrer
 	}
 	return notSignature
 }
@@ -568,12 +575,10 @@ func manifestKind(m *v1.Manifest) referrerKind {
 	if at == "" {
 		at = string(m.Config.MediaType)
 	}
-	switch {
-	case strings.HasPrefix(at, BundleArtifactType):
-		return bundleReferrer
-	case at == CosignSignatureArtifactType:
-		return cosignSignatureReferrer
-	case len(m.Layers) == 1 && strings.HasPrefix(string(m.Layers[0].MediaType), BundleArtifactType):
+	if k := kindOfType(at); k != notSignature {
+		return k
+	}
+	if len(m.Layers) == 1 && strings.HasPrefix(string(m.Layers[0].MediaType), BundleArtifactType) {
 		return bundleReferrer
 	}
 	return notSignature
@@ -785,11 +790,6 @@ type sigLayer struct {
 	desc  v1.Descriptor
 }
 
-func (l sigLayer) Annotations() (map[string]string, error) { return l.desc.Annotations, nil }
-func (l sigLayer) Digest() (v1.Hash, error)                { return l.desc.Digest, nil }
-func (l sigLayer) Size() (int64, error)                    { return l.desc.Size, nil }
-func (l sigLayer) Payload() ([]byte, error)                { return readLayer(l.layer) }
-
 // RFC3161Timestamp is the signed timestamp cosign keeps beside a layer
 // (cosign sign --timestamp-server-url), as cosign's bundle.RFC3161Timestamp
 // records it; nil when there is none.
@@ -809,20 +809,13 @@ func (l sigLayer) RFC3161Timestamp() ([]byte, error) {
 // bundle its annotations amount to.
 func readSignature(sig sigLayer, suffix, scheme string) (stored, error) {
 	st := stored{scheme: scheme}
-	d, err := sig.Digest()
-	if err != nil {
-		return st, fmt.Errorf("reading a signature layer: %w", err)
-	}
+	d, size := sig.desc.Digest, sig.desc.Size
 	// cosign bounds a payload at 128 MiB (or $COSIGN_MAX_ATTACHMENT_SIZE);
 	// customs at its own limit, before reading as well as while reading.
-	size, err := sig.Size()
-	if err != nil {
-		return st, fmt.Errorf("reading signature %s: %w", d, err)
-	}
 	if size < 0 || size > maxSignatureBlob {
 		return st, fmt.Errorf("fetching signature %s: %d bytes, not within 0 to %d", d, size, maxSignatureBlob)
 	}
-	b, err := sig.Payload()
+	b, err := readLayer(sig.layer)
 	if err != nil {
 		return st, fmt.Errorf("fetching signature %s: %w", d, err)
 	}
@@ -893,12 +886,8 @@ type rekorBundle struct {
 // (cosign sign --timestamp-server-url), which dates the signature as a
 // log entry does.
 func tagBundle(sig sigLayer, env *protodsse.Envelope, payload []byte) (*bundle.Bundle, error) {
-	annotations, err := sig.Annotations()
-	if err != nil {
-		return nil, fmt.Errorf("malformed signature layer: %w", err)
-	}
 	digest := sha256.Sum256(payload)
-	b, err := cosignBundle(annotations, env, digest[:])
+	b, err := cosignBundle(sig.desc.Annotations, env, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("malformed signature layer: %w", err)
 	}

@@ -52,7 +52,7 @@ func Image(t testing.TB) v1.Image {
 
 // Payload is the simple-signing payload cosign signs for an image.
 func Payload(repo string, d v1.Hash) []byte {
-	return fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`, repo, d)
+	return AnnotatedPayload(repo, d, nil)
 }
 
 // SignTag stores a signature of payload the classic cosign way: a layer
