@@ -386,3 +386,24 @@ func TestCacheAnswersAsAFreshServer(t *testing.T) {
 		t.Errorf("the unmatched host got %d connections", w.dials.Load())
 	}
 }
+
+// TestMutateAsksNoUnmatchedRegistry: the mutating webhook pins only the
+// references the trust policy covers. A tag on a host no entry covers is
+// left as written, for validation to deny, without a connection to that
+// host (found through the API server: the mutating webhook runs first).
+func TestMutateAsksNoUnmatchedRegistry(t *testing.T) {
+	w := newWorld(t)
+	h := w.server(t, nil).Handler()
+	obj, kind := workload("Pod", w.foreign+"/evil/x:1", w.reg.Host+"/signed/good:1")
+	rec, out := post(t, h, "/mutate", review("m", admissionv1.Create, kind, "", obj, nil))
+	if out == nil || !out.Response.Allowed {
+		t.Fatalf("/mutate: %d %s", rec.Code, rec.Body)
+	}
+	patch := string(out.Response.Patch)
+	if strings.Contains(patch, w.foreign) || !strings.Contains(patch, "signed/good:1@"+w.clean.String()) {
+		t.Errorf("patch %s: want only signed/good:1 pinned", patch)
+	}
+	if n := w.dials.Load(); n != 0 {
+		t.Errorf("the mutating webhook connected %d times to the unmatched host", n)
+	}
+}

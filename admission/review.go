@@ -236,7 +236,8 @@ func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		return out
 	}
 	st := s.state.Load()
-	if st != nil && st.policy != nil && st.policy.Exempt(req.Namespace) {
+	if st == nil || st.policy == nil || st.policy.Exempt(req.Namespace) {
+		// Without a policy validation denies; nothing is pinned.
 		return out
 	}
 	cs, _, err := images(req)
@@ -257,7 +258,7 @@ func (s *Server) mutate(ctx context.Context, req *admissionv1.AdmissionRequest) 
 			resp.Warnings = append(resp.Warnings, shown+" not pinned to a digest: the reference holds credentials")
 			continue
 		}
-		pinned, err := s.pin(ctx, c.Image)
+		pinned, err := s.pin(ctx, st.policy, c.Image)
 		if err != nil {
 			// Validation denies what cannot be resolved; mutation only says so.
 			resp.Warnings = append(resp.Warnings, fmt.Sprintf("%s not pinned to a digest: %v", c.Image, err))

@@ -407,13 +407,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// pin returns the image reference with the digest its tag resolves to.
-func (s *Server) pin(ctx context.Context, image string) (string, error) {
+// pin returns the image reference with the digest its tag resolves to. A
+// reference no entry of the policy covers is returned as written, without
+// asking the registry it names: validation denies it.
+func (s *Server) pin(ctx context.Context, pol *Policy, image string) (string, error) {
 	ref, ro, err := pull.Remote(ctx, pull.Target{Kind: pull.Registry, Ref: image, Input: image}, s.cfg.Pull)
 	if err != nil {
 		return "", err
 	}
 	if _, ok := ref.(name.Digest); ok {
+		return image, nil
+	}
+	if pol.entryFor(ref.Context().Name()) == unmatched && pol.Unmatched != "allow" {
 		return image, nil
 	}
 	dg, err := s.resolve(ctx, ref, ro)
