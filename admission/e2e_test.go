@@ -29,41 +29,6 @@ import (
 	"github.com/customs-dev/customs/pull"
 )
 
-// criticalRecord is GHSA-v778-237x-gjrc (CVE-2024-45337, GO-2024-3321):
-// misuse of ServerConfig.PublicKeyCallback in golang.org/x/crypto/ssh
-// before v0.31.0 may cause an authorization bypass; GitHub rates it
-// CRITICAL with CVSS 3.1 AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N (9.1).
-const criticalRecord = `{
-  "schema_version": "1.6.0",
-  "id": "GHSA-v778-237x-gjrc",
-  "modified": "2024-12-20T20:37:27Z",
-  "published": "2024-12-11T18:55:58Z",
-  "aliases": ["CVE-2024-45337", "GO-2024-3321"],
-  "summary": "Misuse of ServerConfig.PublicKeyCallback may cause authorization bypass in golang.org/x/crypto",
-  "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N"}],
-  "affected": [{
-    "package": {"ecosystem": "Go", "name": "golang.org/x/crypto"},
-    "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "0.31.0"}]}]
-  }],
-  "database_specific": {"severity": "CRITICAL"}
-}`
-
-// testDB is the demo database plus the critical record.
-func testDB(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(testimage.Root(), "testdata", "osv-demo")
-	entries, _ := os.ReadDir(src)
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") {
-			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
-			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "GHSA-v778-237x-gjrc.json"), []byte(criticalRecord), 0o644)
-	return dir
-}
-
 func writeKey(t *testing.T, path string, key *ecdsa.PrivateKey) {
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
@@ -83,7 +48,7 @@ func newFixture(t *testing.T, policy string) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{dir: dir, policy: filepath.Join(dir, "policy.yaml"), db: testDB(t), cache: store}
+	f := fixture{dir: dir, policy: filepath.Join(dir, "policy.yaml"), db: testimage.CriticalDB(t), cache: store}
 	if err := os.WriteFile(f.policy, []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}

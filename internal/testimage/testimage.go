@@ -242,3 +242,27 @@ func Executables(t testing.TB, files map[string][]byte) v1.Image {
 	}
 	return img
 }
+
+// CriticalDB returns a new database directory holding the records of
+// testdata/osv-demo and testdata/osv-critical: an image of GoBinary has a
+// critical finding in it.
+func CriticalDB(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, src := range []string{"osv-demo", "osv-critical"} {
+		files, err := filepath.Glob(filepath.Join(Root(), "testdata", src, "*.json"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no records in testdata/%s: %v", src, err)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
