@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps decisions by key until they expire. The key names the whole
@@ -104,7 +105,7 @@ func OpenBolt(dir string, now func() time.Time) (Store, error) {
 	p := filepath.Join(dir, "decisions.db")
 	db, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening the decision cache %s: another process holds it (give each server its own --cache DIR, or share one Redis with --cache redis://…)", p)
 		}
 		return nil, fmt.Errorf("opening the decision cache %s: %w (remove the file to start afresh)", p, err)

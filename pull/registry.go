@@ -120,7 +120,8 @@ func registryImage(ctx context.Context, t Target, opts Options) (*Artifact, erro
 		if err != nil {
 			return nil, &UsageError{Msg: fmt.Sprintf("invalid digest in %q: %v", t.Ref, err)}
 		}
-		raw, err = readBlob(store, root, opts.Limits)
+		// A digest the cache lacks, or holds damaged, is fetched below.
+		raw, _ = readBlob(store, root, opts.Limits)
 	}
 	if raw == nil {
 		desc, err := remote.Get(ref, ropts...)

@@ -30,40 +30,43 @@ func TestLicenseLinknames(t *testing.T) {
 		t.Fatalf("finding syft's source: %v (%s)", err, out)
 	}
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, filepath.Join(mod.Dir, "internal", "licenses"), func(fi os.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
+	sources, err := filepath.Glob(filepath.Join(mod.Dir, "internal", "licenses", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	decls := map[string]string{}
-	for _, p := range pkgs {
-		for _, f := range p.Files {
-			for _, d := range f.Decls {
-				var node any
-				var name string
-				switch d := d.(type) {
-				case *ast.FuncDecl:
-					if d.Recv != nil {
-						continue
-					}
-					name, node = d.Name.Name, d.Type
-				case *ast.GenDecl:
-					for _, s := range d.Specs {
-						if ts, ok := s.(*ast.TypeSpec); ok {
-							var b strings.Builder
-							printer.Fprint(&b, fset, ts.Type)
-							decls[ts.Name.Name] = b.String()
-						}
-					}
-					continue
-				default:
+	for _, src := range sources {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, src, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			var node any
+			var name string
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv != nil {
 					continue
 				}
-				var b strings.Builder
-				printer.Fprint(&b, fset, node)
-				decls[name] = b.String()
+				name, node = d.Name.Name, d.Type
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					if ts, ok := s.(*ast.TypeSpec); ok {
+						var b strings.Builder
+						printer.Fprint(&b, fset, ts.Type)
+						decls[ts.Name.Name] = b.String()
+					}
+				}
+				continue
+			default:
+				continue
 			}
+			var b strings.Builder
+			printer.Fprint(&b, fset, node)
+			decls[name] = b.String()
 		}
 	}
 	want := map[string]string{

@@ -27,7 +27,6 @@ func customsOn(t *testing.T, tty func(w io.Writer, stdout, stderr io.Writer) boo
 }
 
 func bothTerminals(io.Writer, io.Writer, io.Writer) bool { return true }
-func noTerminal(io.Writer, io.Writer, io.Writer) bool    { return false }
 
 func demoScan(extra ...string) []string {
 	root := testimage.Root()

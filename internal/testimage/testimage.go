@@ -202,9 +202,11 @@ func TarDir(t testing.TB, dir, path string) {
 				return err
 			}
 			defer src.Close()
-			_, err = io.Copy(tw, src)
+			if _, err := io.Copy(tw, src); err != nil {
+				return err
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
