@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // Store keeps decisions by key until they expire. The key names the whole
@@ -106,7 +108,8 @@ func OpenBolt(dir string, now func() time.Time) (Store, error) {
 	db, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("opening the decision cache %s: another process holds it (give each server its own --cache DIR, or share one Redis with --cache redis://…)", p)
+			return nil, hint.New(fmt.Errorf("opening the decision cache %s: another process holds it", p),
+				"cache", "give each server its own %s DIR, or share one Redis with %s redis://…")
 		}
 		return nil, fmt.Errorf("opening the decision cache %s: %w (remove the file to start afresh)", p, err)
 	}
@@ -181,7 +184,7 @@ type redisStore struct {
 func OpenRedis(url string, timeout time.Duration) (Store, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("--cache %s: %w (write redis://[:PASSWORD@]HOST:PORT/DB)", redactURL(url), err)
+		return nil, hint.New(fmt.Errorf("the decision cache %s: %w", redactURL(url), err), "cache", "write %s redis://[:PASSWORD@]HOST:PORT/DB")
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = timeout, timeout, timeout
 	opt.MaxRetries = 0

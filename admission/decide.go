@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
@@ -96,7 +97,7 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	t := pull.Target{Kind: pull.Registry, Ref: image, Input: image}
 	ref, ro, err := pull.Remote(ctx, t, s.cfg.Pull)
 	if err != nil {
-		d.Reasons = []string{err.Error()}
+		d.Reasons = []string{reason(err)}
 		return d
 	}
 	// Trust is decided on the reference as written, before anything is
@@ -127,7 +128,7 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 			return fail(fmt.Sprintf("no decision within the time budget of %s: resolving %s did not finish", s.cfg.Budget, image))
 		}
 		s.metrics.errors.WithLabelValues(causeRegistry).Inc()
-		return fail(err.Error())
+		return fail(reason(err))
 	}
 	d.Digest = digest
 	d.Reference = repo + "@" + digest
@@ -189,7 +190,7 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	case s.scanSlots <- struct{}{}:
 		defer func() { <-s.scanSlots }()
 	case <-ctx.Done():
-		d.Reasons = []string{"no scan slot became free before the scan timeout (raise --max-scans)"}
+		d.Reasons = []string{"no scan slot became free before the scan timeout (the server's max-scans setting bounds the scans at once)"}
 		return decision{Decision: d, failure: true}
 	}
 	s.metrics.scans.Inc()
@@ -228,14 +229,14 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 		// Over a limit is the image's doing, not a failure to decide: a
 		// denial, whatever the failure policy, and cached. So is an image
 		// that lists more undecidable referrers than are read.
-		out.Reasons = []string{err.Error()}
+		out.Reasons = []string{reason(err)}
 	case err != nil:
 		out.failure = true
 		if ctx.Err() != nil {
-			out.Reasons = []string{fmt.Sprintf("scanning %s: gave up after the scan timeout of %s: %v", d.Reference, s.cfg.ScanTimeout, err)}
+			out.Reasons = []string{fmt.Sprintf("scanning %s: gave up after the scan timeout of %s: %s", d.Reference, s.cfg.ScanTimeout, reason(err))}
 		} else {
 			s.metrics.errors.WithLabelValues(cause(err)).Inc()
-			out.Reasons = []string{fmt.Sprintf("scanning %s: %v", d.Reference, err)}
+			out.Reasons = []string{fmt.Sprintf("scanning %s: %s", d.Reference, reason(err))}
 		}
 		s.logger.Warn("no decision", "image", d.Reference, "error", err)
 		return out
@@ -255,6 +256,21 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	s.logger.Info("decided", "image", d.Reference, "allowed", out.Allowed, "reasons", out.Reasons, "took", now.Sub(start).Round(time.Millisecond))
 	return out
 }
+
+// reason words an error for whoever reads a denial: the settings its hints
+// name are keys of a policy rule where the policy has them, and otherwise
+// settings of the server (customs serve's flags of that name).
+func reason(err error) string {
+	return hint.Word(err, func(setting string) string {
+		if ruleKeys[setting] {
+			return setting + ":"
+		}
+		return "the server's " + setting + " setting"
+	})
+}
+
+// ruleKeys are the keys of a rule (and of defaults) in the policy.
+var ruleKeys = map[string]bool{"fail-on": true, "unknown-severity": true, "allow-unscanned": true}
 
 // cause says what failed when a scan could not decide.
 func cause(err error) string {

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,9 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/signtest"
 	"github.com/customs-dev/customs/internal/testimage"
+	"github.com/customs-dev/customs/pull"
 )
 
 // TestRedactCredentials hides credentials in every form a reference can
@@ -206,6 +209,22 @@ defaults:
 		d := check(t, h, reg.Host+"/lax/app:1")
 		if !d.Allowed || !strings.Contains(strings.Join(d.Warnings, ""), "insecure-ignore-sct") {
 			t.Errorf("lax (insecure-ignore-sct), cached %q: %+v; want allowed with a warning", d.Cached, d)
+		}
+	}
+}
+
+// TestReasonsSpeakToTheCluster: a denial's reasons name the policy's keys
+// and the server's settings, never the command line's flags, which a
+// Kubernetes user cannot pass.
+func TestReasonsSpeakToTheCluster(t *testing.T) {
+	limit := fmt.Errorf("layer x: %w", &pull.LimitError{What: "a layer count of", Value: 300, Max: 256, Setting: "max-layers"})
+	severity := hint.New(errors.New("2 findings have no severity"), "unknown-severity", "pass them with %s pass")
+	for err, want := range map[error]string{
+		limit:    "layer x: the image has a layer count of 300, over the limit of 256 (raise it with the server's max-layers setting if the image is trusted)",
+		severity: "2 findings have no severity (pass them with unknown-severity: pass)",
+	} {
+		if got := reason(err); got != want {
+			t.Errorf("reason(%v) = %q, want %q", err, got, want)
 		}
 	}
 }

@@ -103,7 +103,7 @@ func readReview(r *http.Request, max int64) (*admissionv1.AdmissionReview, error
 	if err := dec.Decode(&review); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &reviewError{fmt.Sprintf("the AdmissionReview is larger than the limit of %d bytes (raise it with --max-request-size)", max)}
+			return nil, &reviewError{fmt.Sprintf("the AdmissionReview is larger than the limit of %d bytes (the server's max-request-size setting)", max)}
 		}
 		return nil, &reviewError{"the body is not an AdmissionReview: " + err.Error()}
 	}

@@ -239,8 +239,8 @@ func TestValidateUpdateDeleteAndBadRequests(t *testing.T) {
 		if rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400: %s", name, rec.Code, rec.Body)
 		}
-		if name == "huge" && !strings.Contains(rec.Body.String(), "raise it with --max-request-size") {
-			t.Errorf("huge: the answer does not name the flag: %s", rec.Body)
+		if name == "huge" && !strings.Contains(rec.Body.String(), "the server's max-request-size setting") {
+			t.Errorf("huge: the answer does not name the setting: %s", rec.Body)
 		}
 	}
 }

@@ -352,7 +352,7 @@ func (s *Server) authenticated(h http.Handler) http.Handler {
 			}
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="customs"`)
-		http.Error(w, "unauthenticated: present a client certificate signed by the server's --client-ca, or the bearer token", http.StatusUnauthorized)
+		http.Error(w, "unauthenticated: present a client certificate signed by a CA the server trusts for clients, or the bearer token", http.StatusUnauthorized)
 	})
 }
 

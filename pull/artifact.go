@@ -116,7 +116,7 @@ func fetch(ctx context.Context, t Target, opts Options) (*Artifact, error) {
 			return nil, fmt.Errorf("reading SBOM %s: %w", t.Ref, err)
 		}
 		if max := opts.Limits.orDefaults().MaxSBOMSize; fi.Size() > max {
-			return nil, &LimitError{What: "an SBOM of bytes", Value: fi.Size(), Max: max, Flag: "--max-sbom-size"}
+			return nil, &LimitError{What: "an SBOM of bytes", Value: fi.Size(), Max: max, Setting: "max-sbom-size"}
 		}
 		return &Artifact{Target: t, SBOMPath: t.Ref}, nil
 	}

@@ -115,10 +115,10 @@ func (e *entryLimit) header() error {
 		size, e.paxSize = e.paxSize, -1
 	}
 	if n := e.files.Add(1); n > e.maxFiles {
-		return &LimitError{What: "more files than", Value: n, Max: e.maxFiles, Flag: "--max-files"}
+		return &LimitError{What: "more files than", Value: n, Max: e.maxFiles, Setting: "max-files"}
 	}
 	if (typ == '0' || typ == 0 || typ == '7' || typ == 'S') && size > e.maxBytes {
-		return &LimitError{What: "a file of bytes", Value: size, Max: e.maxBytes, Flag: "--max-file-size"}
+		return &LimitError{What: "a file of bytes", Value: size, Max: e.maxBytes, Setting: "max-file-size"}
 	}
 	switch typ {
 	case '1', '2', '3', '4', '5', '6': // links, devices, directories, FIFOs: no data

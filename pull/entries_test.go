@@ -86,13 +86,13 @@ func TestEntryLimits(t *testing.T) {
 		lim  Limits
 		flag string
 	}{
-		{Limits{MaxFiles: 10, MaxFileSize: 1 << 30}, "--max-files"},
-		{Limits{MaxFiles: 1000, MaxFileSize: 1000}, "--max-file-size"},
+		{Limits{MaxFiles: 10, MaxFileSize: 1 << 30}, "max-files"},
+		{Limits{MaxFiles: 1000, MaxFileSize: 1000}, "max-file-size"},
 	} {
 		var files atomic.Int64
 		_, err := io.Copy(io.Discard, newEntryLimit(bytes.NewReader(b), "sha256:x", &files, tc.lim))
 		var le *LimitError
-		if !errors.As(err, &le) || le.Flag != tc.flag || !strings.Contains(err.Error(), tc.flag) {
+		if !errors.As(err, &le) || le.Setting != tc.flag || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%+v: err = %v, want a limit error naming %s", tc.lim, err, tc.flag)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // ErrNotImage reports a manifest that does not describe a container image
@@ -43,9 +44,17 @@ type PlatformError struct {
 
 func (e *PlatformError) Error() string {
 	if e.Unknown {
-		return fmt.Sprintf("no image for platform %s: the image config names no os and architecture, so its platform is unknown; leave out --platform to take it as it is", e.Want.String())
+		return fmt.Sprintf("no image for platform %s: the image config names no os and architecture, so its platform is unknown; %s", e.Want.String(), hint.Text(e, hint.Plain))
 	}
-	return fmt.Sprintf("no image for platform %s (available: %s); pick one with --platform", e.Want.String(), strings.Join(e.Available, ", "))
+	return fmt.Sprintf("no image for platform %s (available: %s); %s", e.Want.String(), strings.Join(e.Available, ", "), hint.Text(e, hint.Plain))
+}
+
+// Hint implements hint.Hinted.
+func (e *PlatformError) Hint() (setting, advice string) {
+	if e.Unknown {
+		return "platform", "leave out %s to take it as it is"
+	}
+	return "platform", "pick one with %s"
 }
 
 // platformMatches reports whether an image for have is what want asks
@@ -486,7 +495,7 @@ type expansionLimit struct {
 
 func (e *expansionLimit) Read(b []byte) (int, error) {
 	if e.left <= 0 {
-		return 0, fmt.Errorf("layer %s: %w", e.layer, &LimitError{What: "a layer that decompresses to more than its compressed size times", Value: e.max + 1, Max: e.max, Flag: "--max-expansion"})
+		return 0, fmt.Errorf("layer %s: %w", e.layer, &LimitError{What: "a layer that decompresses to more than its compressed size times", Value: e.max + 1, Max: e.max, Setting: "max-expansion"})
 	}
 	if int64(len(b)) > e.left {
 		b = b[:e.left]
@@ -556,7 +565,7 @@ func readSmall(r io.Reader, lim Limits) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, &LimitError{What: "a manifest, index or config of more bytes than", Value: max + 1, Max: max, Flag: "--max-manifest-size"}
+		return nil, &LimitError{What: "a manifest, index or config of more bytes than", Value: max + 1, Max: max, Setting: "max-manifest-size"}
 	}
 	return b, nil
 }

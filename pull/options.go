@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // Options says where and how to fetch. The zero value is safe: no cache
@@ -89,16 +90,21 @@ func (l Limits) orDefaults() Limits {
 	return l
 }
 
-// LimitError is an image over one of the limits; it names the flag that
-// raises it.
+// LimitError is an image over one of the limits; Setting names the limit
+// that raises it ("max-layers"), which the front end spells (hint.Word).
 type LimitError struct {
 	What       string
 	Value, Max int64
-	Flag       string
+	Setting    string
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("the image has %s %d, over the limit of %d (raise it with %s if the image is trusted)", e.What, e.Value, e.Max, e.Flag)
+	return fmt.Sprintf("the image has %s %d, over the limit of %d (%s)", e.What, e.Value, e.Max, hint.Text(e, hint.Plain))
+}
+
+// Hint implements hint.Hinted.
+func (e *LimitError) Hint() (setting, advice string) {
+	return e.Setting, "raise it with %s if the image is trusted"
 }
 
 // checkManifest holds an image manifest to the limits before any layer is
@@ -106,7 +112,7 @@ func (e *LimitError) Error() string {
 func (l Limits) checkManifest(m *v1.Manifest) error {
 	l = l.orDefaults()
 	if n := len(m.Layers); n > l.MaxLayers {
-		return &LimitError{What: "a layer count of", Value: int64(n), Max: int64(l.MaxLayers), Flag: "--max-layers"}
+		return &LimitError{What: "a layer count of", Value: int64(n), Max: int64(l.MaxLayers), Setting: "max-layers"}
 	}
 	var size int64
 	for _, d := range m.Layers {
@@ -116,7 +122,7 @@ func (l Limits) checkManifest(m *v1.Manifest) error {
 		size += d.Size
 	}
 	if size > l.MaxImageSize {
-		return &LimitError{What: "compressed layers of bytes", Value: size, Max: l.MaxImageSize, Flag: "--max-image-size"}
+		return &LimitError{What: "compressed layers of bytes", Value: size, Max: l.MaxImageSize, Setting: "max-image-size"}
 	}
 	return nil
 }
@@ -189,10 +195,8 @@ type plainHTTPGuard struct {
 
 func (g *plainHTTPGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme == "http" && !IsLoopback(r.URL.Hostname()) && !g.isAllowed(r.URL.Host) {
-		return nil, &UsageError{
-			Msg:  "refusing plain HTTP to " + r.URL.Host,
-			Hint: "pass --insecure-registry " + r.URL.Host + " if this registry really has no TLS",
-		}
+		return nil, hint.New(&UsageError{Msg: "refusing plain HTTP to " + r.URL.Host},
+			"insecure-registry", "pass %s "+r.URL.Host+" if this registry really has no TLS")
 	}
 	return g.next.RoundTrip(r)
 }

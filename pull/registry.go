@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // RegistryError is a failure talking to a registry, with what to do next.
@@ -257,7 +258,8 @@ func Classify(ref, op string, err error) error {
 	var nerr net.Error
 	var operr *net.OpError
 	if errors.As(err, &operr) || errors.As(err, &nerr) {
-		return &RegistryError{Ref: ref, Op: op, Err: err, Hint: "cannot reach the registry: check the host name, port and network, or --insecure-registry for a plain-HTTP registry"}
+		return hint.New(&RegistryError{Ref: ref, Op: op, Err: err}, "insecure-registry",
+			"cannot reach the registry: check the host name, port and network, or %s for a plain-HTTP registry")
 	}
 	return &RegistryError{Ref: ref, Op: op, Err: err}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // PublicGoodMirror is the TUF repository of Sigstore's public-good
@@ -37,7 +39,7 @@ func FetchTrustedRoot(t TUF) (*root.TrustedRoot, error) {
 	if t.Mirror != "" {
 		u, err := url.Parse(t.Mirror)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
-			return nil, fmt.Errorf("--tuf-mirror %q is not a URL", t.Mirror)
+			return nil, hint.New(fmt.Errorf("the TUF mirror %q is not a URL", t.Mirror), "tuf-mirror", "%s takes an https, http or file URL")
 		}
 		opts.RepositoryBaseURL = t.Mirror
 	}
@@ -48,7 +50,7 @@ func FetchTrustedRoot(t TUF) (*root.TrustedRoot, error) {
 		}
 		opts.Root = b
 	} else if opts.RepositoryBaseURL != PublicGoodMirror {
-		return nil, fmt.Errorf("the TUF repository %s needs its root of trust: give --tuf-root root.json", opts.RepositoryBaseURL)
+		return nil, hint.New(fmt.Errorf("the TUF repository %s needs its root of trust", opts.RepositoryBaseURL), "tuf-root", "give %s root.json")
 	}
 	if t.CacheDir != "" {
 		opts.CachePath = filepath.Join(t.CacheDir, "tuf")
@@ -56,7 +58,7 @@ func FetchTrustedRoot(t TUF) (*root.TrustedRoot, error) {
 	opts.CacheValidity = t.CacheDays
 	tr, err := root.FetchTrustedRootWithOptions(opts)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the trusted root through TUF from %s: %w (offline, give --trusted-root trusted_root.json)", opts.RepositoryBaseURL, err)
+		return nil, hint.New(fmt.Errorf("fetching the trusted root through TUF from %s: %w", opts.RepositoryBaseURL, err), "trusted-root", "offline, give %s trusted_root.json")
 	}
 	return tr, nil
 }

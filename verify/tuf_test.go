@@ -3,9 +3,9 @@ package verify
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/internal/tuftest"
 )
 
@@ -44,8 +44,8 @@ func TestTUF(t *testing.T) {
 			t.Fatalf("with a fresh cache: %v", err)
 		}
 		_, err := FetchTrustedRoot(TUF{Mirror: repo.URL, RootFile: rootFile, CacheDir: t.TempDir()})
-		if err == nil || !strings.Contains(err.Error(), "--trusted-root") {
-			t.Fatalf("offline without a cache: %v, want advice to give --trusted-root", err)
+		if err == nil || !hint.Is(err, "trusted-root") {
+			t.Fatalf("offline without a cache: %v, want advice to give a trusted root", err)
 		}
 	})
 	t.Run("tampered target", func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestTUF(t *testing.T) {
 	})
 	t.Run("a mirror needs its root", func(t *testing.T) {
 		_, err := FetchTrustedRoot(TUF{Mirror: repo.URL, CacheDir: t.TempDir()})
-		if err == nil || !strings.Contains(err.Error(), "--tuf-root") {
+		if err == nil || !hint.Is(err, "tuf-root") {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -68,6 +68,9 @@ var (
 	// ErrNoSigningTime is a signature of unknown age, held to a maximum
 	// age (CheckTooOld): the log was ignored, and nothing else dates it.
 	ErrNoSigningTime = errors.New("no verified signing time")
+	// ErrNoSigner is verification asked without saying who must have
+	// signed: neither a key nor a certificate identity.
+	ErrNoSigner = errors.New("no signer named: a key, or a certificate identity and its OIDC issuer")
 )
 
 // Identity is who must have signed, for keyless signatures.
@@ -266,7 +269,7 @@ func Entity(e sgverify.SignedEntity, art Artifact, opts Options) (*Result, error
 		policyOpts = append(policyOpts, sgverify.WithKey())
 	} else {
 		if opts.Identity == nil {
-			return nil, errors.New("say who must have signed: --certificate-identity and --certificate-oidc-issuer, or --key")
+			return nil, ErrNoSigner
 		}
 		id, err := certificateIdentity(opts.Identity)
 		if err != nil {

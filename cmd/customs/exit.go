@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // Exit codes, for every command.
@@ -29,7 +31,7 @@ func exitCode(err error, stderr io.Writer) int {
 	var pf policyFailure
 	if errors.As(err, &pf) && pf.PolicyFailure() {
 		if _, shown := err.(shownError); !shown {
-			fmt.Fprintf(stderr, "customs: %v\n", err)
+			fmt.Fprintf(stderr, "customs: %s\n", hint.Word(err, flag))
 		}
 		return exitPolicy
 	}
@@ -37,9 +39,13 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "customs: interrupted")
 		return exitError
 	}
-	fmt.Fprintf(stderr, "customs: %v\n", err)
+	fmt.Fprintf(stderr, "customs: %s\n", hint.Word(err, flag))
 	return exitError
 }
+
+// flag spells a setting named in a library's hint as the flag that sets
+// it: every setting a library names is a flag of the same name here.
+func flag(setting string) string { return "--" + setting }
 
 // usageError is a mistake on the command line; help is the command whose
 // --help explains it ("customs scan"), set by run when not given.
