@@ -5,8 +5,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +58,8 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitcode,
 			"mkimage":  cmdMkimage,
 			"zipdir":   cmdZipdir,
+			"freeport": cmdFreeport,
+			"http":     cmdHTTP,
 		},
 	})
 }
@@ -170,4 +175,48 @@ func cmdZipdir(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(zw.Close())
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), buf.Bytes(), 0o644))
+}
+
+// freeport VAR sets VAR to a loopback port that was free a moment ago, for
+// a server the script starts in the background.
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	ts.Check(l.Close())
+	ts.Setenv(args[0], port)
+}
+
+// http METHOD URL [BODY] asks a server the script started, retrying for
+// a while until it listens, and prints the status code and the body on
+// stdout.
+func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: http METHOD URL [BODY]")
+	}
+	var body string
+	if len(args) == 3 {
+		body = args[2]
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, err := http.NewRequest(args[0], args[1], strings.NewReader(body))
+		ts.Check(err)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			if time.Now().After(deadline) {
+				ts.Fatalf("http: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "%d\n%s", resp.StatusCode, b)
+		return
+	}
 }
