@@ -1,4 +1,3 @@
-// Package vuln is the OSV vulnerability database (osv-scanner's offline
-// layout or a directory of OSV JSON records, indexed by package) and the
-// matching of SBOM packages against it, as osv-scanner does it.
+// Package vuln matches SBOM packages against the OSV database (the store
+// is vuln/osvdb), as osv-scanner does, and rates the findings' severities.
 package vuln

@@ -8,6 +8,8 @@ import (
 	syftsbom "github.com/anchore/syft/syft/sbom"
 	scalibrpurl "github.com/google/osv-scalibr/purl"
 	scalibreco "github.com/google/osv-scalibr/purl/ecosystem"
+
+	"github.com/customs-dev/customs/vuln/osvdb"
 )
 
 // Package is an SBOM package as matching sees it: its OSV ecosystem, name
@@ -20,13 +22,6 @@ type Package struct {
 	// Locations are where the package was found: paths, with the image
 	// layer when there is one ("sha256:…:/usr/bin/app").
 	Locations []string `json:"locations,omitempty"`
-}
-
-// baseEcosystem is the ecosystem without its release suffix ("Debian:12" →
-// "Debian"), which names the database's directory.
-func baseEcosystem(e string) string {
-	b, _, _ := strings.Cut(e, ":")
-	return b
 }
 
 // Unscanned is an SBOM package that matching cannot look up.
@@ -151,9 +146,9 @@ func fromPURL(u packageurl.PackageURL, raw string) (Package, bool) {
 
 // indexName is how a package is looked up in the index.
 func indexName(p Package) string {
-	return baseEcosystem(p.Ecosystem) + "/" + p.Name
+	return BaseEcosystem(p.Ecosystem) + "/" + p.Name
 }
 
 // BaseEcosystem is an OSV ecosystem without its release ("Debian:12" →
 // "Debian").
-func BaseEcosystem(e string) string { return baseEcosystem(e) }
+func BaseEcosystem(e string) string { return osvdb.BaseEcosystem(e) }

@@ -2,12 +2,13 @@ package vuln
 
 import (
 	"context"
-	"iter"
 	"sort"
 	"strings"
 
 	"github.com/google/osv-scalibr/semantic"
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
+
+	"github.com/customs-dev/customs/vuln/osvdb"
 )
 
 // Finding is one vulnerability of one package: the records that are
@@ -51,8 +52,8 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 	byEco := map[string][]Package{}
 	var missing *MissingEcosystemError
 	for _, p := range pkgs {
-		b := baseEcosystem(p.Ecosystem)
-		if !db.has(b) {
+		b := BaseEcosystem(p.Ecosystem)
+		if !db.Has(b) {
 			if missing == nil {
 				missing = &MissingEcosystemError{Dir: db.Dir, Packages: map[string]int{}}
 			}
@@ -77,29 +78,25 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 		ps := byEco[e]
 		names := make([]string, 0, len(ps))
 		for _, p := range ps {
-			names = append(names, indexName(p))
+			names = append(names, p.Name)
 		}
-		records, warnings, err := db.records(e, names)
+		records, warnings, err := db.Records(e, names)
 		if err != nil {
 			return nil, err
 		}
-		// The index remembers the records it could not parse, so that a
-		// scan warns of them every time, not only when it builds the index.
-		if ix, err := db.index(e); err == nil {
-			warnings = append(append([]string(nil), ix.Warnings...), warnings...)
-		}
+		warnings = append(append([]string(nil), db.Warnings(e)...), warnings...)
 		for _, w := range warnings {
 			if !contains(res.Warnings, w) {
 				res.Warnings = append(res.Warnings, w)
 			}
 		}
-		byName := map[string][]*record{}
+		byName := map[string][]*osvdb.Record{}
 		for _, r := range records {
-			if r.view.GetWithdrawn() != nil {
+			if r.View().GetWithdrawn() != nil {
 				continue
 			}
-			for _, a := range r.view.GetAffected() {
-				n := baseEcosystem(a.GetPackage().GetEcosystem()) + "/" + a.GetPackage().GetName()
+			for _, a := range r.View().GetAffected() {
+				n := BaseEcosystem(a.GetPackage().GetEcosystem()) + "/" + a.GetPackage().GetName()
 				if l := byName[n]; len(l) == 0 || l[len(l)-1] != r {
 					byName[n] = append(byName[n], r)
 				}
@@ -107,12 +104,12 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 		}
 		// What matching needs of the records picks those that affect a
 		// package; only those are decoded in full, over the cores.
-		hits := make([][]*record, len(ps))
-		var affecting []*record
-		picked := map[*record]bool{}
+		hits := make([][]*osvdb.Record, len(ps))
+		var affecting []*osvdb.Record
+		picked := map[*osvdb.Record]bool{}
 		for i, p := range ps {
 			for _, r := range byName[indexName(p)] {
-				if IsAffected(r.view, p) {
+				if IsAffected(r.View(), p) {
 					hits[i] = append(hits[i], r)
 					if !picked[r] {
 						picked[r] = true
@@ -121,25 +118,21 @@ func (db *DB) Match(ctx context.Context, pkgs []Package) (*Result, error) {
 				}
 			}
 		}
-		spread(len(affecting), func(share iter.Seq[int]) {
-			for i := range share {
-				affecting[i].decode()
-			}
-		})
-		_, src := db.sourceFor(e)
+		osvdb.Decode(affecting)
 		for i, p := range ps {
 			var full []*osvpb.Vulnerability
 			for _, r := range hits[i] {
-				if r.err != nil {
-					if w := r.skipping(src); !contains(res.Warnings, w) {
+				v, err := r.Full()
+				if err != nil {
+					if w := r.Warning(); !contains(res.Warnings, w) {
 						res.Warnings = append(res.Warnings, w)
 					}
 					continue
 				}
 				// The whole record decides, as it always did; what was
 				// read for matching only spared the others.
-				if r.full.GetWithdrawn() == nil && IsAffected(r.full, p) {
-					full = append(full, r.full)
+				if v.GetWithdrawn() == nil && IsAffected(v, p) {
+					full = append(full, v)
 				}
 			}
 			res.Findings = append(res.Findings, group(p, full)...)
@@ -371,7 +364,7 @@ func rangeContains(r *osvpb.Range, p Package) bool {
 	if len(events) == 0 {
 		return false
 	}
-	eco := baseEcosystem(p.Ecosystem)
+	eco := BaseEcosystem(p.Ecosystem)
 	vp, ok := parseVersion(p.Version, eco)
 	if !ok {
 		return false

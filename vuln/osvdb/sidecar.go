@@ -1,12 +1,10 @@
-package vuln
+package osvdb
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -37,9 +35,9 @@ const maxSidecar = 256 << 20
 //	member TAB offset TAB compressed size TAB size TAB CRC-32 TAB method LF
 //
 // with "%", TAB and LF in names written %25, %09 and %0A. A scan looks its
-// few names up by bisection and decodes nothing else: decoding the JSON
-// map this replaces took 3.5 ms for the Go index, and grows with an
-// ecosystem's size (npm's and Debian's are many times Go's).
+// few names up by bisection and decodes nothing else, where decoding the
+// JSON map this replaces grew with an ecosystem's size (npm's and Debian's
+// are many times Go's).
 type storedIndex struct {
 	Format  string `json:"format"`
 	Size    int64  `json:"size,omitempty"`  // of the zip, beside which it is stored
@@ -212,14 +210,6 @@ func writeSidecar(src string, ix *index, fi os.FileInfo) error {
 	return nil
 }
 
-// memberAt is where a record's compressed bytes are in its zip, and what
-// the zip's directory says of them.
-type memberAt struct {
-	Offset, Compressed, Size int64
-	CRC                      uint32
-	Method                   uint16
-}
-
 // location says where a member is in its zip.
 func (ix *index) location(member string) (memberAt, bool) {
 	return parseMemberAt(lookup(ix.locs, nameEscaper.Replace(member)))
@@ -244,44 +234,4 @@ func parseMemberAt(line []byte) (memberAt, bool) {
 		return memberAt{}, false
 	}
 	return memberAt{Offset: int64(n[0]), Compressed: int64(n[1]), Size: int64(n[2]), CRC: uint32(n[3]), Method: uint16(n[4])}, true
-}
-
-// memberOf says where a zip's member is, from its directory entry and
-// its local header.
-func memberOf(zf *zip.File) (memberAt, error) {
-	off, err := zf.DataOffset()
-	return memberAt{Offset: off, Compressed: int64(zf.CompressedSize64), Size: int64(zf.UncompressedSize64), CRC: zf.CRC32, Method: zf.Method}, err
-}
-
-// readAt reads a record at its place in the zip into buf, grown as
-// needed, and checks its size and CRC as archive/zip would. It returns
-// the record and the buffer.
-func readAt(r io.ReaderAt, at memberAt, max int64, buf []byte) ([]byte, []byte, error) {
-	if at.Size > max || at.Size < 0 {
-		return nil, buf, recordTooLarge(max)
-	}
-	var rc io.ReadCloser
-	body := io.NewSectionReader(r, at.Offset, at.Compressed)
-	switch at.Method {
-	case zip.Store:
-		rc = io.NopCloser(body)
-	case zip.Deflate:
-		rc = newInflater(body)
-	default:
-		return nil, buf, zip.ErrAlgorithm
-	}
-	defer rc.Close()
-	// One byte more than the size: a member longer than said is refused.
-	n := int(at.Size) + 1
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	got, err := io.ReadFull(rc, buf[:n])
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, buf, err
-	}
-	if int64(got) != at.Size || crc32.ChecksumIEEE(buf[:got]) != at.CRC {
-		return nil, buf, zip.ErrChecksum
-	}
-	return buf[:got], buf, nil
 }

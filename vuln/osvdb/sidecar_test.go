@@ -1,9 +1,8 @@
-package vuln
+package osvdb
 
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -195,7 +194,7 @@ func FuzzSidecar(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Match(context.Background(), []Package{{Name: "example.com/m", Version: "1.0.0", Ecosystem: "Go"}}); err != nil {
+		if _, _, err := d.Records("Go", []string{"example.com/m"}); err != nil {
 			t.Fatal(err)
 		}
 		d.Status()
@@ -235,63 +234,6 @@ func TestIndexTable(t *testing.T) {
 		if _, ok := decodeIndex(damaged); ok {
 			t.Errorf("decodeIndex accepts a damaged table")
 		}
-	}
-}
-
-// TestReadByLocation: with an installed index, a scan reads its records
-// where the index says they are, stored or deflated, and checks them as
-// archive/zip would: a wrong place is a checksum warning, never a record.
-func TestReadByLocation(t *testing.T) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, r := range []struct {
-		name, pkg string
-		method    uint16
-	}{{"GO-1.json", "example.com/a", zip.Deflate}, {"GO-2.json", "example.com/b", zip.Store}} {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: r.name, Method: r.method})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(w, `{"id":%q,"affected":[{"package":{"ecosystem":"Go","name":%q},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`, strings.TrimSuffix(r.name, ".json"), r.pkg)
-	}
-	zw.Close()
-	src := filepath.Join(t.TempDir(), "all.zip")
-	os.WriteFile(src, buf.Bytes(), 0o644)
-	db := t.TempDir()
-	if _, err := Install(db, "Go", src); err != nil {
-		t.Fatal(err)
-	}
-	pkgs := []Package{{Name: "example.com/a", Version: "1.0.0", Ecosystem: "Go"}, {Name: "example.com/b", Version: "1.0.0", Ecosystem: "Go"}}
-	match := func() *Result {
-		d, err := Open(db, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := d.Match(context.Background(), pkgs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	if res := match(); len(res.Findings) != 2 || len(res.Warnings) != 0 {
-		t.Fatalf("Match = %d findings, warnings %q; want 2 and none", len(res.Findings), res.Warnings)
-	}
-
-	// Move GO-1's place by a byte, in an index that still holds together.
-	zipPath := filepath.Join(db, "Go", "all.zip")
-	b, _ := os.ReadFile(zipPath + sidecarSuffix)
-	s, ok := decodeIndex(b)
-	if !ok {
-		t.Fatal("the installed index does not decode")
-	}
-	a, _ := s.Index.location("GO-1.json")
-	old := fmt.Sprintf("GO-1.json\t%d\t", a.Offset)
-	s.Index.locs = bytes.Replace(s.Index.locs, []byte(old), []byte(fmt.Sprintf("GO-1.json\t%d\t", a.Offset+1)), 1)
-	b, _ = encodeIndex(s.Index, s.Size, s.ModTime)
-	os.WriteFile(zipPath+sidecarSuffix, b, 0o644)
-	res := match()
-	if len(res.Findings) != 1 || res.Findings[0].ID != "GO-2" || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "GO-1.json") {
-		t.Errorf("with GO-1 misplaced: %d findings, warnings %q; want GO-2 alone and a warning naming GO-1.json", len(res.Findings), res.Warnings)
 	}
 }
 
