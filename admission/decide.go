@@ -258,12 +258,16 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 }
 
 // reason words an error for whoever reads a denial: the settings its hints
-// name are keys of a policy rule where the policy has them, and otherwise
-// settings of the server (customs serve's flags of that name).
+// name are keys of a policy rule where the policy has them, flags where the
+// advice is a command to run (customs db update, for the operator), and
+// otherwise settings of the server (customs serve's flags of that name).
 func reason(err error) string {
 	return hint.Word(err, func(setting string) string {
-		if ruleKeys[setting] {
+		switch {
+		case ruleKeys[setting]:
 			return setting + ":"
+		case setting == "ecosystem":
+			return "--" + setting
 		}
 		return "the server's " + setting + " setting"
 	})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/vuln/osvdb"
 )
 
@@ -39,8 +40,13 @@ type MissingEcosystemError struct {
 }
 
 func (e *MissingEcosystemError) Error() string {
-	return fmt.Sprintf("the OSV database in %s has no data for %s: run `customs db update --ecosystem %s`, or `customs db import` an all.zip from osv-vulnerabilities",
-		e.Dir, strings.Join(e.Ecosystems, ", "), strings.Join(e.Ecosystems, " --ecosystem "))
+	return fmt.Sprintf("the OSV database in %s has no data for %s: %s", e.Dir, strings.Join(e.Ecosystems, ", "), hint.Text(e, hint.Plain))
+}
+
+// Hint implements hint.Hinted: the command that adds the data, with the
+// setting that names each ecosystem.
+func (e *MissingEcosystemError) Hint() (setting, advice string) {
+	return "ecosystem", "run `customs db update %s " + strings.Join(e.Ecosystems, " %s ") + "`, or `customs db import` an all.zip from osv-vulnerabilities"
 }
 
 // The database's upkeep is the store's; these names keep the callers of

@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/customs-dev/customs/internal/testimage"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // TestMatchWithoutAnEcosystemsData matches Go, Debian and PyPI packages
@@ -40,9 +42,10 @@ func TestMatchWithoutAnEcosystemsData(t *testing.T) {
 	if diff := cmp.Diff(want, merr); diff != "" {
 		t.Errorf("Match(Go, Debian, PyPI) error (-want +got):\n%s", diff)
 	}
-	// The message is what the CLI prints when the gap is not accepted.
-	if msg := "the OSV database in " + dir + " has no data for Debian, PyPI: run `customs db update --ecosystem Debian --ecosystem PyPI`, or `customs db import` an all.zip from osv-vulnerabilities"; err.Error() != msg {
-		t.Errorf("error = %q, want %q", err, msg)
+	// The message is what the CLI prints when the gap is not accepted,
+	// with its hint spelled as the CLI spells settings.
+	if msg := "the OSV database in " + dir + " has no data for Debian, PyPI: run `customs db update --ecosystem Debian --ecosystem PyPI`, or `customs db import` an all.zip from osv-vulnerabilities"; hint.Word(err, func(s string) string { return "--" + s }) != msg {
+		t.Errorf("error = %q, want %q", hint.Word(err, func(s string) string { return "--" + s }), msg)
 	}
 	if got == nil {
 		t.Fatal("Match returned no result beside the missing ecosystems")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/customs-dev/customs/internal/cas"
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // ErrNoDatabase reports a database directory that holds no OSV data.
@@ -59,7 +60,7 @@ type Options struct {
 func Open(dir string, opts Options) (*DB, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("opening the OSV database %s: %w (run `customs db update`, or pass --db DIR)", dir, err)
+		return nil, hint.New(fmt.Errorf("opening the OSV database %s: %w", dir, err), "db", "run `customs db update`, or pass %s DIR")
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("opening the OSV database: %s is not a directory", dir)

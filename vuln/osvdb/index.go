@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // index maps package names to the records that mention them, for one
@@ -231,5 +233,5 @@ func readAllLimited(r io.Reader, max int64) ([]byte, error) {
 }
 
 func recordTooLarge(max int64) error {
-	return fmt.Errorf("the record is larger than the limit of %d bytes (raise it with --max-osv-record-size)", max)
+	return hint.New(fmt.Errorf("the record is larger than the limit of %d bytes", max), "max-osv-record-size", "raise the %s limit")
 }

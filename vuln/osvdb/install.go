@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/customs-dev/customs/internal/hint"
 )
 
 // DefaultBaseURL serves each ecosystem's all.zip, as osv-scanner fetches it.
@@ -212,7 +214,7 @@ func updateOne(ctx context.Context, dbDir, eco, baseURL string, client *http.Cli
 	req.Header.Set("User-Agent", "customs")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("cannot reach %s: %w (use --base-url for a mirror, or `customs db import` offline)", redact(baseURL), err)
+		return 0, hint.New(fmt.Errorf("cannot reach %s: %w", redact(baseURL), err), "base-url", "use %s for a mirror, or `customs db import` offline")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -31,7 +31,7 @@ func TestMaxRecordSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		warned := strings.Contains(strings.Join(ix.Warnings, "\n"), "raise it with --max-osv-record-size")
+		warned := strings.Contains(strings.Join(ix.Warnings, "\n"), "raise the max-osv-record-size limit")
 		if warned != tc.warn || (ix.Records == 1) == tc.warn {
 			t.Errorf("max %d: %d records, warnings %q", tc.max, ix.Records, ix.Warnings)
 		}
