@@ -57,6 +57,24 @@ func (a *Artifact) Image(ctx context.Context) (v1.Image, error) {
 	return img, nil
 }
 
+// WrapImage has every later Image call return wrap's image in place of
+// the fetched one: a stage that reads the layers alongside the next one (the
+// posture checks beside the SBOM) wraps the image it reads. It does nothing
+// for targets that are not images.
+func (a *Artifact) WrapImage(wrap func(v1.Image) v1.Image) {
+	inner := a.image
+	if inner == nil {
+		return
+	}
+	a.image = func(ctx context.Context) (v1.Image, error) {
+		img, err := inner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(img), nil
+	}
+}
+
 // Close releases temporary files.
 func (a *Artifact) Close() error {
 	var errs []error
