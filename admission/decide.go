@@ -19,6 +19,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -200,24 +201,15 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	pol := st.policy
 	sp := rule.ScanPolicy()
 	t := pull.Target{Kind: pull.Registry, Ref: d.Reference, Input: d.Reference}
-	// The content cache is shared by digest; the registry must still say
-	// that this repository holds the digest.
-	po := s.cfg.Pull
-	po.ConfirmDigests = true
-	opts := scan.Options{
-		Pull:   po,
-		SBOM:   s.cfg.SBOM,
-		DB:     s.cfg.DB,
+	req := scan.Request{
 		Policy: sp,
 		Trust:  &pol.Policy,
 		// Image targets: the compiled Go executables are held against it.
 		Capabilities: rule.Declaration(),
 		// How the image is built: the rule's posture requirements deny.
 		Posture: true,
-		Now:     s.now,
-		Logger:  s.logger,
 	}
-	res, err := scan.Run(ctx, t, opts)
+	res, err := s.scanner.Scan(ctx, t, req)
 	var perr *scan.PolicyError
 	var lerr *pull.LimitError
 	var rerr *verify.ReferrerLimitError
@@ -261,16 +253,18 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 // name are keys of a policy rule where the policy has them, flags where the
 // advice is a command to run (customs db update, for the operator), and
 // otherwise settings of the server (customs serve's flags of that name).
-func reason(err error) string {
-	return hint.Word(err, func(setting string) string {
-		switch {
-		case ruleKeys[setting]:
-			return setting + ":"
-		case setting == "ecosystem":
-			return "--" + setting
-		}
-		return "the server's " + setting + " setting"
-	})
+func reason(err error) string { return hint.Word(err, spell) }
+
+// spell words a setting for the server's users: a key of the policy's
+// rules, the flag of customs db update, else a setting of the server.
+func spell(setting string) string {
+	switch {
+	case ruleKeys[setting]:
+		return setting + ":"
+	case setting == "ecosystem":
+		return "--" + setting
+	}
+	return "the server's " + setting + " setting"
 }
 
 // ruleKeys are the keys of a rule (and of defaults) in the policy.
@@ -290,11 +284,11 @@ func cause(err error) string {
 }
 
 // failing names the findings that failed a scan, the worst first.
-func failing(res *scan.Result) []string {
+func failing(res *result.Result) []string {
 	if res == nil {
 		return nil
 	}
-	var fs []scan.Finding
+	var fs []result.Finding
 	for _, f := range res.Findings {
 		if f.Fails {
 			fs = append(fs, f)
@@ -326,13 +320,13 @@ func failing(res *scan.Result) []string {
 }
 
 // belowThreshold says what a scan found that did not fail it.
-func belowThreshold(res *scan.Result, p scan.Policy) []string {
+func belowThreshold(res *result.Result, p scan.Policy) []string {
 	if res == nil {
 		return nil
 	}
 	var ids []string
 	for _, f := range res.Findings {
-		if f.Status == scan.Affected && !f.Fails {
+		if f.Status == result.Affected && !f.Fails {
 			ids = append(ids, f.ID+" ("+f.Package.Name+")")
 		}
 	}
@@ -350,7 +344,7 @@ func belowThreshold(res *scan.Result, p scan.Policy) []string {
 
 // unscanned says which of the image's packages allow-unscanned let through
 // without data, so that an admitted image's blind spot is not silent.
-func unscanned(res *scan.Result) []string {
+func unscanned(res *result.Result) []string {
 	if res == nil || len(res.Unscanned) == 0 {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/yamlline"
 	"github.com/customs-dev/customs/posture"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
@@ -59,13 +60,13 @@ type Policy struct {
 // Rule says how images are scanned and what happens when no decision can
 // be made.
 type Rule struct {
-	Images          string        `yaml:"images,omitempty"`
-	Namespaces      []string      `yaml:"namespaces,omitempty"`
-	FailOn          string        `yaml:"fail-on,omitempty"`
-	UnknownSeverity string        `yaml:"unknown-severity,omitempty"`
-	AllowUnscanned  *bool         `yaml:"allow-unscanned,omitempty"`
-	Ignore          []scan.Ignore `yaml:"ignore,omitempty"`
-	FailurePolicy   string        `yaml:"failure-policy,omitempty"`
+	Images          string          `yaml:"images,omitempty"`
+	Namespaces      []string        `yaml:"namespaces,omitempty"`
+	FailOn          string          `yaml:"fail-on,omitempty"`
+	UnknownSeverity string          `yaml:"unknown-severity,omitempty"`
+	AllowUnscanned  *bool           `yaml:"allow-unscanned,omitempty"`
+	Ignore          []result.Ignore `yaml:"ignore,omitempty"`
+	FailurePolicy   string          `yaml:"failure-policy,omitempty"`
 	// FailurePolicyK8s is failure-policy spelled as in a webhook
 	// configuration (failurePolicy), accepted too; Ignore means open and
 	// Fail closed there, and here.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -120,6 +121,8 @@ type Server struct {
 	cache   *tiered
 	flight  singleflight.Group
 	tags    tagCache
+	// scanner scans every image the server decides on.
+	scanner *scan.Scanner
 	state   atomic.Pointer[state]
 	now     func() time.Time
 
@@ -142,6 +145,11 @@ func New(cfg Config) (*Server, error) {
 	s.cache = &tiered{mem: newMemoryStore(100000, cfg.Now), next: cfg.Store, logger: cfg.Logger, metrics: s.metrics}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.decider = s.Decide
+	// The content cache is shared by digest; the registry must still say
+	// that a repository holds the digest it is asked for.
+	po := cfg.Pull
+	po.ConfirmDigests = true
+	s.scanner = &scan.Scanner{Cache: po.Cache, Pull: po, SBOM: cfg.SBOM, DB: cfg.DB, Now: cfg.Now, Logger: cfg.Logger, Spell: spell}
 	if err := s.reload(true); err != nil {
 		s.stop()
 		return nil, err

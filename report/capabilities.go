@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/customs-dev/customs/capabilities"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // capabilityLines says in lines what the capability check found: a
@@ -52,7 +52,7 @@ func capabilityRuleID(c capabilities.Capability) string {
 }
 
 // withCapabilities adds the capability check's violations to a SARIF run.
-func withCapabilities(run *sarifRun, r *scan.Result) {
+func withCapabilities(run *sarifRun, r *result.Result) {
 	rep := r.Capabilities
 	if rep == nil {
 		return

@@ -8,14 +8,14 @@ import (
 	cyclonedx "github.com/CycloneDX/cyclonedx-go"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/sbom"
-	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
 )
 
 // writeCycloneDX writes the SBOM as CycloneDX 1.6 with a vulnerabilities
 // section that points at the affected components.
-func writeCycloneDX(w io.Writer, r *scan.Result) error {
+func writeCycloneDX(w io.Writer, r *result.Result) error {
 	if r.SBOM == nil {
 		return fmt.Errorf("the result carries no SBOM")
 	}
@@ -60,11 +60,11 @@ func writeCycloneDX(w io.Writer, r *scan.Result) error {
 			v.Recommendation = "Upgrade " + f.Package.Name + " to " + fixed(f)
 		}
 		switch f.Status {
-		case scan.NotAffected:
+		case result.NotAffected:
 			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASNotAffected, Detail: f.VEX.Justification}
-		case scan.Fixed:
+		case result.Fixed:
 			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASResolved}
-		case scan.Ignored:
+		case result.Ignored:
 			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASExploitable, Response: &[]cyclonedx.ImpactAnalysisResponse{cyclonedx.IARWillNotFix}, Detail: "ignored: " + f.Ignore.Reason}
 		}
 		vulns = append(vulns, v)
@@ -105,7 +105,7 @@ func writeCycloneDX(w io.Writer, r *scan.Result) error {
 	return cyclonedx.NewBOMEncoder(w, cyclonedx.BOMFileFormatJSON).SetPretty(true).EncodeVersion(&bom, cyclonedx.SpecVersion1_6)
 }
 
-func rating(f scan.Finding) cyclonedx.VulnerabilityRating {
+func rating(f result.Finding) cyclonedx.VulnerabilityRating {
 	sev := map[vuln.Severity]cyclonedx.Severity{
 		vuln.Unknown: cyclonedx.SeverityUnknown, vuln.Low: cyclonedx.SeverityLow, vuln.Medium: cyclonedx.SeverityMedium,
 		vuln.High: cyclonedx.SeverityHigh, vuln.Critical: cyclonedx.SeverityCritical,

@@ -8,14 +8,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/customs-dev/customs/capabilities"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // DiffFormats lists the formats of customs diff, the default first.
 var DiffFormats = []string{"table", "json", "markdown"}
 
 // WriteComparison renders what changed from a base to a head.
-func WriteComparison(w io.Writer, c *scan.Comparison, format string) error {
+func WriteComparison(w io.Writer, c *result.Comparison, format string) error {
 	switch format {
 	case "table":
 		return diffTable(w, c)
@@ -29,7 +29,7 @@ func WriteComparison(w io.Writer, c *scan.Comparison, format string) error {
 	return fmt.Errorf("%w %q: choose one of %s", ErrUnknownFormat, format, strings.Join(DiffFormats, ", "))
 }
 
-func side(s scan.Side) string {
+func side(s result.Side) string {
 	out := s.Input
 	if s.Revision != "" {
 		out += " (" + s.Revision + ")"
@@ -40,14 +40,14 @@ func side(s scan.Side) string {
 	return out
 }
 
-func diffVerdict(c *scan.Comparison) string {
+func diffVerdict(c *result.Comparison) string {
 	if c.Passed {
 		return "PASSED: the change brings in nothing the policy fails"
 	}
 	return "FAILED: " + strings.Join(c.Reasons, "; ")
 }
 
-func diffTable(w io.Writer, c *scan.Comparison) error {
+func diffTable(w io.Writer, c *result.Comparison) error {
 	fmt.Fprintf(w, "base: %s\nhead: %s\n\n", side(c.Base), side(c.Head))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(c.Added)+len(c.Removed)+len(c.Changed) > 0 {
@@ -103,7 +103,7 @@ func diffTable(w io.Writer, c *scan.Comparison) error {
 }
 
 // diffMarkdown is a pull-request comment: GitHub and GitLab render it.
-func diffMarkdown(w io.Writer, c *scan.Comparison) error {
+func diffMarkdown(w io.Writer, c *result.Comparison) error {
 	mark := "✅"
 	if !c.Passed {
 		mark = "❌"

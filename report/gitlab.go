@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -99,7 +99,7 @@ type glDependencyFile struct {
 // the dependency scanning report follows.
 const GitLabSchemaVersion = "15.2.1"
 
-func writeGitLab(w io.Writer, r *scan.Result) error {
+func writeGitLab(w io.Writer, r *result.Result) error {
 	const layout = "2006-01-02T15:04:05"
 	end := r.Time.Add(time.Duration(r.Duration * float64(time.Second)))
 	rep := glReport{
@@ -118,7 +118,7 @@ func writeGitLab(w io.Writer, r *scan.Result) error {
 	}
 	fallback := glFallback(r.Target)
 	for _, f := range r.Findings {
-		if f.Status != scan.Affected {
+		if f.Status != result.Affected {
 			continue // ignored and VEX-suppressed findings are not vulnerabilities to triage
 		}
 		file := glPaths(f.Package.Locations, fallback)[0]
@@ -162,7 +162,7 @@ func glID(parts ...string) string {
 // was found in, once, sorted by file and package. A finding's package is
 // listed even when the result has no package list (a report of an older
 // customs read back as a baseline).
-func glDependencyFiles(r *scan.Result, fallback string) []glDependencyFile {
+func glDependencyFiles(r *result.Result, fallback string) []glDependencyFile {
 	type fileKey struct{ path, manager string }
 	type depKey struct{ name, version string }
 	files := map[fileKey]map[depKey]bool{}
@@ -220,7 +220,7 @@ func glPaths(locations []string, fallback string) []string {
 
 // glFallback is the file of packages whose SBOM says not where they were
 // found: the target's path (the SBOM file, say).
-func glFallback(t scan.Target) string {
+func glFallback(t result.Target) string {
 	p := t.Input
 	if _, rest, ok := strings.Cut(p, ":"); ok && t.Kind != "registry" {
 		p = rest

@@ -11,14 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/customs-dev/customs/internal/testimage"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // TestGitLabReport checks what GitLab reads of the dependency scanning
 // report; TestGitLabValidatesAgainstPublishedSchema holds it against the
 // schema.
 func TestGitLabReport(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	out := render(t, r, "gitlab")
 	var doc map[string]any
 	if err := json.Unmarshal(out, &doc); err != nil {
@@ -89,11 +89,11 @@ func TestGitLabValidatesAgainstPublishedSchema(t *testing.T) {
 	s := validator(t, "file:///dependency-scanning-report-format.json", map[string]string{"file:///dependency-scanning-report-format.json": file})
 	failed := resultWith(t, "github.com/google/uuid v1.6.0")
 	failed.Duration = 75.5
-	posture := withPostureFindings(result(t))
+	posture := withPostureFindings(sampleResult(t))
 	posture.Warnings = []string{"the vulnerability data is 9d old"}
-	passed := result(t)
+	passed := sampleResult(t)
 	passed.Findings, passed.Gate.Passed, passed.Gate.Reasons = nil, true, nil
-	for _, r := range []*scan.Result{failed, posture, passed} {
+	for _, r := range []*result.Result{failed, posture, passed} {
 		validate(t, s, render(t, r, "gitlab"))
 	}
 }
@@ -144,7 +144,7 @@ func TestGitLabPaths(t *testing.T) {
 		{[]string{"sha256:ab:/usr/bin/app", "sha256:cd:/usr/bin/app", "sha256:cd:/usr/bin/tool"}, []string{"usr/bin/app", "usr/bin/tool"}},
 		{nil, []string{"app.cdx.json"}},
 	} {
-		if got := glPaths(tc.locations, glFallback(scan.Target{Input: "sbom:app.cdx.json", Kind: "sbom"})); !cmp.Equal(got, tc.want) {
+		if got := glPaths(tc.locations, glFallback(result.Target{Input: "sbom:app.cdx.json", Kind: "sbom"})); !cmp.Equal(got, tc.want) {
 			t.Errorf("glPaths(%q) = %q, want %q", tc.locations, got, tc.want)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/customs-dev/customs/capabilities"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // JUnit XML, as CI systems that show tests read it (Jenkins, GitLab,
@@ -76,7 +76,7 @@ func junitTime(seconds float64) string {
 	return strconv.FormatFloat(seconds, 'f', 3, 64)
 }
 
-func writeJUnit(w io.Writer, r *scan.Result) error {
+func writeJUnit(w io.Writer, r *result.Result) error {
 	s := junitSuite{
 		Package: "customs",
 		Name:    "customs scan " + r.Target.Input,
@@ -95,9 +95,9 @@ func writeJUnit(w io.Writer, r *scan.Result) error {
 		case f.Fails:
 			c.Failure = &junitFailure{Message: fmt.Sprintf("%s %s: %s", f.Severity, f.ID, f.Summary), Type: f.Severity.String(),
 				Text: fmt.Sprintf("%s (%s) affects %s %s; fixed in: %s\nIDs: %s", f.ID, f.Severity, f.Package.Name, f.Package.Version, fixed(f), ids(f))}
-		case f.Status != scan.Affected:
+		case f.Status != result.Affected:
 			c.Skipped = &junitSkipped{Message: string(f.Status)}
-		case f.Baseline == scan.Existing:
+		case f.Baseline == result.Existing:
 			c.Skipped = &junitSkipped{Message: "existing before the change (baseline)"}
 		}
 		s.Cases = append(s.Cases, c)
@@ -144,7 +144,7 @@ func writeJUnit(w io.Writer, r *scan.Result) error {
 }
 
 // junitProps say what was scanned, against what, and by which customs.
-func junitProps(r *scan.Result) []junitProperty {
+func junitProps(r *result.Result) []junitProperty {
 	props := []junitProperty{
 		{Name: "customs.version", Value: orDash(r.Tool.Version)},
 		{Name: "target", Value: r.Target.Input},

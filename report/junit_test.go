@@ -11,7 +11,7 @@ import (
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/testimage"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/verify"
 )
 
@@ -45,7 +45,7 @@ type junitDoc struct {
 // one per undeclared capability and one for the gate, with counts that
 // agree, and the scan's duration.
 func TestJUnit(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	r.Duration = 12.3456
 	r.Capabilities = &capabilities.Report{Declared: "capabilities.txt", Violations: []capabilities.Violation{{Module: "example.com/evil", Capability: capabilities.Exec,
 		Path: []capabilities.Frame{{Function: "example.com/evil.Do", Module: "example.com/evil", Pos: "evil.go:14"}, {Function: "os/exec.Command"}}}}}
@@ -103,42 +103,42 @@ func TestJUnit(t *testing.T) {
 // and Surefire's junit-10.xsd.
 func TestJUnitValidatesAgainstPublishedSchemas(t *testing.T) {
 	xsds := junitSchemas(t)
-	for name, r := range map[string]*scan.Result{
-		"failed": func() *scan.Result {
-			r := result(t)
+	for name, r := range map[string]*result.Result{
+		"failed": func() *result.Result {
+			r := sampleResult(t)
 			r.Duration = 3.5
 			r.Warnings = []string{"the vulnerability data is 9d old"}
 			return r
 		}(),
-		"capabilities": func() *scan.Result {
-			r := result(t)
+		"capabilities": func() *result.Result {
+			r := sampleResult(t)
 			r.Capabilities = &capabilities.Report{Declared: "capabilities.txt", Violations: []capabilities.Violation{{Module: "example.com/evil", Capability: capabilities.Exec,
 				Path: []capabilities.Frame{{Function: "example.com/evil.Do", Module: "example.com/evil", Pos: "evil.go:14"}, {Function: "os/exec.Command"}}}}}
 			return r
 		}(),
-		"posture": withPostureFindings(result(t)),
-		"unscanned ecosystem": func() *scan.Result {
-			r := result(t)
-			r.Unscanned = []scan.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}}
+		"posture": withPostureFindings(sampleResult(t)),
+		"unscanned ecosystem": func() *result.Result {
+			r := sampleResult(t)
+			r.Unscanned = []result.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}}
 			return r
 		}(),
-		"passed": func() *scan.Result {
-			r := result(t)
+		"passed": func() *result.Result {
+			r := sampleResult(t)
 			r.Findings, r.Gate.Passed, r.Gate.Reasons = nil, true, nil
 			r.Duration = 1234.5
 			return r
 		}(),
-		"verification failed": func() *scan.Result {
-			r := result(t)
-			r.Findings, r.Packages = []scan.Finding{}, scan.Packages{ByEcosystem: map[string]int{}}
+		"verification failed": func() *result.Result {
+			r := sampleResult(t)
+			r.Findings, r.Packages = []result.Finding{}, result.Packages{ByEcosystem: map[string]int{}}
 			r.Gate.Reasons = []string{"signature verification failed: no signature found"}
-			r.Verification = &scan.Verification{Check: verify.CheckNoSignature, Error: "no signature found"}
+			r.Verification = &result.Verification{Check: verify.CheckNoSignature, Error: "no signature found"}
 			return r
 		}(),
-		"baseline": func() *scan.Result {
-			r := result(t)
+		"baseline": func() *result.Result {
+			r := sampleResult(t)
 			for i := range r.Findings {
-				r.Findings[i].Baseline, r.Findings[i].Fails = scan.Existing, false
+				r.Findings[i].Baseline, r.Findings[i].Fails = result.Existing, false
 			}
 			r.Target.Reference, r.Target.Digest = "r.example/app:1", "sha256:"+strings.Repeat("ab", 32)
 			return r

@@ -6,11 +6,11 @@ import (
 	"strings"
 
 	"github.com/customs-dev/customs/capabilities"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // writeMarkdown writes a summary for a pull-request comment.
-func writeMarkdown(w io.Writer, r *scan.Result) error {
+func writeMarkdown(w io.Writer, r *result.Result) error {
 	mark := "✅"
 	if !r.Gate.Passed {
 		mark = "❌"

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 type vexDoc struct {
@@ -40,7 +40,7 @@ type vexProduct struct {
 
 // writeOpenVEX states, for each finding, whether the target is affected:
 // what a downstream consumer can import to know what was assessed.
-func writeOpenVEX(w io.Writer, r *scan.Result) error {
+func writeOpenVEX(w io.Writer, r *result.Result) error {
 	product := r.Target.Reference
 	if product == "" {
 		product = r.Target.Input
@@ -61,12 +61,12 @@ func writeOpenVEX(w io.Writer, r *scan.Result) error {
 			Status:        "affected",
 		}
 		switch f.Status {
-		case scan.NotAffected, scan.Fixed:
+		case result.NotAffected, result.Fixed:
 			st.Status, st.Justification, st.ImpactStatement = string(f.Status), f.VEX.Justification, f.VEX.ImpactStatement
 			if st.Status == "not_affected" && st.Justification == "" && st.ImpactStatement == "" {
 				st.ImpactStatement = "declared not affected in " + f.VEX.Source
 			}
-		case scan.Ignored:
+		case result.Ignored:
 			st.ActionStatement = "accepted: " + f.Ignore.Reason
 		default:
 			st.ActionStatement = "upgrade " + f.Package.Name + " to " + fixed(f)

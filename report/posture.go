@@ -7,11 +7,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/customs-dev/customs/posture"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // postureStatus is a posture finding's status column.
-func postureStatus(f scan.PostureFinding) string {
+func postureStatus(f result.PostureFinding) string {
 	if f.Fails {
 		return "FAILS"
 	}
@@ -19,7 +19,7 @@ func postureStatus(f scan.PostureFinding) string {
 }
 
 // postureWhere is where a finding is: the path, its line, and its layer.
-func postureWhere(f scan.PostureFinding) string {
+func postureWhere(f result.PostureFinding) string {
 	s := f.Path
 	if f.Line > 0 {
 		s += fmt.Sprintf(":%d", f.Line)
@@ -31,7 +31,7 @@ func postureWhere(f scan.PostureFinding) string {
 }
 
 // postureSummary says in a line what kind of image it is.
-func postureSummary(p *scan.Posture) string {
+func postureSummary(p *result.Posture) string {
 	user := p.User
 	if user == "" {
 		user = "root (no USER)"
@@ -48,7 +48,7 @@ func postureSummary(p *scan.Posture) string {
 }
 
 // writePostureTable prints the posture section of the table.
-func writePostureTable(w io.Writer, r *scan.Result) error {
+func writePostureTable(w io.Writer, r *result.Result) error {
 	p := r.Posture
 	if p == nil {
 		return nil
@@ -70,7 +70,7 @@ func writePostureTable(w io.Writer, r *scan.Result) error {
 }
 
 // writePostureMarkdown writes the posture section of the markdown.
-func writePostureMarkdown(w io.Writer, r *scan.Result) {
+func writePostureMarkdown(w io.Writer, r *result.Result) {
 	p := r.Posture
 	if p == nil {
 		return
@@ -97,7 +97,7 @@ func postureRuleID(id string) string { return "customs/posture/" + id }
 // withPosture adds the posture findings to a SARIF run: one rule per
 // posture rule, with its help, and one result per finding, located at the
 // path in the image.
-func withPosture(run *sarifRun, r *scan.Result) {
+func withPosture(run *sarifRun, r *result.Result) {
 	if r.Posture == nil {
 		return
 	}
@@ -145,7 +145,7 @@ func withPosture(run *sarifRun, r *scan.Result) {
 
 // postureJUnit are the posture findings as test cases: a failure for each
 // that fails the scan, skipped for ignored ones.
-func postureJUnit(r *scan.Result) []junitCase {
+func postureJUnit(r *result.Result) []junitCase {
 	if r.Posture == nil {
 		return nil
 	}
@@ -155,7 +155,7 @@ func postureJUnit(r *scan.Result) []junitCase {
 		switch {
 		case f.Fails:
 			c.Failure = &junitFailure{Message: fmt.Sprintf("%s %s: %s", f.Severity, f.Title, f.Detail), Type: f.Rule, Text: "Fix: " + f.Fix}
-		case f.Status != scan.Affected:
+		case f.Status != result.Affected:
 			c.Skipped = &junitSkipped{Message: string(f.Status)}
 		}
 		out = append(out, c)
@@ -165,13 +165,13 @@ func postureJUnit(r *scan.Result) []junitCase {
 
 // postureGitLab are the posture findings GitLab lists with the
 // vulnerabilities; the location's file is the path in the image.
-func postureGitLab(r *scan.Result) []glVulnerability {
+func postureGitLab(r *result.Result) []glVulnerability {
 	if r.Posture == nil {
 		return nil
 	}
 	var out []glVulnerability
 	for _, f := range r.Posture.Findings {
-		if f.Status != scan.Affected {
+		if f.Status != result.Affected {
 			continue
 		}
 		out = append(out, glVulnerability{
@@ -191,7 +191,7 @@ func postureGitLab(r *scan.Result) []glVulnerability {
 // the weakness is named customs-posture/RULE, the product is the image and
 // the subcomponent the file; the status is affected, and the action the
 // fix (or the reason it was accepted).
-func postureVEX(r *scan.Result, product string) []vexStatement {
+func postureVEX(r *result.Result, product string) []vexStatement {
 	if r.Posture == nil {
 		return nil
 	}

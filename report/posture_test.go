@@ -7,25 +7,25 @@ import (
 
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/posture"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
 // withPostureFindings adds a failing, an ignored and a plain posture
 // finding to a result.
-func withPostureFindings(r *scan.Result) *scan.Result {
-	r.Posture = &scan.Posture{User: "", Layers: 2, Files: 10, Required: []string{"miner", "secret"}, Findings: []scan.PostureFinding{
+func withPostureFindings(r *result.Result) *result.Result {
+	r.Posture = &result.Posture{User: "", Layers: 2, Files: 10, Required: []string{"miner", "secret"}, Findings: []result.PostureFinding{
 		{Finding: posture.Finding{Rule: posture.Secret, Severity: vuln.Critical, Title: posture.Rules[posture.Secret].Title, Layer: 1, LayerDigest: "sha256:ab", Path: "/app/key.pem", Line: 1,
-			Detail: "private-key (fingerprint sha256:0123456789ab)", Fix: posture.Rules[posture.Secret].Fix, SecretType: "private-key"}, Status: scan.Affected, Fails: true},
+			Detail: "private-key (fingerprint sha256:0123456789ab)", Fix: posture.Rules[posture.Secret].Fix, SecretType: "private-key"}, Status: result.Affected, Fails: true},
 		{Finding: posture.Finding{Rule: posture.AttackTool, Severity: vuln.Medium, Title: posture.Rules[posture.AttackTool].Title, Layer: 0, Path: "/usr/bin/curl", Detail: "curl on PATH", Fix: "remove it"},
-			Status: scan.Ignored, Ignore: &scan.Ignore{ID: "attack-tool", Path: "/usr/bin/curl", Reason: "the health check uses it"}},
-		{Finding: posture.Finding{Rule: posture.RootUser, Severity: vuln.Medium, Title: posture.Rules[posture.RootUser].Title, Layer: -1, Path: "config:User", Detail: "no USER is set", Fix: "USER 10001"}, Status: scan.Affected},
+			Status: result.Ignored, Ignore: &result.Ignore{ID: "attack-tool", Path: "/usr/bin/curl", Reason: "the health check uses it"}},
+		{Finding: posture.Finding{Rule: posture.RootUser, Severity: vuln.Medium, Title: posture.Rules[posture.RootUser].Title, Layer: -1, Path: "config:User", Detail: "no USER is set", Fix: "USER 10001"}, Status: result.Affected},
 	}}
 	return r
 }
 
 func TestPostureInEveryFormat(t *testing.T) {
-	r := withPostureFindings(result(t))
+	r := withPostureFindings(sampleResult(t))
 	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
 	validate(t, s, render(t, r, "json"))
 	for format, want := range map[string][]string{

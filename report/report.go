@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // Formats lists the report formats, the default first.
@@ -17,7 +17,7 @@ var Formats = []string{"table", "json", "sarif", "cyclonedx-json", "openvex", "m
 var ErrUnknownFormat = errors.New("unknown report format")
 
 // Write renders r in the named format.
-func Write(w io.Writer, r *scan.Result, format string) error {
+func Write(w io.Writer, r *result.Result, format string) error {
 	switch format {
 	case "table":
 		return writeTable(w, r)
@@ -41,18 +41,18 @@ func Write(w io.Writer, r *scan.Result, format string) error {
 	return fmt.Errorf("%w %q: choose one of %s", ErrUnknownFormat, format, strings.Join(Formats, ", "))
 }
 
-func ids(f scan.Finding) string {
+func ids(f result.Finding) string {
 	return strings.Join(f.IDs, ", ")
 }
 
-func fixed(f scan.Finding) string {
+func fixed(f result.Finding) string {
 	if len(f.Fixed) == 0 {
 		return "-"
 	}
 	return strings.Join(f.Fixed, ", ")
 }
 
-func verdict(r *scan.Result) string {
+func verdict(r *result.Result) string {
 	if r.Gate.Passed {
 		return "PASSED"
 	}

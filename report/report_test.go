@@ -19,6 +19,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
@@ -26,16 +27,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// result scans a directory whose go.mod requires gjson v1.6.5 against the
+// sampleResult scans a directory whose go.mod requires gjson v1.6.5 against the
 // demo database, with one finding ignored and one suppressed by VEX.
-func result(t *testing.T) *scan.Result {
+func sampleResult(t *testing.T) *result.Result {
 	t.Helper()
 	return resultWith(t)
 }
 
 // resultWith is result with more requirements in go.mod ("example.com/m
 // v1.0.0").
-func resultWith(t *testing.T, requires ...string) *scan.Result {
+func resultWith(t *testing.T, requires ...string) *result.Result {
 	t.Helper()
 	dir := t.TempDir()
 	mod := "module example.com/app\n\ngo 1.22\n\nrequire (\n\tgithub.com/tidwall/gjson v1.6.5\n\tgolang.org/x/text v0.3.0\n"
@@ -55,9 +56,10 @@ func resultWith(t *testing.T, requires ...string) *scan.Result {
 	}
 	p := scan.DefaultPolicy()
 	p.WarnDBAge = 0
-	p.Ignores = []scan.Ignore{{ID: "GO-2021-0113", Reason: "language tags come from our own config", Source: ".customs.yaml:2"}}
-	p.VEX = []scan.VEXStatement{{Vulnerability: "CVE-2021-42248", Status: "not_affected", Justification: "vulnerable_code_not_in_execute_path", Source: "app.openvex.json"}}
-	r, err := scan.Evaluate(ctx, a, s, scan.Options{DB: filepath.Join(testimage.Root(), "testdata", "osv-demo"), SBOM: sbom.Options{ToolVersion: "test"}, Policy: p},
+	p.Ignores = []result.Ignore{{ID: "GO-2021-0113", Reason: "language tags come from our own config", Source: ".customs.yaml:2"}}
+	p.VEX = []result.VEXStatement{{Vulnerability: "CVE-2021-42248", Status: "not_affected", Justification: "vulnerable_code_not_in_execute_path", Source: "app.openvex.json"}}
+	scanner := &scan.Scanner{DB: filepath.Join(testimage.Root(), "testdata", "osv-demo"), SBOM: sbom.Options{ToolVersion: "test"}}
+	r, err := scanner.Evaluate(ctx, a, s, scan.Request{Policy: p},
 		time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	var perr *scan.PolicyError
 	if err != nil && !errors.As(err, &perr) {
@@ -67,7 +69,7 @@ func resultWith(t *testing.T, requires ...string) *scan.Result {
 	return r
 }
 
-func render(t *testing.T, r *scan.Result, format string) []byte {
+func render(t *testing.T, r *result.Result, format string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, r, format); err != nil {
@@ -77,12 +79,12 @@ func render(t *testing.T, r *scan.Result, format string) []byte {
 }
 
 func TestStatuses(t *testing.T) {
-	r := result(t)
-	got := map[string]scan.Status{}
+	r := sampleResult(t)
+	got := map[string]result.Status{}
 	for _, f := range r.Findings {
 		got[f.ID] = f.Status
 	}
-	want := map[string]scan.Status{"GO-2021-0054": scan.Affected, "GO-2021-0265": scan.NotAffected, "GO-2021-0113": scan.Ignored}
+	want := map[string]result.Status{"GO-2021-0054": result.Affected, "GO-2021-0265": result.NotAffected, "GO-2021-0113": result.Ignored}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
@@ -92,7 +94,7 @@ func TestStatuses(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	// The table has golden files of its own (TestTableGolden).
 	for _, format := range []string{"markdown"} {
 		got := render(t, r, format)
@@ -144,13 +146,13 @@ func validate(t *testing.T, s *jsonschema.Schema, doc []byte) {
 
 func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
-	validate(t, s, render(t, result(t), "json"))
+	validate(t, s, render(t, sampleResult(t), "json"))
 
 	// With the trust policy's verdict, verified and failed.
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	r := result(t)
+	r := sampleResult(t)
 	r.Duration = 12.345
-	r.Verification = &scan.Verification{Passed: true, PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest, Entry: "r.example/**",
+	r.Verification = &result.Verification{Passed: true, PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest, Entry: "r.example/**",
 		Signature: &verify.ImageResult{Reference: "r.example/app@" + digest, Digest: digest, Scheme: verify.SchemeTag, Result: verify.Result{Signer: "key", LogIndex: -1}}}}
 	validate(t, s, render(t, r, "json"))
 	if !strings.Contains(string(render(t, r, "table")), "signature: verified "+digest+", signed by key") {
@@ -164,14 +166,14 @@ func TestJSONValidatesAgainstPublishedSchema(t *testing.T) {
 	if !strings.Contains(string(render(t, r, "table")), "attested https://slsa.dev/provenance/v1") {
 		t.Error("the table does not list the attestation")
 	}
-	r.Verification = &scan.Verification{Check: verify.CheckNoSignature, Error: "verification failed: no signature found", PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest}}
+	r.Verification = &result.Verification{Check: verify.CheckNoSignature, Error: "verification failed: no signature found", PolicyResult: verify.PolicyResult{Reference: "r.example/app@" + digest, Digest: digest}}
 	validate(t, s, render(t, r, "json"))
 }
 
 // TestCapabilitiesInEveryFormat renders a result whose Go code exercises an
 // undeclared capability.
 func TestCapabilitiesInEveryFormat(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	path := []capabilities.Frame{{Function: "example.com/evil.Do", Module: "example.com/evil", Pos: "evil.go:14"}, {Function: "os/exec.Command"}}
 	r.Capabilities = &capabilities.Report{Declared: "capabilities.txt",
 		Violations: []capabilities.Violation{{Module: "example.com/evil", Capability: capabilities.Exec, Path: path}},
@@ -208,7 +210,7 @@ func moduleDir(t *testing.T, mod string) string {
 }
 
 func TestSARIFValidatesAgainst210Schema(t *testing.T) {
-	validate(t, sarifSchema(t), render(t, result(t), "sarif"))
+	validate(t, sarifSchema(t), render(t, sampleResult(t), "sarif"))
 }
 
 // sarifSchema is the OASIS SARIF 2.1.0 schema, which go-sarif publishes as
@@ -239,7 +241,7 @@ func TestCycloneDXWithVulnerabilitiesValidatesAgainst16Schema(t *testing.T) {
 		"http://cyclonedx.org/schema/spdx.schema.json":     filepath.Join(dir, "spdx.schema.json"),
 		"http://cyclonedx.org/schema/jsf-0.82.schema.json": filepath.Join(dir, "jsf-0.82.schemax.json"),
 	})
-	doc := render(t, result(t), "cyclonedx-json")
+	doc := render(t, sampleResult(t), "cyclonedx-json")
 	validate(t, s, doc)
 	if !bytes.Contains(doc, []byte(`"vulnerabilities"`)) || !bytes.Contains(doc, []byte("GO-2021-0054")) {
 		t.Errorf("no vulnerabilities section with GO-2021-0054")
@@ -248,7 +250,7 @@ func TestCycloneDXWithVulnerabilitiesValidatesAgainst16Schema(t *testing.T) {
 
 // TestOpenVEXRoundTrip reads the OpenVEX output back as VEX input.
 func TestOpenVEXRoundTrip(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	st, err := scan.ParseVEX("out.openvex.json", render(t, r, "openvex"))
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -101,7 +101,7 @@ func level(fails bool, s vuln.Severity) string {
 	return "note"
 }
 
-func writeSARIF(w io.Writer, r *scan.Result) error {
+func writeSARIF(w io.Writer, r *result.Result) error {
 	run := sarifRun{Tool: sarifTool{Driver: sarifDriver{Name: "customs", Version: r.Tool.Version, InformationURI: "https://github.com/customs-dev/customs", Rules: []sarifRule{}}}, Results: []sarifResult{}}
 	ruleIndex := map[string]int{}
 	for _, f := range r.Findings {
@@ -150,7 +150,7 @@ func writeSARIF(w io.Writer, r *scan.Result) error {
 
 // securityScore is what GitHub sorts by: the CVSS score, or a score
 // standing for the severity.
-func securityScore(f scan.Finding) float64 {
+func securityScore(f result.Finding) float64 {
 	if f.Score > 0 {
 		return f.Score
 	}
@@ -174,7 +174,7 @@ func severityScore(s vuln.Severity) float64 {
 
 // locationURI is the path of the file the package was found in, relative,
 // without the layer prefix.
-func locationURI(f scan.Finding) string {
+func locationURI(f result.Finding) string {
 	for _, l := range f.Package.Locations {
 		if i := strings.LastIndex(l, ":"); i >= 0 && strings.HasPrefix(l, "sha256:") {
 			l = l[i+1:]

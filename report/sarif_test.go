@@ -33,7 +33,7 @@ func TestLevel(t *testing.T) {
 // even with its severity UNKNOWN (which fails by default), a HIGH one that
 // VEX suppressed is a warning, and an ignored UNKNOWN one a note.
 func TestSARIFLevelFollowsGate(t *testing.T) {
-	r := result(t)
+	r := sampleResult(t)
 	for i, f := range r.Findings {
 		switch f.ID {
 		case "GO-2021-0054": // affected, fails

@@ -13,7 +13,7 @@ import (
 	"github.com/google/osv-scalibr/semantic"
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -27,7 +27,7 @@ type TableOptions struct {
 // WriteTable prints one row per (package, vulnerability) with severity,
 // installed and fixed versions, location and summary, then counts by
 // severity and the verdict.
-func WriteTable(w io.Writer, r *scan.Result, opts TableOptions) error {
+func WriteTable(w io.Writer, r *result.Result, opts TableOptions) error {
 	fmt.Fprintf(w, "%s", r.Target.Input)
 	if r.Target.Digest != "" {
 		fmt.Fprintf(w, " (%s)", r.Target.Digest)
@@ -84,7 +84,7 @@ func WriteTable(w io.Writer, r *scan.Result, opts TableOptions) error {
 	return err
 }
 
-func writeTable(w io.Writer, r *scan.Result) error {
+func writeTable(w io.Writer, r *result.Result) error {
 	return WriteTable(w, r, TableOptions{})
 }
 
@@ -154,12 +154,12 @@ func severityColor(s string) string {
 
 // counts says how many findings there are of each severity, the most severe
 // first, and how many of them the policy set aside.
-func counts(findings []scan.Finding) string {
+func counts(findings []result.Finding) string {
 	by := map[vuln.Severity]int{}
-	set := map[scan.Status]int{}
+	set := map[result.Status]int{}
 	for _, f := range findings {
 		by[f.Severity]++
-		if f.Status != scan.Affected {
+		if f.Status != result.Affected {
 			set[f.Status]++
 		}
 	}
@@ -171,7 +171,7 @@ func counts(findings []scan.Finding) string {
 	}
 	s := fmt.Sprintf("%s: %s", plural(len(findings), "vulnerability"), strings.Join(parts, ", "))
 	var aside []string
-	for _, st := range []scan.Status{scan.Ignored, scan.NotAffected, scan.Fixed} {
+	for _, st := range []result.Status{result.Ignored, result.NotAffected, result.Fixed} {
 		if set[st] > 0 {
 			aside = append(aside, fmt.Sprintf("%d %s", set[st], strings.ReplaceAll(string(st), "_", " ")))
 		}
@@ -205,7 +205,7 @@ func isCommit(v string) bool {
 
 // fixedVersions are the finding's fixed versions that are versions of the
 // package, in the ecosystem's order.
-func fixedVersions(f scan.Finding) []string {
+func fixedVersions(f result.Finding) []string {
 	var out []string
 	for _, v := range recordFixes(f) {
 		if !strings.ContainsFunc(v, unicode.IsDigit) || strings.ContainsFunc(v, unicode.IsSpace) || isCommit(v) {
@@ -233,7 +233,7 @@ func fixedVersions(f scan.Finding) []string {
 // recordFixes are the fixes of the finding's records for its package's
 // ecosystem and release, from version ranges only; a finding read back from
 // JSON has no records, and keeps its fixed versions.
-func recordFixes(f scan.Finding) []string {
+func recordFixes(f result.Finding) []string {
 	if len(f.Records) == 0 {
 		return f.Fixed
 	}
@@ -297,7 +297,7 @@ func location(locs []string) string {
 
 // summary is the finding's summary or, for records that have none (PYSEC
 // ones have only details), the first sentence of the details.
-func summary(f scan.Finding) string {
+func summary(f result.Finding) string {
 	if f.Summary != "" {
 		return oneLine(f.Summary)
 	}
@@ -331,7 +331,7 @@ func trim(s string, n int) string {
 }
 
 // verification says in a line what the trust policy made of the image.
-func verification(v *scan.Verification) string {
+func verification(v *result.Verification) string {
 	switch {
 	case !v.Passed:
 		return "FAILED: " + v.Error

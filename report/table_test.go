@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -20,7 +20,7 @@ import (
 // them), so that the table shows affected rows that do not fail. The
 // records are modelled on real PYSEC, DSA and DLA records, trimmed and
 // edited to the packages and releases the inputs need.
-func matched(t *testing.T, input string, pkgs []vuln.Package) *scan.Result {
+func matched(t *testing.T, input string, pkgs []vuln.Package) *result.Result {
 	t.Helper()
 	db, err := vuln.Open(filepath.Join("testdata", "osv-table"), vuln.Options{})
 	if err != nil {
@@ -30,16 +30,16 @@ func matched(t *testing.T, input string, pkgs []vuln.Package) *scan.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &scan.Result{
+	r := &result.Result{
 		Time:     time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC),
-		Target:   scan.Target{Input: input},
-		Packages: scan.Packages{Total: len(pkgs) + 1, Matched: len(pkgs)},
-		Database: scan.Database{Dir: "testdata/osv-table", Revision: "0123456789abcdef"},
-		Gate:     scan.Gate{FailOn: "HIGH", Passed: true},
+		Target:   result.Target{Input: input},
+		Packages: result.Packages{Total: len(pkgs) + 1, Matched: len(pkgs)},
+		Database: result.Database{Dir: "testdata/osv-table", Revision: "0123456789abcdef"},
+		Gate:     result.Gate{FailOn: "HIGH", Passed: true},
 	}
 	high := 0
 	for _, f := range m.Findings {
-		sf := scan.Finding{Finding: f, Status: scan.Affected, Fails: f.Severity >= vuln.High}
+		sf := result.Finding{Finding: f, Status: result.Affected, Fails: f.Severity >= vuln.High}
 		if sf.Fails {
 			high++
 		}
@@ -55,9 +55,9 @@ func matched(t *testing.T, input string, pkgs []vuln.Package) *scan.Result {
 // tableInputs are a Go module scan, PyPI packages whose PYSEC records have
 // details but no summary and fixes in git commits, and Debian packages
 // found in an image's layers.
-func tableInputs(t *testing.T) map[string]*scan.Result {
-	return map[string]*scan.Result{
-		"go": result(t),
+func tableInputs(t *testing.T) map[string]*result.Result {
+	return map[string]*result.Result{
+		"go": sampleResult(t),
 		"pypi": matched(t, "sbom:requirements.cdx.json", []vuln.Package{
 			{Name: "requests", Version: "2.19.1", Ecosystem: "PyPI", Locations: []string{"/app/requirements.txt"}},
 			{Name: "urllib3", Version: "1.26.4", Ecosystem: "PyPI", Locations: []string{"/app/requirements.txt", "/app/requirements-dev.txt"}},
@@ -106,7 +106,7 @@ func TestFixedVersions(t *testing.T) {
 		{"Go", []string{"2d4a3fe"}, []string{"-"}},
 		{"Go", nil, []string{"-"}},
 	} {
-		f := scan.Finding{Finding: vuln.Finding{Package: vuln.Package{Ecosystem: tt.eco}, Fixed: tt.fixed}}
+		f := result.Finding{Finding: vuln.Finding{Package: vuln.Package{Ecosystem: tt.eco}, Fixed: tt.fixed}}
 		if got := fixedVersions(f); !cmp.Equal(got, tt.want) {
 			t.Errorf("fixedVersions(%s %q) = %q, want %q", tt.eco, tt.fixed, got, tt.want)
 		}

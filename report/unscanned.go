@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // unscanned lists the ecosystems the database had no data for, with their
 // package counts: "Debian (4 packages), PyPI (1 package)".
-func unscanned(r *scan.Result) string {
+func unscanned(r *result.Result) string {
 	var parts []string
 	for _, u := range r.Unscanned {
 		parts = append(parts, fmt.Sprintf("%s (%s)", u.Ecosystem, plural(u.Packages, "package")))
@@ -38,7 +38,7 @@ type sarifDescriptor struct {
 
 // sarifInvocations are the run's invocation, with a notification for each
 // ecosystem left unscanned; none when every package was matched.
-func sarifInvocations(r *scan.Result) []sarifInvocation {
+func sarifInvocations(r *result.Result) []sarifInvocation {
 	if len(r.Unscanned) == 0 {
 		return nil
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/customs-dev/customs/internal/testimage"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // TestUnscannedInEveryFormat renders a result whose Debian packages were
 // not scanned for want of data: each format says so, with the count.
 func TestUnscannedInEveryFormat(t *testing.T) {
-	r := result(t)
-	r.Unscanned = []scan.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}, {Ecosystem: "PyPI", Packages: 1}}
+	r := sampleResult(t)
+	r.Unscanned = []result.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}, {Ecosystem: "PyPI", Packages: 1}}
 	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
 	validate(t, s, render(t, r, "json"))
 	for format, want := range map[string]string{

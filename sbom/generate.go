@@ -30,7 +30,6 @@ import (
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
 	"github.com/anchore/syft/syft/source/stereoscopesource"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
@@ -72,10 +71,6 @@ type Options struct {
 	// MaxArchiveDepth is how many levels of archives inside archives
 	// (jars in jars) are cataloged; 0 is DefaultMaxArchiveDepth.
 	MaxArchiveDepth int
-	// ReadImage, when set, is given the image before its layers are read
-	// and returns the image to read: the posture checks read the layers
-	// as they stream past, so that each layer is read once.
-	ReadImage func(v1.Image) v1.Image
 }
 
 // Generate builds the SBOM of a pulled artifact. Images are read layer by
@@ -283,8 +278,8 @@ func cached(opts Options, key string, make func() (*syftsbom.SBOM, error)) (*syf
 
 // defaultConfig is a copy of syft's default configuration, made once per
 // process: making it compiles the binary classifiers' hundred-odd regular
-// expressions, 5 to 10 ms that a cold scan of a Go binary waited for
-// (about a seventh of it) and a server paid on every SBOM.
+// expressions, a good part of a cold scan of a Go binary and, before, a
+// cost a server paid on every SBOM (bench/README.md has the figures).
 func defaultConfig() *syft.CreateSBOMConfig {
 	c := *syftDefaults()
 	return &c
@@ -322,8 +317,8 @@ func config(opts Options, remove ...string) *syft.CreateSBOMConfig {
 		cfg = cfg.WithCatalogerSelection(cataloging.NewSelectionRequest().WithRemovals(remove...))
 	}
 	if opts.ForMatching {
-		// No CPEs either: OSV matches by package URL, and syft's CPE
-		// dictionary took 6% of the CPU of a cold scan of a Go binary to load.
+		// No CPEs either: OSV matches by package URL, and loading syft's
+		// CPE dictionary is a visible part of a cold scan's CPU.
 		cfg = cfg.WithoutFiles().
 			WithRelationshipsConfig(cataloging.RelationshipsConfig{}).
 			WithDataGenerationConfig(cataloging.DataGenerationConfig{GenerateCPEs: false})
@@ -403,9 +398,6 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 	if err != nil {
 		<-lic
 		return nil, err
-	}
-	if opts.ReadImage != nil {
-		img = opts.ReadImage(img)
 	}
 	tmp := file.NewTempDirGenerator("customs")
 	defer tmp.Cleanup()

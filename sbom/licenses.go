@@ -8,8 +8,8 @@ import (
 )
 
 // syft builds the license scanner of google/licensecheck for every
-// CreateSBOM that has none in its context: compiling its DFA costs about
-// 1.3 s of CPU, more than everything else a scan of a Go binary does.
+// CreateSBOM that has none in its context: compiling its DFA costs more
+// CPU than everything else a scan of a Go binary does.
 // syft offers no way to skip it, and its Scanner interface names a type of
 // an internal package, so it cannot be implemented here. An SBOM made for
 // matching records no licenses, so matching hands syft a scanner that

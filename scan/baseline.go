@@ -1,78 +1,18 @@
 package scan
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
-// What a finding is, against a baseline.
-const (
-	New      = "new"
-	Existing = "existing"
-)
-
-// PackageRef names a package the scan matched, for baselines and diffs.
-type PackageRef struct {
-	Name      string `json:"name"`
-	Version   string `json:"version"`
-	Ecosystem string `json:"ecosystem"`
-	// Locations are where it was found, as vuln.Package has them: reports
-	// that list dependencies by file (GitLab's) need them.
-	Locations []string `json:"locations,omitempty"`
-}
-
-func (p PackageRef) key() string { return vuln.BaseEcosystem(p.Ecosystem) + "/" + p.Name }
-
-// BaselineSummary is what a scan made of its baseline.
-type BaselineSummary struct {
-	// Source is the baseline report's target and time.
-	Source string `json:"source"`
-	// New and Existing count the findings; Fixed are the baseline's
-	// findings the scan no longer has.
-	New      int       `json:"new"`
-	Existing int       `json:"existing"`
-	Fixed    []Finding `json:"fixed"`
-	// FailOnExisting is set when existing findings count against the gate.
-	FailOnExisting bool `json:"fail_on_existing"`
-}
-
-// ErrBaseline marks a baseline report that cannot be used.
-var ErrBaseline = errors.New("invalid baseline report")
-
-// ReadReport reads a customs JSON report, for example a baseline.
-func ReadReport(path string) (*Result, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the report: %w", err)
-	}
-	return ParseReport(path, b)
-}
-
-// ParseReport parses a customs JSON report.
-func ParseReport(source string, b []byte) (*Result, error) {
-	if len(b) > 256<<20 {
-		return nil, fmt.Errorf("%s: %w: larger than 256 MiB", source, ErrBaseline)
-	}
-	var r Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v (write it with customs scan -o json=FILE)", source, ErrBaseline, err)
-	}
-	if r.SchemaVersion != SchemaVersion || r.Tool.Name != "customs" {
-		return nil, fmt.Errorf("%s: %w: not a customs JSON report of schema %s (schema_version %q)", source, ErrBaseline, SchemaVersion, r.SchemaVersion)
-	}
-	return &r, nil
-}
-
 // baseline answers whether a finding of the scan was already there.
 type baseline struct {
-	r *Result
+	r *result.Result
 	// findings maps package key → the IDs and aliases found for it.
 	findings map[string][]string
 	// versions maps package key → the versions the baseline had.
@@ -81,7 +21,7 @@ type baseline struct {
 	posture map[string]bool
 }
 
-func newBaseline(r *Result) *baseline {
+func newBaseline(r *result.Result) *baseline {
 	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}}
 	if r.Posture != nil {
 		for _, f := range r.Posture.Findings {
@@ -89,11 +29,11 @@ func newBaseline(r *Result) *baseline {
 		}
 	}
 	for _, f := range r.Findings {
-		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 		b.findings[k] = append(append(b.findings[k], f.IDs...), f.Aliases...)
 	}
 	for _, p := range r.Packages.List {
-		b.versions[p.key()] = append(b.versions[p.key()], p.Version)
+		b.versions[p.Key()] = append(b.versions[p.Key()], p.Version)
 	}
 	return b
 }
@@ -102,7 +42,7 @@ func newBaseline(r *Result) *baseline {
 // had the package at the same version (an advisory published since is
 // not the change's doing).
 func (b *baseline) existing(f vuln.Finding) bool {
-	k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+	k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 	ids := append(append([]string{}, f.IDs...), f.Aliases...)
 	for _, id := range b.findings[k] {
 		if slices.Contains(ids, id) {
@@ -113,15 +53,15 @@ func (b *baseline) existing(f vuln.Finding) bool {
 }
 
 // fixed lists the baseline's findings the scan no longer has.
-func (b *baseline) fixed(r *Result) []Finding {
+func (b *baseline) fixed(r *result.Result) []result.Finding {
 	now := map[string][]string{}
 	for _, f := range r.Findings {
-		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 		now[k] = append(append(now[k], f.IDs...), f.Aliases...)
 	}
-	out := []Finding{}
+	out := []result.Finding{}
 	for _, f := range b.r.Findings {
-		k := PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.key()
+		k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 		still := false
 		for _, id := range append(append([]string{}, f.IDs...), f.Aliases...) {
 			if slices.Contains(now[k], id) {
@@ -140,7 +80,7 @@ func (b *baseline) fixed(r *Result) []Finding {
 // baseline: a gain fails, even when the change grants it in
 // capabilities.txt, unless declared changes are allowed (then the
 // declaration decides, as without a baseline).
-func compareCapabilities(r *Result, base *Result, opts Options) {
+func (j *job) compareCapabilities(r *result.Result, base *result.Result) {
 	if r.CapabilityAnalysis == nil {
 		return
 	}
@@ -150,7 +90,7 @@ func compareCapabilities(r *Result, base *Result, opts Options) {
 	}
 	r.CapabilityChanges = capabilities.Diff(base.CapabilityAnalysis, r.CapabilityAnalysis)
 	r.DeclarationDiff = lineDiff(base.Declaration, r.Declaration)
-	if opts.AllowDeclaredChanges {
+	if j.AllowDeclaredChanges {
 		return
 	}
 	var gained []string
@@ -162,7 +102,7 @@ func compareCapabilities(r *Result, base *Result, opts Options) {
 	if len(gained) > 0 {
 		reason := fmt.Sprintf("%d capabilities gained since the baseline: %s", len(gained), strings.Join(gained, ", "))
 		if r.DeclarationDiff != "" {
-			reason += " (capabilities.txt changed in the same change; that is for a reviewer to accept: --allow-declared-changes)"
+			reason += " (capabilities.txt changed in the same change; that is for a reviewer to accept: " + j.spell("allow-declared-changes") + ")"
 		}
 		r.Gate.Reasons = append(r.Gate.Reasons, reason)
 		r.Gate.Passed = false

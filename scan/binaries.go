@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
 )
 
@@ -32,11 +32,11 @@ const maxExecutable = 512 << 20
 // result: a module's capabilities are what its code does in any of them,
 // and each executable's main module is "main". It also returns the paths
 // of the executables read.
-func binaryCapabilities(ctx context.Context, art *pull.Artifact, opts Options) (*capabilities.Result, []string, error) {
+func (j *job) binaryCapabilities(ctx context.Context, art *pull.Artifact) (*capabilities.Result, []string, error) {
 	merged := &capabilities.Result{}
 	var paths []string
 	add := func(name string, b []byte) error {
-		res, err := analyzeCached(b, opts)
+		res, err := j.analyzeCached(b)
 		if errors.Is(err, capabilities.ErrNotGoBinary) {
 			return nil
 		}
@@ -129,29 +129,33 @@ func readELF(r io.Reader, size int64) ([]byte, error) {
 	return b, nil
 }
 
-// analyzeCached analyses an executable, or reads the analysis of the same
-// bytes from the cache.
-func analyzeCached(b []byte, opts Options) (*capabilities.Result, error) {
-	sum := sha256.Sum256(b)
-	key := hex.EncodeToString(sum[:])
-	if c := opts.Pull.Cache; c != nil {
-		if cached, err := c.Get(binaryKind, key); err == nil {
-			var res capabilities.Result
-			if json.Unmarshal(cached, &res) == nil {
-				return &res, nil
-			}
-		}
+// executable analyses one executable file.
+func (j *job) executable(path string, size int64) (*capabilities.Result, error) {
+	if size > maxExecutable {
+		return nil, fmt.Errorf("larger than %d MiB: not read", maxExecutable>>20)
 	}
-	res, err := capabilities.AnalyzeBinary(bytes.NewReader(b))
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if c := opts.Pull.Cache; c != nil {
-		if enc, err := json.Marshal(res); err == nil {
-			c.Put(binaryKind, key, enc)
-		}
+	defer f.Close()
+	b, err := readELF(f, size)
+	switch {
+	case err != nil:
+		return nil, err
+	case b == nil:
+		return nil, capabilities.ErrNotGoBinary
 	}
-	return res, nil
+	return j.analyzeCached(b)
+}
+
+// analyzeCached analyses an executable, or reads the analysis of the same
+// bytes from the cache.
+func (j *job) analyzeCached(b []byte) (*capabilities.Result, error) {
+	sum := sha256.Sum256(b)
+	return cas.Memo(j.Cache, binaryKind, hex.EncodeToString(sum[:]), func() (*capabilities.Result, error) {
+		return capabilities.AnalyzeBinary(bytes.NewReader(b))
+	})
 }
 
 // merge adds an executable's modules to the merged result.

@@ -52,12 +52,8 @@ func TestCapabilitiesOfExecutables(t *testing.T) {
 		{Kind: pull.DockerArchive, Ref: archive, Input: "docker-archive:" + archive},
 		{Kind: pull.Dir, Ref: filepath.Join(dir, "root"), Input: "dir:" + filepath.Join(dir, "root")},
 	} {
-		res, err := Run(context.Background(), target, Options{
-			Pull:         pull.Options{Cache: store},
-			DB:           filepath.Join(testimage.Root(), "testdata", "osv-demo"),
-			Policy:       DefaultPolicy(),
-			Capabilities: decl,
-		})
+		scanner := &Scanner{Cache: store, DB: filepath.Join(testimage.Root(), "testdata", "osv-demo")}
+		res, err := scanner.Scan(context.Background(), target, Request{Policy: DefaultPolicy(), Capabilities: decl})
 		var perr *PolicyError
 		if !errors.As(err, &perr) || res.Capabilities == nil {
 			t.Fatalf("%s: %v; want the policy to fail on capabilities", target.Input, err)

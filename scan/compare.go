@@ -5,88 +5,49 @@ import (
 	"sort"
 
 	"github.com/customs-dev/customs/capabilities"
+	"github.com/customs-dev/customs/internal/hint"
+	"github.com/customs-dev/customs/result"
 )
-
-// Comparison is what changed from one scan (the base of a change) to
-// another (its head): `customs diff`.
-type Comparison struct {
-	SchemaVersion string `json:"schema_version"`
-	Base          Side   `json:"base"`
-	Head          Side   `json:"head"`
-	// Packages added, removed and changed in version.
-	Added   []PackageRef    `json:"packages_added"`
-	Removed []PackageRef    `json:"packages_removed"`
-	Changed []PackageChange `json:"packages_changed"`
-	// Introduced are the head's findings that are new against the base;
-	// Fixed the base's findings the head no longer has.
-	Introduced []Finding `json:"vulnerabilities_introduced"`
-	Fixed      []Finding `json:"vulnerabilities_fixed"`
-	// Capabilities gained and lost, module by module (direct), and how
-	// capabilities.txt changed.
-	CapabilitiesGained []capabilities.Change `json:"capabilities_gained"`
-	CapabilitiesLost   []capabilities.Change `json:"capabilities_lost"`
-	DeclarationDiff    string                `json:"declaration_diff,omitempty"`
-	// Signature is set when the signature status changed.
-	Signature *SignatureChange `json:"signature_change,omitempty"`
-	// Passed is false when the change brings in what the policy fails:
-	// Reasons say what.
-	Passed  bool     `json:"passed"`
-	Reasons []string `json:"reasons,omitempty"`
-}
-
-// ComparisonSchemaVersion is the version of the diff's JSON.
-const ComparisonSchemaVersion = "1"
-
-// Side names one of the two scans.
-type Side struct {
-	Input    string `json:"input"`
-	Revision string `json:"revision,omitempty"`
-	Digest   string `json:"digest,omitempty"`
-}
-
-// PackageChange is a package whose version changed.
-type PackageChange struct {
-	Name      string `json:"name"`
-	Ecosystem string `json:"ecosystem"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-}
-
-// SignatureChange is a change of the signature verdict.
-type SignatureChange struct {
-	Base string `json:"base"`
-	Head string `json:"head"`
-}
 
 // CompareOptions says what fails a comparison.
 type CompareOptions struct {
 	// AllowDeclaredChanges lets a capability gained pass when the head's
 	// capabilities.txt grants it.
 	AllowDeclaredChanges bool
+	// Spell words a setting as the front end's users write it (see
+	// Scanner.Spell); nil leaves it as it is.
+	Spell func(setting string) string
+}
+
+func (o CompareOptions) spell(setting string) string {
+	if o.Spell == nil {
+		return hint.Plain(setting)
+	}
+	return o.Spell(setting)
 }
 
 // Compare says what changed from base to head. The head's findings are
 // judged as they were when it was scanned (its gate); those it had
 // already in the base, or for packages the change did not touch, are not
 // introduced.
-func Compare(base, head *Result, opts CompareOptions) *Comparison {
-	c := &Comparison{
-		SchemaVersion: ComparisonSchemaVersion,
-		Base:          Side{Input: base.Target.Input, Digest: base.Target.Digest},
-		Head:          Side{Input: head.Target.Input, Digest: head.Target.Digest},
-		Added:         []PackageRef{}, Removed: []PackageRef{}, Changed: []PackageChange{},
-		Introduced: []Finding{}, Fixed: []Finding{},
+func Compare(base, head *result.Result, opts CompareOptions) *result.Comparison {
+	c := &result.Comparison{
+		SchemaVersion: result.ComparisonSchemaVersion,
+		Base:          result.Side{Input: base.Target.Input, Digest: base.Target.Digest},
+		Head:          result.Side{Input: head.Target.Input, Digest: head.Target.Digest},
+		Added:         []result.PackageRef{}, Removed: []result.PackageRef{}, Changed: []result.PackageChange{},
+		Introduced: []result.Finding{}, Fixed: []result.Finding{},
 		CapabilitiesGained: []capabilities.Change{}, CapabilitiesLost: []capabilities.Change{},
 		Passed: true,
 	}
 	// Packages, by ecosystem and name.
-	versions := func(r *Result) map[string]map[string]PackageRef {
-		m := map[string]map[string]PackageRef{}
+	versions := func(r *result.Result) map[string]map[string]result.PackageRef {
+		m := map[string]map[string]result.PackageRef{}
 		for _, p := range r.Packages.List {
-			if m[p.key()] == nil {
-				m[p.key()] = map[string]PackageRef{}
+			if m[p.Key()] == nil {
+				m[p.Key()] = map[string]result.PackageRef{}
 			}
-			m[p.key()][p.Version] = p
+			m[p.Key()][p.Version] = p
 		}
 		return m
 	}
@@ -99,7 +60,7 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 			}
 			if len(bs) == 1 && len(hs) == 1 {
 				for from := range bs {
-					c.Changed = append(c.Changed, PackageChange{Name: p.Name, Ecosystem: p.Ecosystem, From: from, To: v})
+					c.Changed = append(c.Changed, result.PackageChange{Name: p.Name, Ecosystem: p.Ecosystem, From: from, To: v})
 				}
 				continue
 			}
@@ -128,7 +89,7 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 		if b.existing(f.Finding) {
 			continue
 		}
-		f.Baseline = New
+		f.Baseline = result.New
 		c.Introduced = append(c.Introduced, f)
 		if f.Fails {
 			failing++
@@ -162,12 +123,12 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 			}
 		}
 		if gained > 0 {
-			c.Reasons = append(c.Reasons, fmt.Sprintf("%d capabilities gained (review them; capabilities.txt edits in the same change do not grant them without --allow-declared-changes)", gained))
+			c.Reasons = append(c.Reasons, fmt.Sprintf("%d capabilities gained (review them; capabilities.txt edits in the same change do not grant them without %s)", gained, opts.spell("allow-declared-changes")))
 		}
 	}
 
 	if bs, hs := signature(base), signature(head); bs != hs {
-		c.Signature = &SignatureChange{Base: bs, Head: hs}
+		c.Signature = &result.SignatureChange{Base: bs, Head: hs}
 		if bs == "verified" {
 			c.Reasons = append(c.Reasons, "the head is no longer verified: "+hs)
 		}
@@ -177,7 +138,7 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 }
 
 // signature summarizes a scan's verification.
-func signature(r *Result) string {
+func signature(r *result.Result) string {
 	switch {
 	case r.Verification == nil:
 		return "not checked"
@@ -190,7 +151,7 @@ func signature(r *Result) string {
 	}
 }
 
-func sortRefs(ps []PackageRef) {
+func sortRefs(ps []result.PackageRef) {
 	sort.Slice(ps, func(i, j int) bool {
 		if ps[i].Name != ps[j].Name {
 			return ps[i].Name < ps[j].Name

@@ -12,6 +12,7 @@ import (
 
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
 )
 
 // TestRunTimesTheScan: the result says when the scan started and how long
@@ -31,8 +32,8 @@ func TestRunTimesTheScan(t *testing.T) {
 	}
 	p := DefaultPolicy()
 	p.WarnDBAge = 0
-	r, err := Run(context.Background(), pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:app"},
-		Options{DB: filepath.Join(testimage.Root(), "testdata", "osv-demo"), Policy: p, Now: clock})
+	scanner := &Scanner{DB: filepath.Join(testimage.Root(), "testdata", "osv-demo"), Now: clock}
+	r, err := scanner.Scan(context.Background(), pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:app"}, Request{Policy: p})
 	var perr *PolicyError
 	if err != nil && !errors.As(err, &perr) {
 		t.Fatal(err)
@@ -40,8 +41,8 @@ func TestRunTimesTheScan(t *testing.T) {
 	if !r.Time.Equal(start) || r.Duration != 90.25 {
 		t.Errorf("Run: time %s, duration %vs; want %s, 90.25s", r.Time, r.Duration, start)
 	}
-	want := []PackageRef{{Name: "github.com/tidwall/gjson", Version: "1.6.5", Ecosystem: "Go", Locations: []string{"go.mod"}}}
+	want := []result.PackageRef{{Name: "github.com/tidwall/gjson", Version: "1.6.5", Ecosystem: "Go", Locations: []string{"go.mod"}}}
 	if diff := cmp.Diff(want, r.Packages.List); diff != "" {
-		t.Errorf("Packages.List (-want +got):\n%s", diff)
+		t.Errorf("result.Packages.List (-want +got):\n%s", diff)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -16,11 +17,14 @@ func finding(id string, sev vuln.Severity, aliases ...string) vuln.Finding {
 
 var imageHex = strings.Repeat("ab", 32)
 
+// flag spells settings as the command line does.
+func flag(setting string) string { return "--" + setting }
+
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func day(s string) Date {
+func day(s string) result.Date {
 	t, _ := time.Parse("2006-01-02", s)
-	return Date{t.Add(24*time.Hour - time.Nanosecond)}
+	return result.Date{Time: t.Add(24*time.Hour - time.Nanosecond)}
 }
 
 // TestGate checks that the gate fails whenever it should; each case that
@@ -44,69 +48,69 @@ func TestGate(t *testing.T) {
 		{"unknown fails even with --fail-on critical", []vuln.Finding{finding("GO-1", vuln.Unknown)}, func(p *Policy) { p.FailOn = vuln.Critical }, false, "UNKNOWN"},
 		{"unknown passes only when asked", []vuln.Finding{finding("GO-1", vuln.Unknown)}, func(p *Policy) { p.UnknownSeverityPasses = true }, true, ""},
 		{"ignore in force passes", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-12-01")}} }, true, ""},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-12-01")}} }, true, ""},
 		{"ignore by alias passes", []vuln.Finding{finding("GO-1", vuln.Critical, "CVE-2020-1")},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "cve-2020-1", Reason: "r"}} }, true, ""},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "cve-2020-1", Reason: "r"}} }, true, ""},
 		{"expired ignore fails", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-11-21")}} }, false, "1 CRITICAL"},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-11-21")}} }, false, "1 CRITICAL"},
 		{"ignore valid through its last day", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-11-22")}} }, true, ""},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-1", Reason: "r", Until: day("2026-11-22")}} }, true, ""},
 		{"ignore for another package fails", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Package: "example.com/other", Reason: "r"}} }, false, "1 CRITICAL"},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-1", Package: "example.com/other", Reason: "r"}} }, false, "1 CRITICAL"},
 		{"ignore of another ID fails", []vuln.Finding{finding("GO-1", vuln.High)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-2", Reason: "r"}} }, false, "1 HIGH"},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-2", Reason: "r"}} }, false, "1 HIGH"},
 		{"VEX not_affected passes", []vuln.Finding{finding("GO-1", vuln.Critical, "CVE-2020-1")},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "CVE-2020-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:golang/example.com/lib"}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "CVE-2020-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "pkg:golang/example.com/lib"}}}}
 			}, true, ""},
 		{"VEX affected does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "affected"}} }, false, "1 CRITICAL"},
+			func(p *Policy) { p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "affected"}} }, false, "1 CRITICAL"},
 		{"VEX under_investigation does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
-			func(p *Policy) { p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "under_investigation"}} }, false, "1 CRITICAL"},
+			func(p *Policy) { p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "under_investigation"}} }, false, "1 CRITICAL"},
 		{"VEX for another product does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:golang/example.com/other"}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "pkg:golang/example.com/other"}}}}
 			}, false, "1 CRITICAL"},
 		{"VEX on the scanned image, for the package in it, passes", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:oci/app@sha256%3A" + imageHex, Subcomponents: []string{"pkg:golang/example.com/lib@v1.0.0"}}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "pkg:oci/app@sha256%3A" + imageHex, Subcomponents: []string{"pkg:golang/example.com/lib@v1.0.0"}}}}}
 			}, true, ""},
 		{"VEX on the scanned image as a whole passes", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "registry.example/app@sha256:" + imageHex}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "registry.example/app@sha256:" + imageHex}}}}
 			}, true, ""},
 		{"VEX on another image does not suppress, whatever its subcomponents", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "pkg:oci/other@sha256%3A" + strings.Repeat("0", 64), Subcomponents: []string{"pkg:golang/example.com/lib"}}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "pkg:oci/other@sha256%3A" + strings.Repeat("0", 64), Subcomponents: []string{"pkg:golang/example.com/lib"}}}}}
 			}, false, "1 CRITICAL"},
 		{"VEX on the image for another subcomponent does not suppress", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []VEXProduct{{ID: "sha256:" + imageHex, Subcomponents: []string{"pkg:golang/example.com/other"}}}}}
+				p.VEX = []result.VEXStatement{{Vulnerability: "GO-1", Status: "not_affected", Products: []result.VEXProduct{{ID: "sha256:" + imageHex, Subcomponents: []string{"pkg:golang/example.com/other"}}}}}
 			}, false, "1 CRITICAL"},
 		{"a later affected statement overrides not_affected", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{
+				p.VEX = []result.VEXStatement{
 					{Vulnerability: "GO-1", Status: "affected", Timestamp: now.Add(-time.Hour)},
 					{Vulnerability: "GO-1", Status: "not_affected", Timestamp: now.Add(-2 * time.Hour)},
 				}
 			}, false, "1 CRITICAL"},
 		{"a later not_affected statement overrides affected", []vuln.Finding{finding("GO-1", vuln.Critical)},
 			func(p *Policy) {
-				p.VEX = []VEXStatement{
+				p.VEX = []result.VEXStatement{
 					{Vulnerability: "GO-1", Status: "affected", Timestamp: now.Add(-2 * time.Hour)},
 					{Vulnerability: "GO-1", Status: "not_affected", Timestamp: now.Add(-time.Hour)},
 				}
 			}, true, ""},
 		{"one suppressed, one not", []vuln.Finding{finding("GO-1", vuln.Critical), finding("GO-2", vuln.High)},
-			func(p *Policy) { p.Ignores = []Ignore{{ID: "GO-1", Reason: "r"}} }, false, "1 HIGH"},
+			func(p *Policy) { p.Ignores = []result.Ignore{{ID: "GO-1", Reason: "r"}} }, false, "1 HIGH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := DefaultPolicy()
 			if tc.policy != nil {
 				tc.policy(&p)
 			}
-			r := &Result{Target: Target{Input: "registry.example/app:1", Kind: "registry", Reference: "registry.example/app@sha256:" + imageHex, Digest: "sha256:" + imageHex}}
-			apply(r, tc.findings, nil, p, now, nil, false)
+			r := &result.Result{Target: result.Target{Input: "registry.example/app:1", Kind: "registry", Reference: "registry.example/app@sha256:" + imageHex, Digest: "sha256:" + imageHex}}
+			apply(r, tc.findings, nil, p, now, nil, false, flag)
 			if r.Gate.Passed != tc.pass {
 				t.Fatalf("gate passed = %v, want %v (reasons %q)", r.Gate.Passed, tc.pass, r.Gate.Reasons)
 			}
@@ -119,12 +123,12 @@ func TestGate(t *testing.T) {
 
 func TestExpiredAndUnusedIgnoresAreReported(t *testing.T) {
 	p := DefaultPolicy()
-	p.Ignores = []Ignore{
+	p.Ignores = []result.Ignore{
 		{ID: "GO-1", Reason: "r", Until: day("2026-01-01"), Source: ".customs.yaml:3"},
 		{ID: "GO-9", Reason: "r", Source: ".customs.yaml:7"},
 	}
-	r := &Result{}
-	apply(r, []vuln.Finding{finding("GO-1", vuln.Low)}, nil, p, now, nil, false)
+	r := &result.Result{}
+	apply(r, []vuln.Finding{finding("GO-1", vuln.Low)}, nil, p, now, nil, false, flag)
 	if len(r.ExpiredIgnores) != 1 || r.ExpiredIgnores[0].ID != "GO-1" {
 		t.Errorf("expired ignores = %+v, want GO-1", r.ExpiredIgnores)
 	}
@@ -189,7 +193,7 @@ func TestParseVEXKeepsProductsAndTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []VEXProduct{{ID: "pkg:oci/app@sha256%3Aab", Subcomponents: []string{"pkg:golang/x@v1"}}, {ID: "pkg:golang/y@v2"}}
+	want := []result.VEXProduct{{ID: "pkg:oci/app@sha256%3Aab", Subcomponents: []string{"pkg:golang/x@v1"}}, {ID: "pkg:golang/y@v2"}}
 	if len(st) != 2 || !reflect.DeepEqual(st[0].Products, want) {
 		t.Fatalf("products = %+v, want %+v", st[0].Products, want)
 	}
@@ -212,7 +216,7 @@ func FuzzParseReport(f *testing.F) {
 	f.Add([]byte(`{"schema_version":"1","tool":{"name":"customs"},"capability_analysis":{"modules":[{"path":"m","capabilities":[{"capability":"EXEC","direct":true}]}]},"declaration":"capabilities 1\n"}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseReport("fuzz.json", b)
+		r, err := result.Parse("fuzz.json", b)
 		if err != nil {
 			return
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/customs-dev/customs/internal/yamlline"
 	"github.com/customs-dev/customs/posture"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -24,9 +25,9 @@ type Policy struct {
 	// default they fail, so that a gate never opens for want of data.
 	UnknownSeverityPasses bool
 	// Ignores suppress findings until they expire.
-	Ignores []Ignore
+	Ignores []result.Ignore
 	// VEX statements suppress findings they declare not_affected or fixed.
-	VEX []VEXStatement
+	VEX []result.VEXStatement
 	// MaxDBAge fails the scan when the vulnerability data is older; 0 never
 	// fails. WarnDBAge only warns (default 7 days).
 	MaxDBAge, WarnDBAge time.Duration
@@ -47,47 +48,8 @@ func DefaultPolicy() Policy {
 	return Policy{FailOn: vuln.High, WarnDBAge: 7 * 24 * time.Hour, Posture: []PostureRequirement{DefaultPostureRequirement}}
 }
 
-// Ignore is one entry of the ignore file.
-type Ignore struct {
-	ID      string `yaml:"id" json:"id"`
-	Package string `yaml:"package,omitempty" json:"package,omitempty"`
-	// Path narrows a posture ignore to a path (a path.Match pattern:
-	// "/usr/bin/*", or "config:User").
-	Path   string `yaml:"path,omitempty" json:"path,omitempty"`
-	Reason string `yaml:"reason" json:"reason"`
-	Until  Date   `yaml:"until,omitempty" json:"until,omitempty"`
-	// Source is the file and line the entry came from.
-	Source string `yaml:"-" json:"source,omitempty"`
-}
-
-// Date is a day (YYYY-MM-DD); an entry is in force until the end of it.
-type Date struct{ time.Time }
-
-// UnmarshalYAML reads YYYY-MM-DD or an RFC 3339 time.
-func (d *Date) UnmarshalYAML(n *yaml.Node) error {
-	for _, layout := range []string{"2006-01-02", time.RFC3339} {
-		if t, err := time.Parse(layout, n.Value); err == nil {
-			if layout == "2006-01-02" {
-				t = t.Add(24*time.Hour - time.Nanosecond)
-			}
-			d.Time = t
-			return nil
-		}
-	}
-	return fmt.Errorf("line %d: until %q is not a date (write YYYY-MM-DD)", n.Line, n.Value)
-}
-
-// MarshalText writes the day.
-func (d Date) MarshalText() ([]byte, error) {
-	if d.IsZero() {
-		return []byte(""), nil
-	}
-	return []byte(d.Format("2006-01-02")), nil
-}
-
-// Config is the ignore file (.customs.yaml).
 type Config struct {
-	Ignore []Ignore `yaml:"ignore"`
+	Ignore []result.Ignore `yaml:"ignore"`
 	// Posture requires posture rules of images, by repository pattern.
 	Posture []PostureRequirement `yaml:"posture"`
 }

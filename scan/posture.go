@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -12,8 +11,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/verify"
 )
 
@@ -31,98 +32,66 @@ type PostureRequirement struct {
 // secrets baked into an image and cryptominers fail every scan.
 var DefaultPostureRequirement = PostureRequirement{Require: []string{posture.Secret, posture.Miner}, Source: "default"}
 
-// Posture is what the scan made of the image's posture.
-type Posture struct {
-	Minimal bool   `json:"minimal"`
-	User    string `json:"user"`
-	Layers  int    `json:"layers"`
-	Files   int    `json:"files"`
-	// ReadAlone counts the layers the checks read by themselves.
-	ReadAlone int `json:"read_alone"`
-	// Required are the rules whose findings fail the scan of this image.
-	Required []string         `json:"required"`
-	Findings []PostureFinding `json:"findings"`
-	Warnings []string         `json:"warnings,omitempty"`
-}
-
-// PostureFinding is a posture finding with what the policy made of it.
-type PostureFinding struct {
-	posture.Finding
-	Status Status  `json:"status"`
-	Fails  bool    `json:"fails"`
-	Ignore *Ignore `json:"ignore,omitempty"`
-	// Baseline is "new" or "existing" when the scan had a baseline: an
-	// existing finding (the same rule at the same path) fails only with
-	// --fail-on-existing.
-	Baseline string `json:"baseline,omitempty"`
-}
-
 // postureKind is the cache kind of posture reports.
 const postureKind = "posture-" + posture.Version
 
-// postureRun checks an image's posture. Prepare it before the SBOM is
-// made, so that the posture checks read the layers the SBOM reads; report
-// after.
+// postureRun checks an image's posture. Make it before the SBOM, whose
+// image it wraps so that the posture checks read the layers the SBOM reads;
+// report after.
 type postureRun struct {
 	ref, key string
+	cache    *cas.Store
 	scanner  *posture.Scanner
 	cached   *posture.Report
 }
 
 // newPostureRun returns nil when posture is not checked: it is off, or the
 // target is not an image.
-func newPostureRun(art *pull.Artifact, ref string, opts Options) *postureRun {
-	if !opts.Posture || !art.Target.Kind.IsImage() {
+func (j *job) newPostureRun(art *pull.Artifact, ref string) *postureRun {
+	if !j.Posture || !art.Target.Kind.IsImage() {
 		return nil
 	}
-	p := &postureRun{ref: ref, key: art.Digest.String() + "|" + ref}
-	if c := opts.Pull.Cache; c != nil {
-		if b, err := c.Get(postureKind, p.key); err == nil {
-			var rep posture.Report
-			if json.Unmarshal(b, &rep) == nil {
-				p.cached = &rep
-			}
-		}
+	p := &postureRun{ref: ref, key: art.Digest.String() + "|" + ref, cache: j.Cache}
+	if rep, ok := cas.Lookup[*posture.Report](j.Cache, postureKind, p.key); ok {
+		p.cached = rep
 	}
 	return p
 }
 
-// hook is given to the SBOM: the posture checks read the layers it reads.
-func (p *postureRun) hook(opts *Options) {
+// wrap is the image the next stage reads: the checks read its layers too,
+// unless the report is cached.
+func (p *postureRun) wrap(img v1.Image) v1.Image {
 	if p == nil || p.cached != nil {
-		return
+		return img
 	}
-	opts.SBOM.ReadImage = func(img v1.Image) v1.Image {
+	if p.scanner == nil {
 		p.scanner = posture.NewScanner(img, p.ref)
-		return p.scanner.Image()
 	}
+	return p.scanner.Image()
 }
 
 // report finishes the checks, reading what the SBOM did not.
-func (p *postureRun) report(ctx context.Context, art *pull.Artifact, opts Options) (*posture.Report, error) {
+func (p *postureRun) report(ctx context.Context, art *pull.Artifact) (*posture.Report, error) {
 	if p == nil {
 		return nil, nil
 	}
 	if p.cached != nil {
 		return p.cached, nil
 	}
-	if p.scanner == nil {
-		img, err := art.Image(ctx)
+	return cas.Memo(p.cache, postureKind, p.key, func() (*posture.Report, error) {
+		// Unless the SBOM read the image, the checks read it alone: the
+		// wrap makes their scanner.
+		if p.scanner == nil {
+			if _, err := art.Image(ctx); err != nil {
+				return nil, err
+			}
+		}
+		rep, err := p.scanner.Report(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("checking the posture of %s: %w", art.Target.Input, err)
 		}
-		p.scanner = posture.NewScanner(img, p.ref)
-	}
-	rep, err := p.scanner.Report(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("checking the posture of %s: %w", art.Target.Input, err)
-	}
-	if c := opts.Pull.Cache; c != nil {
-		if b, err := json.Marshal(rep); err == nil {
-			c.Put(postureKind, p.key, b)
-		}
-	}
-	return rep, nil
+		return rep, nil
+	})
 }
 
 // requiredPosture are the rules required of an image in repository repo.
@@ -155,10 +124,10 @@ func imageRepo(ref string) string {
 
 // applyPosture sets each posture finding's status and adds the gate's
 // reasons. used and expired mark the ignore entries it applied.
-func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, used, expired []bool) {
+func applyPosture(r *result.Result, rep *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, used, expired []bool) {
 	repo := imageRepo(r.Target.Reference)
-	pr := &Posture{Minimal: rep.Minimal, User: rep.User, Layers: rep.Layers, Files: rep.Files, ReadAlone: rep.ReadAlone,
-		Required: requiredPosture(p.Posture, repo), Findings: []PostureFinding{}, Warnings: rep.Warnings}
+	pr := &result.Posture{Minimal: rep.Minimal, User: rep.User, Layers: rep.Layers, Files: rep.Files, ReadAlone: rep.ReadAlone,
+		Required: requiredPosture(p.Posture, repo), Findings: []result.PostureFinding{}, Warnings: rep.Warnings}
 	if pr.Required == nil {
 		pr.Required = []string{}
 	}
@@ -168,17 +137,17 @@ func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, base 
 	}
 	failing := map[string][]string{}
 	for _, f := range rep.Findings {
-		pf := PostureFinding{Finding: f, Status: Affected}
-		if ig := ignoreFor(p.Ignores, now, func(ig *Ignore) bool { return ig.matchesPosture(f) }, used, expired); ig != nil {
-			pf.Status, pf.Ignore = Ignored, ig
+		pf := result.PostureFinding{Finding: f, Status: result.Affected}
+		if ig := ignoreFor(p.Ignores, now, func(ig *result.Ignore) bool { return matchesPosture(ig, f) }, used, expired); ig != nil {
+			pf.Status, pf.Ignore = result.Ignored, ig
 		}
 		if base != nil {
-			pf.Baseline = New
+			pf.Baseline = result.New
 			if base.posture[f.Key()] {
-				pf.Baseline = Existing
+				pf.Baseline = result.Existing
 			}
 		}
-		if pf.Status == Affected && required[f.Rule] && (pf.Baseline != Existing || failOnExisting) {
+		if pf.Status == result.Affected && required[f.Rule] && (pf.Baseline != result.Existing || failOnExisting) {
 			pf.Fails = true
 			failing[f.Rule] = append(failing[f.Rule], f.Path)
 		}
@@ -202,7 +171,7 @@ func applyPosture(r *Result, rep *posture.Report, p Policy, now time.Time, base 
 
 // matchesPosture says whether an ignore entry names a posture finding:
 // its rule ID, and its path (a path.Match pattern) when the entry has one.
-func (ig *Ignore) matchesPosture(f posture.Finding) bool {
+func matchesPosture(ig *result.Ignore, f posture.Finding) bool {
 	if !strings.EqualFold(ig.ID, f.Rule) {
 		return false
 	}

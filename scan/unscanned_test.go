@@ -15,6 +15,7 @@ import (
 
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -61,11 +62,11 @@ func TestEcosystemWithoutData(t *testing.T) {
 	)
 	art := &pull.Artifact{Target: pull.Target{Kind: pull.SBOMFile, Input: "sbom:test.json"}}
 	goOnly := filepath.Join(testimage.Root(), "testdata", "osv-demo")
-	evaluate := func(db string, allow bool) (*Result, error) {
+	evaluate := func(db string, allow bool) (*result.Result, error) {
 		p := DefaultPolicy()
 		p.WarnDBAge = 0
 		p.AllowUnscanned = allow
-		return Evaluate(context.Background(), art, s, Options{DB: db, Policy: p}, now)
+		return (&Scanner{DB: db, Spell: flag}).Evaluate(context.Background(), art, s, Request{Policy: p}, now)
 	}
 
 	_, err := evaluate(goOnly, false)
@@ -79,7 +80,7 @@ func TestEcosystemWithoutData(t *testing.T) {
 	if !errors.As(err, &perr) {
 		t.Fatalf("Evaluate on Go data only, unscanned allowed = %v, want the gjson finding to fail the gate", err)
 	}
-	if diff := cmp.Diff([]UnscannedEcosystem{{Ecosystem: "Debian", Packages: 2}}, got.Unscanned); diff != "" {
+	if diff := cmp.Diff([]result.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 2}}, got.Unscanned); diff != "" {
 		t.Errorf("unscanned (-want +got):\n%s", diff)
 	}
 	if got.Packages.Matched != 1 {
@@ -107,7 +108,7 @@ func TestEcosystemWithoutData(t *testing.T) {
 	}
 }
 
-func findingsOf(r *Result, ecosystem string) []string {
+func findingsOf(r *result.Result, ecosystem string) []string {
 	var out []string
 	for _, f := range r.Findings {
 		if f.Package.Ecosystem == ecosystem {

@@ -6,30 +6,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/customs-dev/customs/result"
 )
-
-// VEXStatement is one OpenVEX statement, as far as a scan uses it.
-type VEXStatement struct {
-	Vulnerability   string       `json:"vulnerability"`
-	Aliases         []string     `json:"aliases,omitempty"`
-	Products        []VEXProduct `json:"products,omitempty"` // empty means any
-	Status          string       `json:"status"`             // not_affected, affected, fixed, under_investigation
-	Justification   string       `json:"justification,omitempty"`
-	ImpactStatement string       `json:"impact_statement,omitempty"`
-	// Timestamp is when the statement was made (its own, else the
-	// document's); of the statements about a finding, the latest wins.
-	Timestamp time.Time `json:"timestamp,omitzero"`
-	// Source is the document the statement came from.
-	Source string `json:"source"`
-}
-
-// VEXProduct is a product a statement is about: a package (its purl), or
-// the scanned artifact (an image purl, reference or digest), optionally
-// narrowed to subcomponents (the packages inside it).
-type VEXProduct struct {
-	ID            string   `json:"id"`
-	Subcomponents []string `json:"subcomponents,omitempty"`
-}
 
 type openVEXDoc struct {
 	Context    string     `json:"@context"`
@@ -53,7 +32,7 @@ type openVEXDoc struct {
 const maxVEXSize = 16 << 20
 
 // ReadVEX reads an OpenVEX document.
-func ReadVEX(path string) ([]VEXStatement, error) {
+func ReadVEX(path string) ([]result.VEXStatement, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -62,7 +41,7 @@ func ReadVEX(path string) ([]VEXStatement, error) {
 }
 
 // ParseVEX parses an OpenVEX document's statements.
-func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
+func ParseVEX(source string, b []byte) ([]result.VEXStatement, error) {
 	if len(b) > maxVEXSize {
 		return nil, fmt.Errorf("%s: VEX document larger than %d bytes", source, maxVEXSize)
 	}
@@ -73,9 +52,9 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 	if !strings.HasPrefix(doc.Context, "https://openvex.dev/ns") {
 		return nil, fmt.Errorf("%s: not an OpenVEX document (@context %q)", source, doc.Context)
 	}
-	var out []VEXStatement
+	var out []result.VEXStatement
 	for i, st := range doc.Statements {
-		s := VEXStatement{Status: st.Status, Justification: st.Justification, ImpactStatement: st.ImpactStatement, Source: source}
+		s := result.VEXStatement{Status: st.Status, Justification: st.Justification, ImpactStatement: st.ImpactStatement, Source: source}
 		switch {
 		case st.Timestamp != nil:
 			s.Timestamp = *st.Timestamp
@@ -109,7 +88,7 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 			if p.ID == "" {
 				return nil, fmt.Errorf("%s: statement %d has a product without @id", source, i)
 			}
-			vp := VEXProduct{ID: p.ID}
+			vp := result.VEXProduct{ID: p.ID}
 			for _, sc := range p.Subcomponents {
 				if sc.ID != "" {
 					vp.Subcomponents = append(vp.Subcomponents, sc.ID)
@@ -127,7 +106,7 @@ func ParseVEX(source string, b []byte) ([]VEXStatement, error) {
 // products is either the package itself, or the scanned target with no
 // subcomponents or with the package among them. A statement without
 // products is about every package.
-func (s VEXStatement) appliesTo(ids []string, purl string, t Target) bool {
+func appliesTo(s *result.VEXStatement, ids []string, purl string, t result.Target) bool {
 	names := append([]string{s.Vulnerability}, s.Aliases...)
 	hit := false
 	for _, n := range names {
@@ -174,7 +153,7 @@ func samePackage(stated, purl string) bool {
 // isTarget reports whether a product ID names the scanned target: its
 // digest (bare, in a reference, or in a pkg:oci purl), its reference, or the
 // target as written.
-func isTarget(id string, t Target) bool {
+func isTarget(id string, t result.Target) bool {
 	if id == "" {
 		return false
 	}
@@ -188,11 +167,11 @@ func isTarget(id string, t Target) bool {
 
 // vexFor picks the statement that decides a finding: of those about it,
 // the one with the latest timestamp (the later one on a tie).
-func vexFor(stmts []VEXStatement, ids []string, purl string, t Target) *VEXStatement {
-	var best *VEXStatement
+func vexFor(stmts []result.VEXStatement, ids []string, purl string, t result.Target) *result.VEXStatement {
+	var best *result.VEXStatement
 	for i := range stmts {
 		st := &stmts[i]
-		if !st.appliesTo(ids, purl, t) {
+		if !appliesTo(st, ids, purl, t) {
 			continue
 		}
 		if best == nil || !st.Timestamp.Before(best.Timestamp) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/report"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/scan"
 )
 
@@ -63,14 +64,14 @@ pull-request comment for GitHub and GitLab).`,
 			if err != nil {
 				return err
 			}
-			sopts, err := sf.options(a, &pf, &cf, cmd)
+			scanner, sopts, err := sf.options(a, &pf, &cf, cmd)
 			if err != nil {
 				return err
 			}
-			var sides [2]*scan.Result
+			var sides [2]*result.Result
 			var revisions [2]string
 			for i, arg := range args {
-				if sides[i], revisions[i], err = a.diffSide(cmd.Context(), arg, repo, sopts); err != nil {
+				if sides[i], revisions[i], err = a.diffSide(cmd.Context(), scanner, arg, repo, sopts); err != nil {
 					return err
 				}
 			}
@@ -87,7 +88,7 @@ pull-request comment for GitHub and GitLab).`,
 					}
 				}
 			}
-			c := scan.Compare(sides[0], sides[1], scan.CompareOptions{AllowDeclaredChanges: allowDeclared})
+			c := scan.Compare(sides[0], sides[1], scan.CompareOptions{AllowDeclaredChanges: allowDeclared, Spell: flag})
 			c.Base.Revision, c.Head.Revision = revisions[0], revisions[1]
 			rendered := make([][]byte, len(outs))
 			for i, o := range outs {
@@ -123,10 +124,10 @@ pull-request comment for GitHub and GitLab).`,
 
 // diffSide scans one side of a diff, or reads its report; for a git
 // revision it also returns the commit.
-func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options) (*scan.Result, string, error) {
+func (a *app) diffSide(ctx context.Context, scanner *scan.Scanner, arg, repo string, opts scan.Request) (*result.Result, string, error) {
 	if strings.HasSuffix(arg, ".json") {
 		if _, err := os.Stat(arg); err == nil {
-			r, err := scan.ReadReport(arg)
+			r, err := result.Read(arg)
 			if err != nil {
 				return nil, "", usageError{err: err}
 			}
@@ -138,7 +139,7 @@ func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options)
 		if err != nil {
 			return nil, "", fmt.Errorf("exporting %s: %w", arg, err)
 		}
-		r, err := a.scanSide(ctx, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, opts)
+		r, err := a.scanSide(ctx, scanner, pull.Target{Kind: pull.Dir, Ref: dir, Input: "dir:" + dir}, opts)
 		if r != nil {
 			r.Target.Input = arg
 		}
@@ -148,12 +149,12 @@ func (a *app) diffSide(ctx context.Context, arg, repo string, opts scan.Options)
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := a.scanSide(ctx, t, opts)
+	r, err := a.scanSide(ctx, scanner, t, opts)
 	return r, "", err
 }
 
-func (a *app) scanSide(ctx context.Context, t pull.Target, opts scan.Options) (*scan.Result, error) {
-	r, err := scan.Run(ctx, t, opts)
+func (a *app) scanSide(ctx context.Context, scanner *scan.Scanner, t pull.Target, opts scan.Request) (*result.Result, error) {
+	r, err := scanner.Scan(ctx, t, opts)
 	var perr *scan.PolicyError
 	if err != nil && !errors.As(err, &perr) {
 		return nil, fmt.Errorf("scanning %s: %w", t.Input, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/report"
+	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/vuln"
 )
@@ -102,13 +103,13 @@ customs diff.`,
 			if err != nil {
 				return err
 			}
-			sopts, err := sf.options(a, &pf, &cf, cmd)
+			scanner, sopts, err := sf.options(a, &pf, &cf, cmd)
 			if err != nil {
 				return err
 			}
-			var base *scan.Result
+			var base *result.Result
 			if baselineFile != "" {
-				if base, err = scan.ReadReport(baselineFile); err != nil {
+				if base, err = result.Read(baselineFile); err != nil {
 					return usageError{err: err}
 				}
 			}
@@ -125,7 +126,7 @@ customs diff.`,
 			sopts.Baseline, sopts.FailOnExisting, sopts.AllowDeclaredChanges = base, failOnExisting, allowDeclared
 			sopts.Capabilities = declared
 			sopts.NeedSBOM = slices.ContainsFunc(outs, func(o output) bool { return o.format == "cyclonedx-json" })
-			res, err := scan.Run(cmd.Context(), target, sopts)
+			res, err := scanner.Scan(cmd.Context(), target, sopts)
 			var perr *scan.PolicyError
 			var merr *vuln.MissingEcosystemError
 			if errors.As(err, &merr) {

@@ -46,26 +46,31 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.StringSliceVar(&sf.requirePosture, "require-posture", nil, "posture rules whose findings fail the scan, besides secret and miner (comma-separated: "+strings.Join(posture.RuleIDs(), ", ")+")")
 }
 
-// options builds the scan options from the flags: where to fetch, the
-// data, the policy and the trust policy, and how Go code is built.
-func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Command) (scan.Options, error) {
+// options builds the scanner and the request from the flags: where to
+// fetch, the data, the policy and the trust policy, and how Go code is
+// built.
+func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Command) (*scan.Scanner, scan.Request, error) {
 	opts, policy, trust, err := sf.policies(a, pf, cmd)
 	if err != nil {
-		return scan.Options{}, err
+		return nil, scan.Request{}, err
 	}
 	maxRecord, err := parseSize(sf.maxRecordSize)
 	if err != nil {
-		return scan.Options{}, usageError{err: fmt.Errorf("--max-osv-record-size %q: %v", sf.maxRecordSize, err)}
+		return nil, scan.Request{}, usageError{err: fmt.Errorf("--max-osv-record-size %q: %v", sf.maxRecordSize, err)}
 	}
-	return scan.Options{
-		MaxRecordSize:     maxRecord,
+	s := &scan.Scanner{
+		Cache:         opts.Cache,
+		Pull:          opts,
+		SBOM:          pf.sbomOptions(opts.Cache, opts.Logger, opts.Progress),
+		DB:            a.dbPath(sf.db),
+		MaxRecordSize: maxRecord,
+		Logger:        opts.Logger,
+		Spell:         flag,
+	}
+	return s, scan.Request{
 		Trust:             trust,
-		Pull:              opts,
-		SBOM:              pf.sbomOptions(opts.Cache, opts.Logger, opts.Progress),
-		DB:                a.dbPath(sf.db),
 		Policy:            policy,
 		Posture:           sf.posture,
-		Logger:            opts.Logger,
 		CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
 	}, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/customs-dev/customs/internal/testimage"
-	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/result"
 )
 
 // debianRecord is a hand-written OSV record of a package that
@@ -71,11 +71,11 @@ func TestScanWithoutAnEcosystemsData(t *testing.T) {
 	if !strings.Contains(stderr, "warning: "+strconv.Itoa(nDebian)+" package(s) not scanned") {
 		t.Errorf("no warning of the unscanned Debian packages:\n%s", stderr)
 	}
-	got, err := scan.ReadReport(out("json"))
+	got, err := result.Read(out("json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]scan.UnscannedEcosystem{{Ecosystem: "Debian", Packages: nDebian}}, got.Unscanned); diff != "" {
+	if diff := cmp.Diff([]result.UnscannedEcosystem{{Ecosystem: "Debian", Packages: nDebian}}, got.Unscanned); diff != "" {
 		t.Errorf("JSON unscanned (-want +got):\n%s", diff)
 	}
 	for format, want := range map[string]string{
@@ -95,7 +95,7 @@ func TestScanWithoutAnEcosystemsData(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("scan on Go and Debian data: exit %d, want 1:\n%s", code, stderr)
 	}
-	full, err := scan.ReadReport(fullOut)
+	full, err := result.Read(fullOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestScanWithoutAnEcosystemsData(t *testing.T) {
 
 // findings are a report's findings of an ecosystem, with what they do to
 // the gate.
-func findings(r *scan.Result, ecosystem string) []string {
+func findings(r *result.Result, ecosystem string) []string {
 	var out []string
 	for _, f := range r.Findings {
 		if f.Package.Ecosystem == ecosystem {
