@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/capabilities/trace"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/scan"
 )
 
 // capsFlags choose what is built when Go code is analyzed.
@@ -22,6 +22,9 @@ type capsFlags struct {
 	goos, goarch string
 	tags         []string
 	outputs      []string
+	// pull are the fetching flags of the caps commands, which take images
+	// and modules as scan does.
+	pull pullFlags
 }
 
 func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
@@ -36,10 +39,13 @@ func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 
 const capsTargets = `TARGET is a directory (the packages under it: DIR/... or DIR), dir:PATH,
 gomod:MODULE@VERSION (the module through GOPROXY, checksums verified, analyzed
-with its dependencies), or a compiled Go executable (x86-64 or arm64 ELF,
+with its dependencies), a compiled Go executable (x86-64 or arm64 ELF,
 stripped or not: its direct calls into the standard library, read from the
-machine code; calls through interfaces are not seen); customs caps diff and
-check also read the JSON that customs caps analyze -o json writes.`
+machine code; calls through interfaces are not seen), or an image as customs
+scan takes it (registry.example/repo:tag, oci:DIR, docker-archive:FILE,
+oci-archive:FILE: the Go executables in it, fetched with the same flags and
+limits); customs caps diff and check also read the JSON that customs caps
+analyze -o json writes.`
 
 func (a *app) newCapsCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -75,7 +81,7 @@ M's code; with one call path from the module's function to the standard library.
 			if err != nil {
 				return err
 			}
-			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			res, err := a.analyzeCaps(cmd, args[0], cf)
 			if err != nil {
 				return err
 			}
@@ -88,6 +94,7 @@ M's code; with one call path from the module's function to the standard library.
 		},
 	}
 	cf.register(cmd, true)
+	cf.pull.register(cmd)
 	return cmd
 }
 
@@ -119,7 +126,7 @@ customs trace saw the program do.
 				_, err = a.stdout.Write(trace.Declaration(p).Format())
 				return err
 			}
-			res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			res, err := a.analyzeCaps(cmd, args[0], cf)
 			if err != nil {
 				return err
 			}
@@ -128,6 +135,7 @@ customs trace saw the program do.
 		},
 	}
 	cf.register(cmd, false)
+	cf.pull.register(cmd)
 	cmd.Flags().StringVar(&fromProfile, "from-profile", "", "propose the declaration from what customs trace saw (a profile.json) instead")
 	return cmd
 }
@@ -183,7 +191,7 @@ it reaches through another module is that module's to declare.
 				}
 				rep = trace.Check(f, p)
 			} else {
-				res, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+				res, err := a.analyzeCaps(cmd, args[0], cf)
 				if err != nil {
 					return err
 				}
@@ -206,6 +214,7 @@ it reaches through another module is that module's to declare.
 		},
 	}
 	cf.register(cmd, true)
+	cf.pull.register(cmd)
 	cmd.Flags().StringVar(&declared, "declared", "", "the capabilities.txt to check against")
 	cmd.Flags().StringVar(&profile, "profile", "", "check what customs trace saw (profile.json) instead of the code: scopes are checked against the arguments")
 	return cmd
@@ -234,11 +243,11 @@ customs caps analyze) and lists, per module, the capabilities its own code gaine
 			if err != nil {
 				return err
 			}
-			old, err := a.analyzeCaps(cmd.Context(), args[0], cf)
+			old, err := a.analyzeCaps(cmd, args[0], cf)
 			if err != nil {
 				return err
 			}
-			new, err := a.analyzeCaps(cmd.Context(), args[1], cf)
+			new, err := a.analyzeCaps(cmd, args[1], cf)
 			if err != nil {
 				return err
 			}
@@ -269,6 +278,7 @@ customs caps analyze) and lists, per module, the capabilities its own code gaine
 		},
 	}
 	cf.register(cmd, true)
+	cf.pull.register(cmd)
 	return cmd
 }
 
@@ -281,64 +291,59 @@ func loadDeclaration(file string) (*capabilities.File, error) {
 	return capabilities.Parse(file, b)
 }
 
-// analyzeCaps analyzes a caps TARGET, or reads a saved JSON result.
-func (a *app) analyzeCaps(ctx context.Context, arg string, cf capsFlags) (*capabilities.Result, error) {
-	opts := capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags, Logger: a.logger()}
-	switch {
-	case strings.HasSuffix(arg, ".json"):
+// analyzeCaps analyzes a caps TARGET as scan does, or reads a saved JSON
+// result.
+func (a *app) analyzeCaps(cmd *cobra.Command, arg string, cf capsFlags) (*capabilities.Result, error) {
+	if strings.HasSuffix(arg, ".json") {
 		return readCapsJSON(arg)
-	case strings.HasPrefix(arg, "gomod:"):
-		t, err := pull.ParseTarget(arg)
-		if err != nil {
-			return nil, err
-		}
-		var pf pullFlags
-		popts, err := pf.options(a, nil)
-		if err != nil {
-			return nil, err
-		}
-		art, err := pull.Fetch(ctx, t, popts)
-		if err != nil {
-			return nil, err
-		}
-		defer art.Close()
-		opts.Dir = art.Dir
-		if art.Module != nil {
-			if err := capabilities.PrepareModule(&opts, art.Module.Path); err != nil {
-				return nil, err
-			}
-		}
-	case isExecutable(arg):
-		f, err := os.Open(arg)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		res, err := capabilities.AnalyzeBinary(f)
-		if err != nil {
-			return nil, usageError{err: fmt.Errorf("%s: %w", arg, err)}
-		}
-		return res, nil
-	default:
-		dir := strings.TrimPrefix(arg, "dir:")
-		dir = strings.TrimSuffix(strings.TrimSuffix(dir, "..."), string(filepath.Separator))
-		if dir == "" {
-			dir = "."
-		}
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, usageError{err: fmt.Errorf("%s is not a directory, a gomod:MODULE@VERSION or a .json result", arg)}
-		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, err
-		}
-		opts.Dir = abs
 	}
-	res, err := capabilities.Analyze(ctx, opts)
+	t, err := capsTarget(arg)
 	if err != nil {
-		return nil, fmt.Errorf("analyzing %s: %w", arg, err)
+		return nil, err
 	}
-	return res, nil
+	popts, err := cf.pull.options(a, cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &scan.Scanner{Cache: popts.Cache, Pull: popts, SBOM: cf.pull.sbomOptions(popts.Cache, popts.Logger, popts.Progress), Logger: popts.Logger, Spell: flag}
+	res, _, err := s.Capabilities(cmd.Context(), t, capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags})
+	if err != nil && t.Kind == pull.Dir && isExecutable(t.Ref) {
+		// An executable customs cannot read is the user's to change.
+		return nil, usageError{err: err}
+	}
+	return res, err
+}
+
+// capsTarget reads a caps TARGET: pull.ParseTarget's, where a directory
+// may be written as a package pattern (DIR/...), and a bare name that
+// names no file is a missing directory rather than an image.
+func capsTarget(arg string) (pull.Target, error) {
+	notDir := usageError{err: fmt.Errorf("%s is not a directory, a gomod:MODULE@VERSION or a .json result", arg)}
+	var t pull.Target
+	if rest, ok := strings.CutSuffix(arg, "..."); ok && (rest == "" || strings.HasSuffix(rest, "/") || rest == "dir:") {
+		t = pull.Target{Kind: pull.Dir, Ref: strings.TrimPrefix(rest, "dir:"), Input: arg}
+	} else {
+		var err error
+		if t, err = parseTarget(arg); err != nil {
+			return t, err
+		}
+		if t.Kind == pull.Registry && t.Ref == arg && !strings.ContainsAny(arg, "/:@") {
+			return t, notDir
+		}
+		if t.Kind != pull.Dir {
+			return t, nil
+		}
+	}
+	dir := strings.TrimSuffix(t.Ref, string(filepath.Separator))
+	if dir == "" {
+		dir = "."
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() && !isExecutable(dir) {
+		return t, notDir
+	}
+	abs, err := filepath.Abs(dir)
+	t.Ref = abs
+	return t, err
 }
 
 func readProfile(file string) (*trace.Profile, error) {
