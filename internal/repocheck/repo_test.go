@@ -127,3 +127,36 @@ func TestNoFlagsInLibraries(t *testing.T) {
 		}
 	})
 }
+
+// timing is a figure of time in a comment: "5 ms", "1.5s", "90 seconds".
+var timing = regexp.MustCompile(`\b[0-9]+(?:\.[0-9]+)? ?(?:ns|µs|us|ms|s|seconds?|minutes?)\b`)
+
+// timingsAllowed are durations in comments that are settings of other
+// software, not measured figures, and the reason for each.
+var timingsAllowed = map[string]string{
+	"admission/decide.go: 1 s":  "go-containerregistry's retry schedule",
+	"admission/server.go: 10 s": "the API server's default webhook timeout",
+}
+
+// TestNoTimingsInComments: figures of time go stale in comments;
+// bench/README.md holds them, measured and dated. Durations that are
+// settings (a default timeout, a cache's lifetime) are written in code,
+// not as a measured figure in a comment; tests may say what they wait for.
+func TestNoTimingsInComments(t *testing.T) {
+	sources(t, func(rel string, b []byte) {
+		if strings.HasSuffix(rel, "_test.go") || generated.Match(b) || strings.HasPrefix(rel, "bench/") {
+			return
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(nil, 1<<20)
+		for n := 1; sc.Scan(); n++ {
+			_, comment, ok := strings.Cut(sc.Text(), "//")
+			if !ok {
+				continue
+			}
+			if m := timing.FindString(comment); m != "" && timingsAllowed[rel+": "+m] == "" {
+				t.Errorf("%s:%d: a timing in a comment (%q): put measured figures in bench/README.md", rel, n, m)
+			}
+		}
+	})
+}
