@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -81,7 +82,31 @@ Exit codes: 0 passed, 1 the policy failed, 2 customs could not do its job.`,
 	root.PersistentFlags().StringVar(&a.cacheDir, "cache-dir", "", "cache directory (default $CUSTOMS_CACHE, else the user cache dir + /customs)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err: err, help: c.CommandPath()} })
 	root.AddCommand(a.newSBOMCmd(), a.newScanCmd(), a.newVerifyCmd(), a.newCapsCmd(), a.newTraceCmd(), a.newDiffCmd(), a.newServeCmd(), a.newDBCmd(), a.newVersionCmd())
+	// cobra adds completion when it runs; added now, its shells' group
+	// refuses an unknown shell like the others.
+	root.InitDefaultCompletionCmd()
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (caps, db, completion) refuse an unknown subcommand as bad usage, exit
+// 2, where cobra would print the help and exit 0: a script that mistypes
+// "customs db updte" must not pass. Without arguments they print the help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasParent() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{err: fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()), help: c.CommandPath()}
+		}
+		return c.Help()
+	}
 }
 
 func (a *app) logger() *slog.Logger {
