@@ -282,15 +282,6 @@ customs caps analyze) and lists, per module, the capabilities its own code gaine
 	return cmd
 }
 
-// loadDeclaration reads and parses a capabilities.txt.
-func loadDeclaration(file string) (*capabilities.File, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("reading the declaration: %w", err)
-	}
-	return capabilities.Parse(file, b)
-}
-
 // analyzeCaps analyzes a caps TARGET as scan does, or reads a saved JSON
 // result.
 func (a *app) analyzeCaps(cmd *cobra.Command, arg string, cf capsFlags) (*capabilities.Result, error) {

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"math"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
@@ -70,39 +64,6 @@ func (f *pullFlags) registerCI(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.includeCI, "include-ci", false, "list in a gomod: module's SBOM the GitHub Actions its .github/workflows use (by default left out: they build and test the module's repository and are not part of the module its users import)")
 }
 
-// oneTarget checks that a command was given exactly one TARGET.
-func oneTarget(cmd *cobra.Command, args []string) error {
-	if len(args) != 1 {
-		return usageError{err: fmt.Errorf("%s takes exactly one TARGET, got %d", cmd.Name(), len(args))}
-	}
-	return nil
-}
-
-// parseTarget is pull.ParseTarget, but a target that reads as a file path
-// and names no file is reported as a missing file: otherwise it would be
-// taken for an image name, and the user told of a registry's DNS error.
-func parseTarget(arg string) (pull.Target, error) {
-	t, err := pull.ParseTarget(arg)
-	if err != nil || t.Kind != pull.Registry || t.Ref != arg || !looksLikePath(arg) {
-		return t, err
-	}
-	if _, serr := os.Stat(arg); errors.Is(serr, fs.ErrNotExist) {
-		return t, fmt.Errorf("%s: no such file or directory (an image in a registry is named like registry.example/repo:tag)", arg)
-	}
-	return t, nil
-}
-
-// looksLikePath tells a path from an image reference by the shapes image
-// references do not take.
-func looksLikePath(s string) bool {
-	for _, suffix := range []string{".tar", ".tar.gz", ".tgz", ".json", ".zip"} {
-		if strings.HasSuffix(s, suffix) {
-			return true
-		}
-	}
-	return strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~")
-}
-
 // options builds pull options from the flags and the injected environment.
 func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 	store, err := cas.Open(a.cachePath())
@@ -144,25 +105,4 @@ func (f *pullFlags) options(a *app, cmd *cobra.Command) (pull.Options, error) {
 		opts.Platform = p
 	}
 	return opts, nil
-}
-
-// parseSize reads a byte count: 123, 512KiB, 64MiB, 16GiB (KB, MB, GB are
-// read as the binary units too).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt64/mult {
-		return 0, errors.New("write a positive size such as 16GiB")
-	}
-	return n * mult, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -195,15 +194,4 @@ func (a *app) loadIgnores(p *scan.Policy, path string) error {
 	p.Ignores = c.Ignore
 	p.Posture = append(p.Posture, c.Posture...)
 	return nil
-}
-
-// dbPath is --db, else $CUSTOMS_DB, else <cache>/osv.
-func (a *app) dbPath(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if d := a.getenv("CUSTOMS_DB"); d != "" {
-		return d
-	}
-	return filepath.Join(a.cachePath(), "osv")
 }

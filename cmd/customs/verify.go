@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -283,31 +282,6 @@ mismatch, annotations, image not allowed by the trust policy); 2 the inputs coul
 	return cmd
 }
 
-// tufRoot fetches the trusted root through TUF, cached in the cache
-// directory for a day.
-func (a *app) tufRoot(mirror, rootFile string) (*root.TrustedRoot, error) {
-	return verify.FetchTrustedRoot(verify.TUF{Mirror: mirror, RootFile: rootFile, CacheDir: a.cachePath(), CacheDays: 1})
-}
-
-// loadTrustPolicy reads a trust policy; one that names no trusted root
-// but needs one gets it through TUF.
-func (a *app) loadTrustPolicy(file, mirror, rootFile string) (*verify.Policy, error) {
-	p, err := verify.LoadPolicy(file)
-	if err != nil {
-		return nil, err
-	}
-	a.warnInsecurePolicy(p)
-	if !p.NeedsTrustedRoot() {
-		return p, nil
-	}
-	tr, err := a.tufRoot(mirror, rootFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s names no trusted-root: %w", file, err)
-	}
-	p.SetTrustedMaterial(tr)
-	return p, nil
-}
-
 // warnInsecurePolicy says which entries of a trust policy waive the
 // transparency-log proof of the signatures they accept, or the SCT of the
 // keyless certificates.
@@ -328,12 +302,6 @@ func (f *verifyFlags) trustSet(cmd *cobra.Command) bool {
 		}
 	}
 	return false
-}
-
-func (a *app) writeJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // printImageResult prints what verified of an image.
