@@ -255,25 +255,24 @@ func cached(opts Options, key string, make func() (*syftsbom.SBOM, error)) (*syf
 	if opts.ForMatching {
 		return make()
 	}
-	if opts.Cache != nil {
-		start := time.Now()
-		if b, err := opts.Cache.Get("sbom", key); err == nil {
-			if s, _, _, err := syftjson.NewFormatDecoder().Decode(bytes.NewReader(b)); err == nil {
-				opts.logger().Debug("SBOM from cache", "key", key, "bytes", len(b), "took", time.Since(start))
-				return s, nil
-			}
+	encode := func(s *syftsbom.SBOM) ([]byte, error) {
+		var buf bytes.Buffer
+		enc, err := syftjson.NewFormatEncoderWithConfig(syftjson.EncoderConfig{Legacy: false})
+		if err != nil {
+			return nil, err
 		}
+		err = enc.Encode(&buf, *s)
+		return buf.Bytes(), err
 	}
-	s, err := make()
-	if err != nil || opts.Cache == nil || key == "" {
+	decode := func(b []byte) (*syftsbom.SBOM, error) {
+		start := time.Now()
+		s, _, _, err := syftjson.NewFormatDecoder().Decode(bytes.NewReader(b))
+		if err == nil {
+			opts.logger().Debug("SBOM from cache", "key", key, "bytes", len(b), "took", time.Since(start))
+		}
 		return s, err
 	}
-	var buf bytes.Buffer
-	enc, err := syftjson.NewFormatEncoderWithConfig(syftjson.EncoderConfig{Legacy: false})
-	if err == nil && enc.Encode(&buf, *s) == nil {
-		opts.Cache.Put("sbom", key, buf.Bytes())
-	}
-	return s, nil
+	return cas.MemoWith(opts.Cache, "sbom", key, encode, decode, make)
 }
 
 // defaultConfig is a copy of syft's default configuration, made once per

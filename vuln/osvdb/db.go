@@ -168,30 +168,36 @@ func (db *DB) index(base string) (*index, error) {
 		db.indexes[key] = ix
 		return ix, nil
 	}
-	if db.cache != nil {
-		if b, err := db.cache.Get("osv-index", fp); err == nil {
-			if s, ok := decodeIndex(b); ok {
-				db.indexes[key] = s.Index
-				return s.Index, nil
-			}
+	encode := func(ix *index) ([]byte, error) { return encodeIndex(ix, 0, 0) }
+	ix, err := cas.MemoWith(db.cache, "osv-index", fp, encode, decodeCached, func() (*index, error) {
+		start := time.Now()
+		ix, data, err := buildIndex(src, db.maxRecord)
+		if err != nil {
+			return nil, err
 		}
-	}
-	start := time.Now()
-	ix, data, err := buildIndex(src, db.maxRecord)
+		if data != nil {
+			db.held[src] = data
+		}
+		db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
+		return ix, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if data != nil {
-		db.held[src] = data
-	}
-	db.logger.Debug("indexed OSV records", "source", src, "records", ix.Records, "took", time.Since(start))
-	if db.cache != nil {
-		if b, err := encodeIndex(ix, 0, 0); err == nil {
-			db.cache.Put("osv-index", fp, b)
-		}
-	}
 	db.indexes[key] = ix
 	return ix, nil
+}
+
+// errStaleIndex marks a cached index that does not decode.
+var errStaleIndex = errors.New("cached index does not decode")
+
+// decodeCached reads an index from the cache.
+func decodeCached(b []byte) (*index, error) {
+	s, ok := decodeIndex(b)
+	if !ok {
+		return nil, errStaleIndex
+	}
+	return s.Index, nil
 }
 
 // fingerprint identifies a source by path, size and modification time,
