@@ -268,7 +268,7 @@ func spell(setting string) string {
 }
 
 // ruleKeys are the keys of a rule (and of defaults) in the policy.
-var ruleKeys = map[string]bool{"fail-on": true, "unknown-severity": true, "allow-unscanned": true}
+var ruleKeys = map[string]bool{"fail-on": true, "unknown-severity": true, "allow-unscanned": true, "reachability": true}
 
 // cause says what failed when a scan could not decide.
 func cause(err error) string {

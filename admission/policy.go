@@ -42,6 +42,7 @@ import (
 //	    fail-on: critical                    # low | medium | high | critical
 //	    unknown-severity: fail               # fail | pass
 //	    allow-unscanned: false
+//	    reachability: gate                   # gate | report | off (docs/reachability.md)
 //	    ignore: [{id: GHSA-…, reason: …, until: 2026-12-31}]
 //	    failure-policy: closed               # closed | open: on timeouts and registry errors
 //	    capabilities: capabilities.txt       # the Go executables' modules may do only this
@@ -60,13 +61,16 @@ type Policy struct {
 // Rule says how images are scanned and what happens when no decision can
 // be made.
 type Rule struct {
-	Images          string          `yaml:"images,omitempty"`
-	Namespaces      []string        `yaml:"namespaces,omitempty"`
-	FailOn          string          `yaml:"fail-on,omitempty"`
-	UnknownSeverity string          `yaml:"unknown-severity,omitempty"`
-	AllowUnscanned  *bool           `yaml:"allow-unscanned,omitempty"`
-	Ignore          []result.Ignore `yaml:"ignore,omitempty"`
-	FailurePolicy   string          `yaml:"failure-policy,omitempty"`
+	Images          string   `yaml:"images,omitempty"`
+	Namespaces      []string `yaml:"namespaces,omitempty"`
+	FailOn          string   `yaml:"fail-on,omitempty"`
+	UnknownSeverity string   `yaml:"unknown-severity,omitempty"`
+	AllowUnscanned  *bool    `yaml:"allow-unscanned,omitempty"`
+	// Reachability is gate (the default: Go vulnerabilities the image's
+	// executables do not reach pass), report or off (docs/reachability.md).
+	Reachability  string          `yaml:"reachability,omitempty"`
+	Ignore        []result.Ignore `yaml:"ignore,omitempty"`
+	FailurePolicy string          `yaml:"failure-policy,omitempty"`
 	// FailurePolicyK8s is failure-policy spelled as in a webhook
 	// configuration (failurePolicy), accepted too; Ignore means open and
 	// Fail closed there, and here.
@@ -218,6 +222,9 @@ func ParsePolicy(source string, b []byte) (*Policy, error) {
 		if r.AllowUnscanned == nil {
 			r.AllowUnscanned = p.Defaults.AllowUnscanned
 		}
+		if r.Reachability == "" {
+			r.Reachability = p.Defaults.Reachability
+		}
 		r.Ignore = append(r.Ignore, p.Defaults.Ignore...)
 		if r.Capabilities == "" {
 			r.Capabilities = p.Defaults.Capabilities
@@ -257,6 +264,11 @@ func (r *Rule) compile(base scan.Policy, failure string) error {
 	if r.AllowUnscanned != nil {
 		sp.AllowUnscanned = *r.AllowUnscanned
 	}
+	reachability, err := scan.ParseReachability(r.Reachability)
+	if err != nil {
+		return fmt.Errorf("reachability: %q: use gate, report or off", r.Reachability)
+	}
+	sp.Reachability = reachability
 	for _, ig := range r.Ignore {
 		if ig.ID == "" {
 			return errors.New("an ignore entry has no id")

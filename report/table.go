@@ -44,13 +44,23 @@ func WriteTable(w io.Writer, r *result.Result, opts TableOptions) error {
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "(no vulnerabilities found)")
 	} else {
+		// Graded findings (Go vulnerabilities in executables) show how
+		// far the program reaches them.
+		graded := slices.ContainsFunc(r.Findings, func(f result.Finding) bool { return f.Reachability != "" })
 		t := &table{header: []string{"PACKAGE", "INSTALLED", "FIXED IN", "SEVERITY", "ID", "STATUS", "LOCATION", "SUMMARY"}}
+		if graded {
+			t.header = slices.Insert(t.header, 6, "REACH")
+		}
 		for _, f := range r.Findings {
 			status := string(f.Status)
 			if f.Fails {
 				status = "FAILS"
 			}
-			t.rows = append(t.rows, []string{f.Package.Name, f.Package.Version, strings.Join(fixedVersions(f), ", "), f.Severity.String(), ids(f), status, location(f.Package.Locations), trim(summary(f), 70)})
+			row := []string{f.Package.Name, f.Package.Version, strings.Join(fixedVersions(f), ", "), f.Severity.String(), ids(f), status, location(f.Package.Locations), trim(summary(f), 70)}
+			if graded {
+				row = slices.Insert(row, 6, f.Reachability)
+			}
+			t.rows = append(t.rows, row)
 		}
 		paint := func(col int, cell string) string {
 			if col == 3 && opts.Color {

@@ -30,6 +30,10 @@ type Finding struct {
 	Status Status `json:"status"`
 	// Fails is set when the finding fails the gate.
 	Fails bool `json:"fails"`
+	// Reachability is how far the program reaches a Go vulnerability
+	// (reach.Level: called, unknown, imported, required, other_platform),
+	// "" when it was not graded.
+	Reachability string `json:"reachability,omitempty"`
 	// Baseline is "new" or "existing" when the scan had a baseline.
 	Baseline string `json:"baseline,omitempty"`
 	// Ignore is the entry that ignores it; VEX the statement that

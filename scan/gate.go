@@ -9,16 +9,20 @@ import (
 	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // apply sets each finding's status and the gate's verdict.
-func apply(r *result.Result, findings []vuln.Finding, pos *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, spell func(string) string) {
+func apply(r *result.Result, findings []vuln.Finding, levels []reach.Level, pos *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, spell func(string) string) {
 	used := make([]bool, len(p.Ignores))
 	expiredSeen := make([]bool, len(p.Ignores))
 	r.Gate = result.Gate{FailOn: p.FailOn.String(), UnknownSeverity: unknownSeverity(p), Passed: true}
 	counts := map[vuln.Severity]int{}
-	for _, vf := range findings {
+	for i, vf := range findings {
 		f := result.Finding{Finding: vf, Status: result.Affected}
+		if i < len(levels) {
+			f.Reachability = string(levels[i])
+		}
 		ids := append(append([]string{}, vf.IDs...), vf.Aliases...)
 		if ig := ignoreFor(p.Ignores, now, func(ig *result.Ignore) bool { return ignoreMatches(ig, ids, vf.Package.Name) }, used, expiredSeen); ig != nil {
 			f.Status, f.Ignore = result.Ignored, ig
@@ -39,6 +43,11 @@ func apply(r *result.Result, findings []vuln.Finding, pos *posture.Report, p Pol
 			// Against a baseline, what was already there is not this
 			// change's doing.
 			if f.Baseline == result.Existing && !failOnExisting {
+				f.Fails = false
+			}
+			// What the program does not reach is reported and passes,
+			// unless the policy gates on every finding.
+			if f.Reachability != "" && !reach.Level(f.Reachability).Reached() && p.Reachability != ReachReport {
 				f.Fails = false
 			}
 			if f.Fails {

@@ -41,6 +41,10 @@ type Policy struct {
 	AllowUnscanned bool
 	// Posture are the posture rules required of images, by repository.
 	Posture []PostureRequirement
+	// Reachability says whether Go findings in executables are graded by
+	// how far the program reaches them, and whether those it does not
+	// reach pass ("" is ReachGate).
+	Reachability Reachability
 }
 
 // DefaultPolicy fails on HIGH and above, and on UNKNOWN.
@@ -52,6 +56,9 @@ type Config struct {
 	Ignore []result.Ignore `yaml:"ignore"`
 	// Posture requires posture rules of images, by repository pattern.
 	Posture []PostureRequirement `yaml:"posture"`
+	// Reachability is the reachability setting (gate, report, off), ""
+	// when the file does not say.
+	Reachability Reachability `yaml:"reachability,omitempty"`
 }
 
 // ErrConfig reports an ignore file that does not parse.
@@ -100,6 +107,11 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 		}
 		if err := posture.CheckRules(r.Require); err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", r.Source, ErrConfig, err)
+		}
+	}
+	if c.Reachability != "" {
+		if _, err := ParseReachability(string(c.Reachability)); err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", path, ErrConfig, err)
 		}
 	}
 	for _, ig := range c.Ignore {

@@ -193,5 +193,8 @@ func (a *app) loadIgnores(p *scan.Policy, path string) error {
 	}
 	p.Ignores = c.Ignore
 	p.Posture = append(p.Posture, c.Posture...)
+	if c.Reachability != "" {
+		p.Reachability = c.Reachability
+	}
 	return nil
 }

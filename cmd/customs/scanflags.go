@@ -27,6 +27,7 @@ type scanFlags struct {
 	posture                     bool
 	maxRecordSize               string
 	requirePosture              []string
+	reachability                string
 }
 
 func (sf *scanFlags) register(cmd *cobra.Command) {
@@ -43,6 +44,7 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
 	f.StringVar(&sf.maxRecordSize, "max-osv-record-size", "16MiB", "skip (with a warning) OSV records larger than this")
 	f.BoolVar(&sf.posture, "posture", true, "check how an image is built: root user, setuid files, shells, attack tools, miners, secrets (--posture=false skips it)")
+	f.StringVar(&sf.reachability, "reachability", "gate", "Go vulnerabilities in executables, graded by whether the program holds the vulnerable function (called), package (imported) or only module (required): gate fails on called ones only, report grades and fails on every one, off does not grade (docs/reachability.md)")
 	f.StringSliceVar(&sf.requirePosture, "require-posture", nil, "posture rules whose findings fail the scan, besides secret and miner (comma-separated: "+strings.Join(posture.RuleIDs(), ", ")+")")
 }
 
@@ -88,6 +90,10 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 	default:
 		return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--unknown-severity %q: use fail or pass", sf.unknown)}
 	}
+	reachability, err := scan.ParseReachability(sf.reachability)
+	if err != nil {
+		return pull.Options{}, policy, nil, usageError{err: fmt.Errorf("--%v", err)}
+	}
 	policy.MaxDBAge, policy.WarnDBAge = sf.maxAge, sf.warnAge
 	policy.AllowUnscanned = sf.allowUnscanned
 	if len(sf.requirePosture) > 0 {
@@ -98,6 +104,10 @@ func (sf *scanFlags) policies(a *app, pf *pullFlags, cmd *cobra.Command) (pull.O
 	}
 	if err := a.loadIgnores(&policy, sf.config); err != nil {
 		return pull.Options{}, policy, nil, err
+	}
+	// The flag, when given, overrides the ignore file's reachability.
+	if policy.Reachability == "" || cmd != nil && cmd.Flags().Changed("reachability") {
+		policy.Reachability = reachability
 	}
 	for _, f := range sf.vexFiles {
 		st, err := scan.ReadVEX(f)
