@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -52,13 +53,58 @@ const reachKind = "reach-binary-1"
 
 // grade grades the Go findings found in executables: their levels, by
 // index ("" for a finding not graded: not Go, or found in source).
-func (j *job) grade(ctx context.Context, art *pull.Artifact, findings []vuln.Finding) []reach.Level {
+func (j *job) grade(ctx context.Context, art *pull.Artifact, findings []vuln.Finding, revision string) []reach.Level {
 	if j.Policy.Reachability == ReachOff {
 		return nil
 	}
+	// An image's levels against one revision of the data are kept whole:
+	// a warm scan reads them rather than every executable's functions.
+	key := ""
+	if art.Target.Kind.IsImage() && revision != "" {
+		key = art.Digest.String() + "|" + revision
+	}
+	id := func(f vuln.Finding) string {
+		return f.ID + "\x00" + f.Package.Name + "\x00" + f.Package.Version + "\x00" + strings.Join(f.Package.Locations, "\x00")
+	}
+	if stored, ok := cas.Lookup[map[string]reach.Level](j.Cache, reachLevelsKind, key); ok {
+		levels := make([]reach.Level, len(findings))
+		complete := true
+		for i, f := range findings {
+			l, ok := stored[id(f)]
+			complete = complete && ok
+			levels[i] = l
+		}
+		if complete {
+			return levels
+		}
+	}
+	levels := j.gradeAll(ctx, art, findings)
+	if key != "" {
+		stored := make(map[string]reach.Level, len(findings))
+		for i, f := range findings {
+			stored[id(f)] = levels[i]
+		}
+		cas.Keep(j.Cache, reachLevelsKind, key, stored)
+	}
+	return levels
+}
+
+// reachLevelsKind is the cache kind of an image's levels.
+const reachLevelsKind = "reach-levels-1"
+
+func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.Finding) []reach.Level {
 	levels := make([]reach.Level, len(findings))
+	start := time.Now()
+	defer func() {
+		if j.Logger != nil {
+			j.Logger.Debug("graded findings by reachability", "findings", len(findings), "took", time.Since(start))
+		}
+	}()
 	bins := map[string]*reach.Binary{}
 	read := map[string]bool{}
+	if art.Target.Kind.IsImage() {
+		j.readLayers(ctx, art, findings, bins, read)
+	}
 	for i, f := range findings {
 		if vuln.BaseEcosystem(f.Package.Ecosystem) != "Go" {
 			continue
@@ -90,60 +136,104 @@ func higher(a, b reach.Level) reach.Level {
 	return a
 }
 
-// reachBinary reads the Go executable at a package's location: a path in
-// an image's layer ("sha256:…:/usr/bin/app") or under a directory. nil when
-// the location is not an executable (a go.mod); an executable that cannot
-// be read is graded unknown.
+// readLayers reads the executables the Go findings of an image were found
+// in ("sha256:LAYER:/usr/bin/app"): from the cache, else in one pass over
+// each layer that holds some. It marks the locations it settled in read.
+func (j *job) readLayers(ctx context.Context, art *pull.Artifact, findings []vuln.Finding, bins map[string]*reach.Binary, read map[string]bool) {
+	want := map[string]map[string]string{} // layer, path in it: location
+	key := func(loc string) string { return art.Digest.String() + "|" + loc }
+	for _, f := range findings {
+		if vuln.BaseEcosystem(f.Package.Ecosystem) != "Go" {
+			continue
+		}
+		for _, loc := range f.Package.Locations {
+			if read[loc] {
+				continue
+			}
+			read[loc] = true
+			layer, p, ok := strings.Cut(strings.TrimPrefix(loc, "sha256:"), ":")
+			if !ok {
+				continue
+			}
+			if b, ok := cas.Lookup[*reach.Binary](j.Cache, reachKind, key(loc)); ok {
+				bins[loc] = b
+				continue
+			}
+			// Read alongside the SBOM: a Go executable syft found that
+			// could not be read is graded unknown.
+			if j.exec != nil {
+				if b, known := j.exec.lookup(loc); b != nil || known {
+					if b == nil {
+						b = &reach.Binary{}
+					}
+					bins[loc] = b
+					cas.Keep(j.Cache, reachKind, key(loc), b)
+					continue
+				}
+			}
+			layer = "sha256:" + layer
+			if want[layer] == nil {
+				want[layer] = map[string]string{}
+			}
+			want[layer][strings.TrimPrefix(path.Clean("/"+p), "/")] = loc
+		}
+	}
+	for layer, files := range want {
+		if j.Logger != nil {
+			j.Logger.Debug("reachability: reading executables from a layer again", "layer", layer, "files", len(files))
+		}
+		got, err := j.filesInLayer(ctx, art, layer, files)
+		if err != nil && j.Logger != nil {
+			j.Logger.Debug("reachability: a layer that cannot be read", "layer", layer, "error", err)
+		}
+		for loc, b := range got {
+			bin := j.parse(loc, b)
+			bins[loc] = bin
+			cas.Keep(j.Cache, reachKind, key(loc), bin)
+		}
+	}
+}
+
+// parse reads an executable's functions; one that cannot be read is
+// graded unknown.
+func (j *job) parse(loc string, b []byte) *reach.Binary {
+	bin, err := reach.ReadBinary(bytes.NewReader(b))
+	if err != nil {
+		if j.Logger != nil {
+			j.Logger.Debug("reachability: an executable that cannot be read", "location", loc, "error", err)
+		}
+		return &reach.Binary{}
+	}
+	return bin
+}
+
+// reachBinary reads the Go executable at a location under a directory;
+// nil when the location is not an executable (a go.mod).
 func (j *job) reachBinary(ctx context.Context, art *pull.Artifact, loc string) *reach.Binary {
-	var open func() ([]byte, error)
-	switch {
-	case art.Target.Kind.IsImage():
-		layer, p, ok := strings.Cut(strings.TrimPrefix(loc, "sha256:"), ":")
-		if !ok {
-			return nil
-		}
-		layer = "sha256:" + layer
-		open = func() ([]byte, error) { return fileInLayer(ctx, art, layer, p) }
-		loc = layer + ":" + p
-	case art.Dir != "":
-		p := filepath.Join(art.Dir, filepath.FromSlash(loc))
-		open = func() ([]byte, error) {
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil || fi.Size() > maxExecutable {
-				return nil, errSkip
-			}
-			return readELF(f, fi.Size())
-		}
-		// A directory's files change: the content names the entry.
-		loc = ""
-	default:
+	if art.Dir == "" {
 		return nil
 	}
-	unknown := &reach.Binary{}
-	read := func() (*reach.Binary, error) {
-		b, err := open()
+	p := filepath.Join(art.Dir, filepath.FromSlash(loc))
+	// A directory's files change: their path, size and time name the
+	// entry, as the database's files name their index.
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxExecutable {
+		return nil
+	}
+	abs, _ := filepath.Abs(p)
+	key := fmt.Sprintf("dir|%s|%d|%d", abs, fi.Size(), fi.ModTime().UnixNano())
+	b, err := cas.Memo(j.Cache, reachKind, key, func() (*reach.Binary, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := readELF(f, fi.Size())
 		if err != nil || b == nil {
 			return nil, errSkip
 		}
-		bin, err := reach.ReadBinary(bytes.NewReader(b))
-		if err != nil {
-			if j.Logger != nil {
-				j.Logger.Debug("reachability: an executable that cannot be read", "location", loc, "error", err)
-			}
-			return unknown, nil
-		}
-		return bin, nil
-	}
-	key := ""
-	if loc != "" && art.Digest.Hex != "" {
-		key = art.Digest.String() + "|" + loc
-	}
-	b, err := cas.Memo(j.Cache, reachKind, key, read)
+		return j.parse(loc, b), nil
+	})
 	if err != nil {
 		return nil
 	}
@@ -153,12 +243,16 @@ func (j *job) reachBinary(ctx context.Context, art *pull.Artifact, loc string) *
 // errSkip marks a location that holds no executable.
 var errSkip = errors.New("not an executable")
 
-// fileInLayer reads an ELF file from one layer of an image, by the layer's
-// diff ID (or digest).
-func fileInLayer(ctx context.Context, art *pull.Artifact, layer, name string) ([]byte, error) {
-	img, err := art.Image(ctx)
-	if err != nil {
-		return nil, err
+// filesInLayer reads ELF files from one layer of an image, by the
+// layer's diff ID (or digest), in one pass: the bytes of each, by
+// location, of those found.
+func (j *job) filesInLayer(ctx context.Context, art *pull.Artifact, layer string, files map[string]string) (map[string][]byte, error) {
+	img := j.image
+	if img == nil {
+		var err error
+		if img, err = art.Image(ctx); err != nil {
+			return nil, err
+		}
 	}
 	h, err := v1.NewHash(layer)
 	if err != nil {
@@ -175,22 +269,27 @@ func fileInLayer(ctx context.Context, art *pull.Artifact, layer, name string) ([
 		return nil, err
 	}
 	defer rc.Close()
-	want := strings.TrimPrefix(path.Clean("/"+name), "/")
+	got := map[string][]byte{}
 	tr := tar.NewReader(rc)
-	for {
+	for len(got) < len(files) {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil, errSkip
+			break
 		}
 		if err != nil {
-			return nil, err
+			return got, err
 		}
-		if h.Typeflag != tar.TypeReg || strings.TrimPrefix(path.Clean("/"+h.Name), "/") != want {
+		loc, ok := files[strings.TrimPrefix(path.Clean("/"+h.Name), "/")]
+		if !ok || h.Typeflag != tar.TypeReg || h.Size > maxExecutable {
 			continue
 		}
-		if h.Size > maxExecutable {
-			return nil, errSkip
+		b, err := readELF(tr, h.Size)
+		if err != nil {
+			return got, err
 		}
-		return readELF(tr, h.Size)
+		if b != nil {
+			got[loc] = b
+		}
 	}
+	return got, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	syftsbom "github.com/anchore/syft/syft/sbom"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/cas"
@@ -98,6 +99,12 @@ type job struct {
 	*Scanner
 	Request
 	start time.Time
+	// image is the image the SBOM read, for the stages after it: asking
+	// the artifact again would fetch and verify it again.
+	image v1.Image
+	// exec are the Go executables read alongside the SBOM, when it read
+	// the image.
+	exec *executables
 }
 
 func (s *Scanner) now() time.Time {
@@ -173,7 +180,15 @@ func (s *Scanner) Scan(ctx context.Context, t pull.Target, req Request) (res *re
 	defer art.Close()
 	pos := j.newPostureRun(art, ref)
 	// The posture checks read the layers the SBOM reads.
-	art.WrapImage(pos.wrap)
+	// So does reachability, unless it is off.
+	art.WrapImage(func(img v1.Image) v1.Image {
+		j.image = img
+		if req.Policy.Reachability != ReachOff {
+			j.exec = newExecutables()
+			img = j.exec.wrap(img)
+		}
+		return pos.wrap(img)
+	})
 	inv, err := j.inventory(ctx, art)
 	if err != nil {
 		return nil, err

@@ -58,3 +58,15 @@ func lookup[T any](s *Store, kind, key string, decode func([]byte) (T, error)) (
 	}
 	return v, true
 }
+
+// Keep stores a value as Memo stores what it computes, replacing what the
+// entry held: for a value computed elsewhere that a later Memo or Lookup
+// reads. A nil store or an empty key keeps nothing.
+func Keep[T any](s *Store, kind, key string, v T) {
+	if s == nil || key == "" {
+		return
+	}
+	if b, err := json.Marshal(v); err == nil {
+		s.Put(kind, key, b)
+	}
+}

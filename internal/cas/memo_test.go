@@ -51,4 +51,11 @@ func TestMemo(t *testing.T) {
 			t.Errorf("store %v key %q: computed %d times, want 2", tc.s != nil, tc.key, calls-before)
 		}
 	}
+	// Keep replaces what an entry held.
+	Keep(s, "memo", "k", value{N: 7})
+	if v, _ := Memo(s, "memo", "k", compute); v.N != 7 {
+		t.Errorf("after Keep: got %+v, want the kept value", v)
+	}
+	Keep(nil, "memo", "k", value{N: 8})
+	Keep(s, "memo", "", value{N: 8})
 }

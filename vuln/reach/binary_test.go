@@ -2,9 +2,11 @@ package reach
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -88,4 +90,25 @@ func FuzzReadBinary(f *testing.F) {
 			t.Fatal("no error and no binary")
 		}
 	})
+}
+
+// TestBinaryJSON: the stored form reads back as the Binary it was, read
+// or not.
+func TestBinaryJSON(t *testing.T) {
+	for _, b := range []*Binary{
+		{Path: "example.com/a", GOOS: "linux", GOARCH: "arm64", Inlined: true, Symbols: map[string]map[string]bool{"example.com/a": {"main": true, "T.M": true}, "fmt": {}}},
+		{Path: "example.com/b"},
+	} {
+		enc, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Binary
+		if err := json.Unmarshal(enc, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&got, b) {
+			t.Errorf("%s read back as %+v, want %+v", enc, got, *b)
+		}
+	}
 }
