@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/customs-dev/customs/result"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 type vexDoc struct {
@@ -68,6 +69,15 @@ func writeOpenVEX(w io.Writer, r *result.Result) error {
 			}
 		case result.Ignored:
 			st.ActionStatement = "accepted: " + f.Ignore.Reason
+		case result.Affected:
+			if l := reach.Level(f.Reachability); f.Reachability != "" && !l.Reached() {
+				// The program holds no vulnerable function: what
+				// govulncheck calls imported or required.
+				st.Status, st.Justification = "not_affected", "vulnerable_code_not_in_execute_path"
+				st.ImpactStatement = notReached[l]
+				break
+			}
+			st.ActionStatement = "upgrade " + f.Package.Name + " to " + fixed(f)
 		default:
 			st.ActionStatement = "upgrade " + f.Package.Name + " to " + fixed(f)
 		}
@@ -77,4 +87,12 @@ func writeOpenVEX(w io.Writer, r *result.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// notReached says why a finding the program does not reach does not
+// affect it, by level.
+var notReached = map[reach.Level]string{
+	reach.Imported:      "the executable links the vulnerable package but none of its vulnerable functions",
+	reach.Required:      "the executable holds the module but not the vulnerable package",
+	reach.OtherPlatform: "the vulnerable code is for other platforms than the executable's",
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,36 @@ func TestOpenVEXRoundTrip(t *testing.T) {
 	}
 	if len(st) != len(r.Findings) {
 		t.Errorf("%d statements for %d findings", len(st), len(r.Findings))
+	}
+}
+
+// TestOpenVEXReachability: a finding the program does not reach is
+// stated not_affected, its code not in the execute path, and reads back
+// as a statement that suppresses it; a called one stays affected.
+func TestOpenVEXReachability(t *testing.T) {
+	r := sampleResult(t)
+	i := slices.IndexFunc(r.Findings, func(f result.Finding) bool { return f.Status == result.Affected })
+	if i < 0 {
+		t.Fatal("the sample has no affected finding")
+	}
+	for _, tc := range []struct{ level, status, justification string }{
+		{"imported", "not_affected", "vulnerable_code_not_in_execute_path"},
+		{"required", "not_affected", "vulnerable_code_not_in_execute_path"},
+		{"called", "affected", ""},
+		{"unknown", "affected", ""},
+	} {
+		r.Findings[i].Reachability = tc.level
+		st, err := scan.ParseVEX("out.openvex.json", render(t, r, "openvex"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			if s.Vulnerability != r.Findings[i].ID {
+				continue
+			}
+			if s.Status != tc.status || s.Justification != tc.justification || tc.status == "not_affected" && s.ImpactStatement == "" {
+				t.Errorf("%s finding: %+v, want %s %s", tc.level, s, tc.status, tc.justification)
+			}
+		}
 	}
 }

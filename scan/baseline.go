@@ -8,6 +8,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // baseline answers whether a finding of the scan was already there.
@@ -19,10 +20,13 @@ type baseline struct {
 	versions map[string][]string
 	// posture are the keys (rule and path) of its posture findings.
 	posture map[string]bool
+	// unreached are its findings (package key and ID) that the program
+	// did not reach.
+	unreached map[string]bool
 }
 
 func newBaseline(r *result.Result) *baseline {
-	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}}
+	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}, unreached: map[string]bool{}}
 	if r.Posture != nil {
 		for _, f := range r.Posture.Findings {
 			b.posture[f.Key()] = true
@@ -31,6 +35,11 @@ func newBaseline(r *result.Result) *baseline {
 	for _, f := range r.Findings {
 		k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 		b.findings[k] = append(append(b.findings[k], f.IDs...), f.Aliases...)
+		if f.Reachability != "" && !reach.Level(f.Reachability).Reached() {
+			for _, id := range append(append([]string{}, f.IDs...), f.Aliases...) {
+				b.unreached[k+"\x00"+id] = true
+			}
+		}
 	}
 	for _, p := range r.Packages.List {
 		b.versions[p.Key()] = append(b.versions[p.Key()], p.Version)
@@ -40,10 +49,18 @@ func newBaseline(r *result.Result) *baseline {
 
 // existing: the baseline reported the vulnerability for the package, or
 // had the package at the same version (an advisory published since is
-// not the change's doing).
-func (b *baseline) existing(f vuln.Finding) bool {
+// not the change's doing). A finding the program now reaches (level) that
+// the baseline did not is new: the change made the call.
+func (b *baseline) existing(f vuln.Finding, level reach.Level) bool {
 	k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 	ids := append(append([]string{}, f.IDs...), f.Aliases...)
+	if level.Reached() {
+		for _, id := range ids {
+			if b.unreached[k+"\x00"+id] {
+				return false
+			}
+		}
+	}
 	for _, id := range b.findings[k] {
 		if slices.Contains(ids, id) {
 			return true

@@ -7,6 +7,7 @@ import (
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/hint"
 	"github.com/customs-dev/customs/result"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // CompareOptions says what fails a comparison.
@@ -86,7 +87,7 @@ func Compare(base, head *result.Result, opts CompareOptions) *result.Comparison 
 	b := newBaseline(base)
 	failing := 0
 	for _, f := range head.Findings {
-		if b.existing(f.Finding) {
+		if b.existing(f.Finding, reach.Level(f.Reachability)) {
 			continue
 		}
 		f.Baseline = result.New

@@ -34,7 +34,7 @@ func apply(r *result.Result, findings []vuln.Finding, levels []reach.Level, pos 
 		}
 		if base != nil {
 			f.Baseline = result.New
-			if base.existing(vf) {
+			if base.existing(vf, reach.Level(f.Reachability)) {
 				f.Baseline = result.Existing
 			}
 		}

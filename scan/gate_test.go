@@ -8,6 +8,7 @@ import (
 
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 func finding(id string, sev vuln.Severity, aliases ...string) vuln.Finding {
@@ -223,7 +224,7 @@ func FuzzParseReport(f *testing.F) {
 		Compare(r, r, CompareOptions{})
 		base := newBaseline(r)
 		for _, fd := range r.Findings {
-			base.existing(fd.Finding)
+			base.existing(fd.Finding, reach.Level(fd.Reachability))
 		}
 		base.fixed(r)
 	})

@@ -69,6 +69,31 @@ func TestReachabilityGate(t *testing.T) {
 				t.Errorf("%s (%s): %d findings fail, gate passed %v; want the 3 called ones to fail it", target.Input, pass, fails, r.Gate.Passed)
 			}
 		}
+		// Against a baseline where the program did not yet call one of
+		// the vulnerable functions, that finding is new and fails; the
+		// others existed and pass.
+		base, _, _ := run(target, ReachGate)
+		called := -1
+		for i, f := range base.Findings {
+			if f.Reachability == "called" {
+				called = i
+				base.Findings[i].Reachability = "imported"
+				break
+			}
+		}
+		p := DefaultPolicy()
+		p.AllowUnscanned = true
+		r, err := scanner.Scan(context.Background(), target, Request{Policy: p, Baseline: base})
+		var perr *PolicyError
+		if err != nil && !errors.As(err, &perr) {
+			t.Fatal(err)
+		}
+		for _, f := range r.Findings {
+			rose := f.ID == base.Findings[called].ID && f.Package.Name == base.Findings[called].Package.Name
+			if rose != (f.Baseline == result.New) || rose != f.Fails {
+				t.Errorf("%s against the baseline: %s (%s) is %s, fails %v; want new and failing only for the one that rose to called", target.Input, f.ID, f.Reachability, f.Baseline, f.Fails)
+			}
+		}
 		if _, _, fails := run(target, ReachReport); fails != 58 {
 			t.Errorf("%s, reachability report: %d findings fail, want all 58", target.Input, fails)
 		}
