@@ -11,6 +11,7 @@ import (
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // writeCycloneDX writes the SBOM as CycloneDX 1.6 with a vulnerabilities
@@ -66,6 +67,11 @@ func writeCycloneDX(w io.Writer, r *result.Result) error {
 			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASResolved}
 		case result.Ignored:
 			v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASExploitable, Response: &[]cyclonedx.ImpactAnalysisResponse{cyclonedx.IARWillNotFix}, Detail: "ignored: " + f.Ignore.Reason}
+		case result.Affected:
+			// What the program does not reach: its code is not reachable.
+			if l := reach.Level(f.Reachability); f.Reachability != "" && !l.Reached() {
+				v.Analysis = &cyclonedx.VulnerabilityAnalysis{State: cyclonedx.IASNotAffected, Justification: cyclonedx.IAJCodeNotReachable, Detail: notReached[l]}
+			}
 		}
 		vulns = append(vulns, v)
 	}

@@ -37,6 +37,10 @@ func writeMarkdown(w io.Writer, r *result.Result) error {
 			if f.Fails {
 				status = "**fails**"
 			}
+			// The program's reach, when graded: "affected, imported".
+			if f.Reachability != "" {
+				status += ", " + f.Reachability
+			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", md(f.Package.Name), md(f.Package.Version), md(fixed(f)), f.Severity, md(ids(f)), status)
 		}
 	}

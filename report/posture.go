@@ -131,7 +131,7 @@ func withPosture(run *sarifRun, r *result.Result) {
 		res := sarifResult{
 			RuleID:     id,
 			RuleIndex:  idx,
-			Level:      level(f.Fails, f.Severity),
+			Level:      level(f.Fails, f.Severity, ""),
 			Message:    sarifText{Text: fmt.Sprintf("%s: %s at %s: %s", f.Severity, f.Title, postureWhere(f), f.Detail)},
 			Locations:  []sarifLocation{loc},
 			Properties: map[string]any{"layer": f.Layer, "layer_digest": f.LayerDigest, "path": f.Path, "fails": f.Fails},

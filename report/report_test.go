@@ -212,6 +212,11 @@ func moduleDir(t *testing.T, mod string) string {
 
 func TestSARIFValidatesAgainst210Schema(t *testing.T) {
 	validate(t, sarifSchema(t), render(t, sampleResult(t), "sarif"))
+	r := sampleResult(t)
+	for i := range r.Findings {
+		r.Findings[i].Reachability = "imported"
+	}
+	validate(t, sarifSchema(t), render(t, r, "sarif"))
 }
 
 // sarifSchema is the OASIS SARIF 2.1.0 schema, which go-sarif publishes as
@@ -246,6 +251,16 @@ func TestCycloneDXWithVulnerabilitiesValidatesAgainst16Schema(t *testing.T) {
 	validate(t, s, doc)
 	if !bytes.Contains(doc, []byte(`"vulnerabilities"`)) || !bytes.Contains(doc, []byte("GO-2021-0054")) {
 		t.Errorf("no vulnerabilities section with GO-2021-0054")
+	}
+	// A finding the program does not reach: not affected, its code not
+	// reachable, and still valid.
+	r := sampleResult(t)
+	i := slices.IndexFunc(r.Findings, func(f result.Finding) bool { return f.Status == result.Affected })
+	r.Findings[i].Reachability = "required"
+	doc = render(t, r, "cyclonedx-json")
+	validate(t, s, doc)
+	if !bytes.Contains(doc, []byte(`"state": "not_affected"`)) || !bytes.Contains(doc, []byte(`"justification": "code_not_reachable"`)) {
+		t.Errorf("a required finding is not stated not_affected, code_not_reachable:\n%s", doc)
 	}
 }
 

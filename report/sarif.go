@@ -8,6 +8,7 @@ import (
 
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // SARIF 2.1.0, as GitHub code scanning reads it: one rule per
@@ -90,11 +91,14 @@ type sarifArtifact struct {
 // level follows the gate, which is what a code scanning check fails on:
 // a finding that fails it is an error whatever its severity (an UNKNOWN
 // one fails unless the policy lets unknown severities pass); the others
-// are warnings or, below MEDIUM or without a severity, notes.
-func level(fails bool, s vuln.Severity) string {
+// are warnings or, below MEDIUM or without a severity, notes; so is a
+// finding the program does not reach, whatever its severity.
+func level(fails bool, s vuln.Severity, reachability string) string {
 	switch {
 	case fails:
 		return "error"
+	case reachability != "" && !reach.Level(reachability).Reached():
+		return "note"
 	case s == vuln.Critical, s == vuln.High, s == vuln.Medium:
 		return "warning"
 	}
@@ -127,10 +131,13 @@ func writeSARIF(w io.Writer, r *result.Result) error {
 		res := sarifResult{
 			RuleID:     f.ID,
 			RuleIndex:  idx,
-			Level:      level(f.Fails, f.Severity),
+			Level:      level(f.Fails, f.Severity, f.Reachability),
 			Message:    sarifText{Text: fmt.Sprintf("%s %s is affected by %s (%s); fixed in %s", f.Package.Name, f.Package.Version, ids(f), f.Severity, fixed(f))},
 			Locations:  []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: locationURI(f)}}}},
 			Properties: map[string]any{"package": f.Package.Name, "version": f.Package.Version, "purl": f.Package.PURL},
+		}
+		if f.Reachability != "" {
+			res.Properties["reachability"] = f.Reachability
 		}
 		switch {
 		case f.Ignore != nil:

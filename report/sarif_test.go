@@ -23,8 +23,17 @@ func TestLevel(t *testing.T) {
 		{false, vuln.Low, "note"},
 		{false, vuln.Unknown, "note"},
 	} {
-		if got := level(tc.fails, tc.sev); got != tc.want {
+		if got := level(tc.fails, tc.sev, ""); got != tc.want {
 			t.Errorf("level(%v, %s) = %q, want %q", tc.fails, tc.sev, got, tc.want)
+		}
+	}
+	// A finding the program does not reach is a note whatever its
+	// severity; a called one keeps the severity's level.
+	for _, tc := range []struct {
+		reach, want string
+	}{{"imported", "note"}, {"required", "note"}, {"other_platform", "note"}, {"called", "warning"}, {"unknown", "warning"}} {
+		if got := level(false, vuln.Critical, tc.reach); got != tc.want {
+			t.Errorf("level(false, CRITICAL, %s) = %q, want %q", tc.reach, got, tc.want)
 		}
 	}
 }
