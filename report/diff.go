@@ -77,6 +77,13 @@ func diffTable(w io.Writer, c *result.Comparison) error {
 		}
 		fmt.Fprintln(tw)
 	}
+	if len(c.Reachability) > 0 {
+		fmt.Fprintln(tw, "VULNERABILITY\tPACKAGE\tREACHABILITY")
+		for _, ch := range c.Reachability {
+			fmt.Fprintf(tw, "%s\t%s %s\t%s -> %s\n", ch.ID, ch.Package, ch.Version, ch.From, ch.To)
+		}
+		fmt.Fprintln(tw)
+	}
 	if len(c.CapabilitiesGained)+len(c.CapabilitiesLost) > 0 {
 		fmt.Fprintln(tw, "MODULE\tCAPABILITY\tCHANGE\tWHERE")
 		for _, ch := range append(append([]capabilities.Change{}, c.CapabilitiesGained...), c.CapabilitiesLost...) {
@@ -95,7 +102,7 @@ func diffTable(w io.Writer, c *result.Comparison) error {
 	if s := c.Signature; s != nil {
 		fmt.Fprintf(w, "signature: %s -> %s\n\n", s.Base, s.Head)
 	}
-	if len(c.Added)+len(c.Removed)+len(c.Changed)+len(c.Introduced)+len(c.Fixed)+len(c.CapabilitiesGained)+len(c.CapabilitiesLost) == 0 && c.Signature == nil {
+	if len(c.Added)+len(c.Removed)+len(c.Changed)+len(c.Introduced)+len(c.Fixed)+len(c.CapabilitiesGained)+len(c.CapabilitiesLost)+len(c.Reachability) == 0 && c.Signature == nil {
 		fmt.Fprintln(w, "No changes in packages, vulnerabilities, capabilities or signatures.")
 	}
 	fmt.Fprintln(w, diffVerdict(c))
@@ -121,6 +128,13 @@ func diffMarkdown(w io.Writer, c *result.Comparison) error {
 		}
 		for _, f := range c.Fixed {
 			fmt.Fprintf(w, "| ✅ fixed | %s | %s %s | %s | %s |\n", md(f.ID), md(f.Package.Name), md(f.Package.Version), f.Severity, md(fixed(f)))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(c.Reachability) > 0 {
+		fmt.Fprintln(w, "#### Reachability\n\n| ID | Package | Was | Now |\n| --- | --- | --- | --- |")
+		for _, ch := range c.Reachability {
+			fmt.Fprintf(w, "| %s | %s %s | %s | %s |\n", md(ch.ID), md(ch.Package), md(ch.Version), ch.From, ch.To)
 		}
 		fmt.Fprintln(w)
 	}

@@ -90,6 +90,9 @@ type Comparison struct {
 	DeclarationDiff    string                `json:"declaration_diff,omitempty"`
 	// Signature is set when the signature status changed.
 	Signature *SignatureChange `json:"signature_change,omitempty"`
+	// Reachability are the findings of both whose reachability changed
+	// (a later commit calls a vulnerable function it only imported).
+	Reachability []ReachabilityChange `json:"reachability_changed,omitempty"`
 	// Passed is false when the change brings in what the policy fails:
 	// Reasons say what.
 	Passed  bool     `json:"passed"`
@@ -112,6 +115,15 @@ type PackageChange struct {
 	Ecosystem string `json:"ecosystem"`
 	From      string `json:"from"`
 	To        string `json:"to"`
+}
+
+// ReachabilityChange is a finding whose reachability changed.
+type ReachabilityChange struct {
+	ID      string `json:"id"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	From    string `json:"from"`
+	To      string `json:"to"`
 }
 
 // SignatureChange is a change of the signature verdict.

@@ -23,10 +23,12 @@ type baseline struct {
 	// unreached are its findings (package key and ID) that the program
 	// did not reach.
 	unreached map[string]bool
+	// levels are its findings' reachability, by package key and ID.
+	levels map[string]string
 }
 
 func newBaseline(r *result.Result) *baseline {
-	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}, unreached: map[string]bool{}}
+	b := &baseline{r: r, findings: map[string][]string{}, versions: map[string][]string{}, posture: map[string]bool{}, unreached: map[string]bool{}, levels: map[string]string{}}
 	if r.Posture != nil {
 		for _, f := range r.Posture.Findings {
 			b.posture[f.Key()] = true
@@ -35,6 +37,9 @@ func newBaseline(r *result.Result) *baseline {
 	for _, f := range r.Findings {
 		k := result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()
 		b.findings[k] = append(append(b.findings[k], f.IDs...), f.Aliases...)
+		if f.Reachability != "" {
+			b.levels[k+"\x00"+f.ID] = f.Reachability
+		}
 		if f.Reachability != "" && !reach.Level(f.Reachability).Reached() {
 			for _, id := range append(append([]string{}, f.IDs...), f.Aliases...) {
 				b.unreached[k+"\x00"+id] = true
@@ -67,6 +72,11 @@ func (b *baseline) existing(f vuln.Finding, level reach.Level) bool {
 		}
 	}
 	return slices.Contains(b.versions[k], f.Package.Version)
+}
+
+// level is the baseline's reachability of a finding, "" when it had none.
+func (b *baseline) level(f vuln.Finding) string {
+	return b.levels[result.PackageRef{Name: f.Package.Name, Ecosystem: f.Package.Ecosystem}.Key()+"\x00"+f.ID]
 }
 
 // fixed lists the baseline's findings the scan no longer has.

@@ -87,6 +87,9 @@ func Compare(base, head *result.Result, opts CompareOptions) *result.Comparison 
 	b := newBaseline(base)
 	failing := 0
 	for _, f := range head.Findings {
+		if from := b.level(f.Finding); from != "" && f.Reachability != "" && from != f.Reachability {
+			c.Reachability = append(c.Reachability, result.ReachabilityChange{ID: f.ID, Package: f.Package.Name, Version: f.Package.Version, From: from, To: f.Reachability})
+		}
 		if b.existing(f.Finding, reach.Level(f.Reachability)) {
 			continue
 		}

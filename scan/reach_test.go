@@ -94,6 +94,11 @@ func TestReachabilityGate(t *testing.T) {
 				t.Errorf("%s against the baseline: %s (%s) is %s, fails %v; want new and failing only for the one that rose to called", target.Input, f.ID, f.Reachability, f.Baseline, f.Fails)
 			}
 		}
+		// customs diff shows the rise.
+		c := Compare(base, r, CompareOptions{})
+		if len(c.Reachability) != 1 || c.Reachability[0].From != "imported" || c.Reachability[0].To != "called" || len(c.Introduced) != 1 || c.Introduced[0].ID != c.Reachability[0].ID {
+			t.Errorf("%s: diff reachability %+v, introduced %d; want the one rise to called, introduced", target.Input, c.Reachability, len(c.Introduced))
+		}
 		if _, _, fails := run(target, ReachReport); fails != 58 {
 			t.Errorf("%s, reachability report: %d findings fail, want all 58", target.Input, fails)
 		}
