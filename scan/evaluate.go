@@ -41,7 +41,10 @@ func (j *job) evaluate(ctx context.Context, art *pull.Artifact, inv inventory, p
 	// on first use, which is most of a cold match's time.
 	what := fmt.Sprintf("indexing the database and matching %d packages", len(pkgs))
 	j.step(what)
+	// A directory's executables are read while the database is matched.
+	pre := j.prefetch(art, pkgs)
 	m, err := db.Match(ctx, pkgs)
+	j.dirBins = pre()
 	j.done(what)
 	// Without data for an ecosystem, its packages' vulnerabilities are
 	// unknown: the scan stops, unless the policy accepts that and the rest

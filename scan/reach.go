@@ -112,7 +112,11 @@ func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.
 		for _, loc := range f.Package.Locations {
 			if !read[loc] {
 				read[loc] = true
-				bins[loc] = j.reachBinary(ctx, art, loc)
+				if b, ok := j.dirBins[loc]; ok {
+					bins[loc] = b
+				} else {
+					bins[loc] = j.reachBinary(ctx, art, loc)
+				}
 			}
 			b, ok := bins[loc]
 			if !ok || b == nil {
@@ -205,6 +209,36 @@ func (j *job) parse(loc string, b []byte) *reach.Binary {
 		return &reach.Binary{}
 	}
 	return bin
+}
+
+// prefetch starts reading the executables a directory's Go packages were
+// found in, and returns a function that waits for them.
+func (j *job) prefetch(art *pull.Artifact, pkgs []vuln.Package) func() map[string]*reach.Binary {
+	if j.Policy.Reachability == ReachOff || art.Dir == "" || art.Target.Kind.IsImage() {
+		return func() map[string]*reach.Binary { return nil }
+	}
+	var locs []string
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if vuln.BaseEcosystem(p.Ecosystem) != "Go" {
+			continue
+		}
+		for _, l := range p.Locations {
+			if !seen[l] {
+				seen[l] = true
+				locs = append(locs, l)
+			}
+		}
+	}
+	done := make(chan map[string]*reach.Binary, 1)
+	go func() {
+		out := map[string]*reach.Binary{}
+		for _, l := range locs {
+			out[l] = j.reachBinary(context.Background(), art, l)
+		}
+		done <- out
+	}()
+	return func() map[string]*reach.Binary { return <-done }
 }
 
 // reachBinary reads the Go executable at a location under a directory;

@@ -20,6 +20,7 @@ import (
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // Scanner is what the scans of a process share: the cache, how targets
@@ -105,6 +106,8 @@ type job struct {
 	// exec are the Go executables read alongside the SBOM, when it read
 	// the image.
 	exec *executables
+	// dirBins are a directory's executables, read while matching.
+	dirBins map[string]*reach.Binary
 }
 
 func (s *Scanner) now() time.Time {
