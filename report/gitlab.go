@@ -12,6 +12,7 @@ import (
 
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // GitLab's dependency scanning report (gl-dependency-scanning-report.json,
@@ -126,7 +127,7 @@ func writeGitLab(w io.Writer, r *result.Result) error {
 			// Stable across runs: GitLab tracks a vulnerability by it.
 			ID:          glID(f.ID, f.Package.Name, f.Package.Version, file),
 			Name:        f.ID,
-			Description: f.Summary,
+			Description: glDescription(f),
 			Severity:    glSeverity(f.Severity),
 			Location:    glLocation{File: file, Dependency: glDependency{Package: glPackage{Name: f.Package.Name}, Version: f.Package.Version}},
 		}
@@ -281,4 +282,17 @@ func glManager(ecosystem string) string {
 		return "apk"
 	}
 	return strings.ToLower(ecosystem)
+}
+
+// glDescription is the finding's summary, with how far the program
+// reaches it when that was graded.
+func glDescription(f result.Finding) string {
+	if f.Reachability == "" {
+		return f.Summary
+	}
+	d := f.Summary + " (reachability: " + f.Reachability
+	if l := reach.Level(f.Reachability); !l.Reached() {
+		d += ", " + notReached[l]
+	}
+	return d + ")"
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -93,8 +94,15 @@ func TestGitLabValidatesAgainstPublishedSchema(t *testing.T) {
 	posture.Warnings = []string{"the vulnerability data is 9d old"}
 	passed := sampleResult(t)
 	passed.Findings, passed.Gate.Passed, passed.Gate.Reasons = nil, true, nil
-	for _, r := range []*result.Result{failed, posture, passed} {
+	reached := sampleResult(t)
+	for i := range reached.Findings {
+		reached.Findings[i].Reachability = []string{"imported", "called"}[i%2]
+	}
+	for _, r := range []*result.Result{failed, posture, passed, reached} {
 		validate(t, s, render(t, r, "gitlab"))
+	}
+	if doc := render(t, reached, "gitlab"); !bytes.Contains(doc, []byte("(reachability: ")) {
+		t.Errorf("graded findings' descriptions do not say their reachability:\n%s", doc)
 	}
 }
 

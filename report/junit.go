@@ -9,6 +9,7 @@ import (
 
 	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/result"
+	"github.com/customs-dev/customs/vuln/reach"
 )
 
 // JUnit XML, as CI systems that show tests read it (Jenkins, GitLab,
@@ -99,6 +100,8 @@ func writeJUnit(w io.Writer, r *result.Result) error {
 			c.Skipped = &junitSkipped{Message: string(f.Status)}
 		case f.Baseline == result.Existing:
 			c.Skipped = &junitSkipped{Message: "existing before the change (baseline)"}
+		case f.Reachability != "" && !reach.Level(f.Reachability).Reached():
+			c.Skipped = &junitSkipped{Message: "not reached (" + f.Reachability + "): " + notReached[reach.Level(f.Reachability)]}
 		}
 		s.Cases = append(s.Cases, c)
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -117,6 +118,13 @@ func TestJUnitValidatesAgainstPublishedSchemas(t *testing.T) {
 			return r
 		}(),
 		"posture": withPostureFindings(sampleResult(t)),
+		"reachability": func() *result.Result {
+			r := sampleResult(t)
+			for i := range r.Findings {
+				r.Findings[i].Reachability, r.Findings[i].Fails = "required", false
+			}
+			return r
+		}(),
 		"unscanned ecosystem": func() *result.Result {
 			r := sampleResult(t)
 			r.Unscanned = []result.UnscannedEcosystem{{Ecosystem: "Debian", Packages: 4}}
@@ -179,5 +187,19 @@ func xmllint(t *testing.T, xsds []string, doc []byte) {
 		if out, err := exec.Command("xmllint", "--noout", "--nonet", "--schema", xsd, file).CombinedOutput(); err != nil {
 			t.Errorf("xmllint --schema %s: %v\n%s\n%s", filepath.Base(xsd), err, out, doc)
 		}
+	}
+}
+
+// TestJUnitReachability: a finding the program does not reach is a
+// skipped case that says so.
+func TestJUnitReachability(t *testing.T) {
+	r := sampleResult(t)
+	for i := range r.Findings {
+		if r.Findings[i].Status == result.Affected {
+			r.Findings[i].Reachability, r.Findings[i].Fails = "imported", false
+		}
+	}
+	if doc := render(t, r, "junit"); !bytes.Contains(doc, []byte(`message="not reached (imported): `)) {
+		t.Errorf("no skipped case for the finding not reached:\n%s", doc)
 	}
 }
