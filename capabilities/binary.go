@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/customs-dev/customs/internal/goexe"
 	"golang.org/x/arch/arm64/arm64asm"
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -66,7 +67,7 @@ func AnalyzeBinary(r io.ReaderAt) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the pclntab: %v", ErrNotGoBinary, err)
 	}
-	code, err := sectionData(text)
+	code, err := goexe.Section(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading .text: %v", ErrNotGoBinary, err)
 	}
@@ -206,21 +207,8 @@ func found(m *Module, c Capability, fn, mod string, table *gosym.Table, pc uint6
 	}})
 }
 
-// sectionData reads a section in one read (elf's Data grows its buffer as
-// it goes, which costs more than the read for large sections).
-func sectionData(s *elf.Section) ([]byte, error) {
-	if s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED != 0 {
-		return s.Data()
-	}
-	b := make([]byte, s.Size)
-	if _, err := s.ReadAt(b, 0); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return b, nil
-}
-
 func readTable(ef *elf.File, pcln, text *elf.Section) (t *gosym.Table, err error) {
-	data, err := sectionData(pcln)
+	data, err := goexe.Section(pcln)
 	if err != nil {
 		return nil, err
 	}
@@ -240,9 +228,9 @@ func readTable(ef *elf.File, pcln, text *elf.Section) (t *gosym.Table, err error
 // linker puts C code first). It is the runtime.text symbol when the
 // binary has a symbol table; else the address the Go 1.18+ pclntab header
 // records; else, when an external linker left that zero, the text field
-// of the runtime's moduledata, found by its first field (the address of
-// the pclntab); else the start of .text. Position-independent executables
-// keep these addresses in relocations and fall back to the start of .text.
+// of the runtime's moduledata (goexe.ModuledataWord, through the
+// relocations of a position-independent executable); else the start of
+// .text.
 func TextStart(ef *elf.File, text *elf.Section, pclntab []byte) uint64 {
 	if syms, err := ef.Symbols(); err == nil {
 		for _, s := range syms {
@@ -261,38 +249,11 @@ func TextStart(ef *elf.File, text *elf.Section, pclntab []byte) uint64 {
 			}
 		}
 	}
-	if pcln := ef.Section(".gopclntab"); pcln != nil {
-		for _, name := range []string{".go.module", ".noptrdata", ".data", ".data.rel.ro"} {
-			if v, ok := moduledataText(ef.Section(name), pcln.Addr, text); ok {
-				return v
-			}
-		}
+	inText := func(v uint64) bool { return v >= text.Addr && v < text.Addr+text.Size }
+	if v := goexe.ModuledataWord(ef, goexe.ModuledataText, inText); v != 0 {
+		return v
 	}
 	return text.Addr
-}
-
-// moduledataText looks in a data section for the runtime's moduledata
-// (its first word the pclntab's address, its 23rd the start of the text).
-func moduledataText(sec *elf.Section, pclnAddr uint64, text *elf.Section) (uint64, bool) {
-	if sec == nil || sec.Type == elf.SHT_NOBITS || sec.Size > 256<<20 {
-		return 0, false
-	}
-	b, err := sectionData(sec)
-	if err != nil {
-		return 0, false
-	}
-	const textWord = 22
-	for off := 0; off+8*(textWord+1) <= len(b); off += 8 {
-		if binary.LittleEndian.Uint64(b[off:]) != pclnAddr {
-			continue
-		}
-		funcnametab := binary.LittleEndian.Uint64(b[off+8:])
-		v := binary.LittleEndian.Uint64(b[off+8*textWord:])
-		if funcnametab > pclnAddr && v >= text.Addr && v < text.Addr+text.Size {
-			return v, true
-		}
-	}
-	return 0, false
 }
 
 // decodeX86 decodes one x86-64 instruction: its size and, for a direct

@@ -13,14 +13,13 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/customs-dev/customs/internal/goexe"
 )
 
 // ErrNotGoBinary marks a file that is not a Go executable reachability
 // can read.
 var ErrNotGoBinary = errors.New("not a Go ELF executable")
-
-// maxSection bounds the sections read.
-const maxSection = 512 << 20
 
 // Binary is what reachability needs of a Go executable: what it was built
 // with and the functions its code holds.
@@ -66,10 +65,7 @@ func ReadBinary(r io.ReaderAt) (*Binary, error) {
 		// linked executables: found by its header's magic.
 		return b, nil
 	}
-	if pcln.Size > maxSection {
-		return nil, fmt.Errorf("%w: a pclntab of %d bytes", ErrNotGoBinary, pcln.Size)
-	}
-	tab, err := sectionBytes(pcln)
+	tab, err := goexe.Section(pcln)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the pclntab: %v", ErrNotGoBinary, err)
 	}
@@ -108,27 +104,6 @@ func parseName(name string) (pkg, sym string) {
 	return pkg, sym
 }
 
-func sectionBytes(s *elf.Section) ([]byte, error) {
-	if s.Type == elf.SHT_NOBITS {
-		return nil, errors.New("no data")
-	}
-	if s.Flags&elf.SHF_COMPRESSED != 0 {
-		return s.Data()
-	}
-	// A header may claim any size: the section's last byte must be there
-	// before its size is allocated.
-	if s.Size > 0 {
-		if _, err := s.ReadAt(make([]byte, 1), int64(s.Size-1)); err != nil {
-			return nil, fmt.Errorf("a section of %d bytes past the end of the file", s.Size)
-		}
-	}
-	b := make([]byte, s.Size)
-	if _, err := s.ReadAt(b, 0); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return b, nil
-}
-
 // The pclntab of Go 1.20 and later, as runtime/symtab.go lays it out.
 const (
 	magic120 = 0xfffffff1
@@ -144,8 +119,6 @@ const (
 	// An inlinedCall is 16 bytes; its name offset is at 4.
 	inlinedCallSize    = 16
 	inlinedCallNameOff = 4
-	// The moduledata's gofunc field is its 41st word.
-	moduledataGofunc = 40
 )
 
 // functions lists the names of the functions of a pclntab, and of the
@@ -298,78 +271,22 @@ func findGofunc(ef *elf.File) *memory {
 		}
 	}
 	if addr == 0 {
-		addr = moduledataWord(ef, moduledataGofunc)
+		addr = goexe.ModuledataWord(ef, goexe.ModuledataGofunc, func(v uint64) bool { return v != 0 })
 	}
 	if addr == 0 {
 		return nil
 	}
 	for _, s := range ef.Sections {
-		if s.Type == elf.SHT_NOBITS || s.Addr == 0 || addr < s.Addr || addr >= s.Addr+s.Size || s.Size > maxSection {
+		if s.Type == elf.SHT_NOBITS || s.Addr == 0 || addr < s.Addr || addr >= s.Addr+s.Size {
 			continue
 		}
-		b, err := sectionBytes(s)
+		b, err := goexe.Section(s)
 		if err != nil {
 			return nil
 		}
 		return &memory{addr: addr, data: b[addr-s.Addr:]}
 	}
 	return nil
-}
-
-// moduledataWord reads a word of the runtime's moduledata, found in a data
-// section by its first word: the pclntab's address. Position-independent
-// executables hold these words in relocations, and are read through them.
-func moduledataWord(ef *elf.File, word int) uint64 {
-	pcln := ef.Section(".gopclntab")
-	if pcln == nil {
-		return 0
-	}
-	relocs := relativeRelocs(ef)
-	for _, name := range []string{".go.module", ".noptrdata", ".data", ".data.rel.ro"} {
-		sec := ef.Section(name)
-		if sec == nil || sec.Type == elf.SHT_NOBITS || sec.Size > maxSection {
-			continue
-		}
-		b, err := sectionBytes(sec)
-		if err != nil {
-			continue
-		}
-		at := func(off int) uint64 {
-			if v, ok := relocs[sec.Addr+uint64(off)]; ok {
-				return v
-			}
-			return binary.LittleEndian.Uint64(b[off:])
-		}
-		for off := 0; off+8*(word+1) <= len(b); off += 8 {
-			if at(off) == pcln.Addr && at(off+8) > pcln.Addr {
-				return at(off + 8*word)
-			}
-		}
-	}
-	return 0
-}
-
-// relativeRelocs are the R_X86_64_RELATIVE and R_AARCH64_RELATIVE
-// relocations of a position-independent executable: the address each
-// fills, and the value it gets (the load address being 0).
-func relativeRelocs(ef *elf.File) map[uint64]uint64 {
-	sec := ef.Section(".rela.dyn")
-	if sec == nil || ef.Type != elf.ET_DYN || sec.Size > maxSection {
-		return nil
-	}
-	b, err := sectionBytes(sec)
-	if err != nil {
-		return nil
-	}
-	out := map[uint64]uint64{}
-	for off := 0; off+24 <= len(b); off += 24 {
-		typ := binary.LittleEndian.Uint64(b[off+8:]) & 0xffffffff
-		if ef.Machine == elf.EM_X86_64 && typ == uint64(elf.R_X86_64_RELATIVE) ||
-			ef.Machine == elf.EM_AARCH64 && typ == uint64(elf.R_AARCH64_RELATIVE) {
-			out[binary.LittleEndian.Uint64(b[off:])] = binary.LittleEndian.Uint64(b[off+16:])
-		}
-	}
-	return out
 }
 
 // binaryJSON is how a Binary is stored: each package's functions in one
