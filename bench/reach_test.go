@@ -4,14 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-
-	"github.com/customs-dev/customs/bench/images"
-	"github.com/customs-dev/customs/internal/testimage"
 )
 
 // BenchmarkReachability measures what grading Go findings by reachability
@@ -24,28 +18,8 @@ import (
 //	go test ./bench -run XXX -bench Reachability -benchtime 5x -count 3
 func BenchmarkReachability(b *testing.B) {
 	dir := b.TempDir()
-	db := benchDB(b, dir)
-	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
-	installed := filepath.Join(dir, "customs-db")
-	runTool(b, []string{"CUSTOMS_CACHE=" + filepath.Join(dir, "c0")}, customs, "db", "import", "--db", installed, db)
-	bin := testimage.GoBinary(b, "amd64")
-	binDir := filepath.Join(dir, "bin")
-	os.MkdirAll(binDir, 0o755)
-	os.WriteFile(filepath.Join(binDir, "goapp"), bin, 0o755)
-	deb, err := images.Debian(b.TempDir(), 100<<20)
-	if err != nil {
-		b.Skip(err)
-	}
-	app, _ := testimage.Image(b, "amd64", bin).Layers()
-	img, err := mutate.AppendLayers(deb, app[len(app)-1])
-	if err != nil {
-		b.Fatal(err)
-	}
-	archive := filepath.Join(dir, "debian-go.tar")
-	writeArchive(b, img, archive)
+	fx := scanFixture(b, dir)
+	customs, installed, binDir, archive := fx.customs, fx.installed, fx.binDir, fx.archive
 
 	results := map[string]result{}
 	for _, in := range []struct{ name, target string }{

@@ -49,18 +49,16 @@ func benchDB(b *testing.B, dir string) string {
 	return db
 }
 
-// BenchmarkScan compares customs scan and osv-scanner v2.4.0 offline on
-// the same inputs and data: a Go binary, a Debian-based image tarball of
-// about 100 MB with that binary in it, and a CycloneDX SBOM.
-func BenchmarkScan(b *testing.B) {
-	osv := os.Getenv("OSV_SCANNER")
-	if osv == "" {
-		osv, _ = exec.LookPath("osv-scanner")
-	}
-	if osv == "" {
-		b.Skip("skipping: set OSV_SCANNER to an osv-scanner v2.4.0 binary (see bench/README.md)")
-	}
-	dir := b.TempDir()
+// fixture is what BenchmarkScan and BenchmarkReachability scan: the data
+// in both tools' layouts (db) and as customs installs it (installed), a
+// customs built from this tree, the fixture Go binary in a directory, and
+// a Debian-based image tarball of about 100 MB with that binary in it.
+type fixture struct {
+	db, customs, installed, binDir, archive string
+}
+
+func scanFixture(b *testing.B, dir string) fixture {
+	b.Helper()
 	db := benchDB(b, dir)
 	customs := filepath.Join(dir, "customs")
 	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
@@ -88,6 +86,23 @@ func BenchmarkScan(b *testing.B) {
 	}
 	archive := filepath.Join(dir, "debian-go.tar")
 	writeArchive(b, img, archive)
+	return fixture{db: db, customs: customs, installed: installed, binDir: binDir, archive: archive}
+}
+
+// BenchmarkScan compares customs scan and osv-scanner v2.4.0 offline on
+// the same inputs and data: a Go binary, a Debian-based image tarball of
+// about 100 MB with that binary in it, and a CycloneDX SBOM.
+func BenchmarkScan(b *testing.B) {
+	osv := os.Getenv("OSV_SCANNER")
+	if osv == "" {
+		osv, _ = exec.LookPath("osv-scanner")
+	}
+	if osv == "" {
+		b.Skip("skipping: set OSV_SCANNER to an osv-scanner v2.4.0 binary (see bench/README.md)")
+	}
+	dir := b.TempDir()
+	fx := scanFixture(b, dir)
+	db, customs, installed, binDir, archive := fx.db, fx.customs, fx.installed, fx.binDir, fx.archive
 
 	sbomDir := filepath.Join(dir, "sbom")
 	os.MkdirAll(sbomDir, 0o755)

@@ -1,16 +1,13 @@
 package integrations
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/customs-dev/customs/internal/testimage"
@@ -31,25 +28,7 @@ func TestGovulncheck(t *testing.T) {
 	if gvc == "" {
 		t.Skip("skipping: set GOVULNCHECK to a govulncheck binary (go install golang.org/x/vuln/cmd/govulncheck@v1.9.0)")
 	}
-	src := filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv", "Go", "all.zip")
-	zr, err := zip.OpenReader(src)
-	if err != nil {
-		t.Skipf("skipping: the shared Go vulnerability data is absent: %v", err)
-	}
-	defer zr.Close()
-	db := t.TempDir()
-	for _, f := range zr.File {
-		if strings.Contains(f.Name, "/") || !strings.HasSuffix(f.Name, ".json") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		os.WriteFile(filepath.Join(db, f.Name), b, 0o644)
-	}
+	_, db := testimage.GoVulnRecords(t)
 	bin := buildCustoms(t)
 
 	called := func(args ...string) []string {

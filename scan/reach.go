@@ -49,7 +49,7 @@ func ParseReachability(s string) (Reachability, error) {
 
 // reachKind is the cache kind of what reachability reads of an
 // executable, by the layer and path it was found at.
-const reachKind = "reach-binary-1"
+const reachKind = "reach-binary-2"
 
 // grade grades the Go findings found in executables: their levels, by
 // index ("" for a finding not graded: not Go, or found in source).
@@ -115,7 +115,7 @@ func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.
 				if b, ok := j.dirBins[loc]; ok {
 					bins[loc] = b
 				} else {
-					bins[loc] = j.reachBinary(ctx, art, loc)
+					bins[loc] = j.reachBinary(art, loc)
 				}
 			}
 			b, ok := bins[loc]
@@ -234,7 +234,7 @@ func (j *job) prefetch(art *pull.Artifact, pkgs []vuln.Package) func() map[strin
 	go func() {
 		out := map[string]*reach.Binary{}
 		for _, l := range locs {
-			out[l] = j.reachBinary(context.Background(), art, l)
+			out[l] = j.reachBinary(art, l)
 		}
 		done <- out
 	}()
@@ -243,7 +243,7 @@ func (j *job) prefetch(art *pull.Artifact, pkgs []vuln.Package) func() map[strin
 
 // reachBinary reads the Go executable at a location under a directory;
 // nil when the location is not an executable (a go.mod).
-func (j *job) reachBinary(ctx context.Context, art *pull.Artifact, loc string) *reach.Binary {
+func (j *job) reachBinary(art *pull.Artifact, loc string) *reach.Binary {
 	if art.Dir == "" {
 		return nil
 	}

@@ -230,7 +230,7 @@ func newInventory(s *syftsbom.SBOM) inventory {
 func (j *job) inventory(ctx context.Context, art *pull.Artifact) (inventory, error) {
 	sopts := j.sbomOptions(!j.NeedSBOM)
 	sopts.Key = sbom.CacheKey(art, sopts)
-	make := func() (inventory, error) {
+	generate := func() (inventory, error) {
 		s, err := sbom.Generate(ctx, art, sopts)
 		if err != nil {
 			return inventory{}, fmt.Errorf("making the SBOM of %s: %w", art.Target, err)
@@ -240,9 +240,9 @@ func (j *job) inventory(ctx context.Context, art *pull.Artifact) (inventory, err
 	if j.NeedSBOM {
 		// A whole SBOM's inventory is never read back: a scan that reads
 		// one asks for the lighter SBOM, under another key.
-		return make()
+		return generate()
 	}
-	return cas.Memo(j.Cache, inventoryKind, sopts.Key, make)
+	return cas.Memo(j.Cache, inventoryKind, sopts.Key, generate)
 }
 
 // Evaluate matches an SBOM against the database and applies the policy,

@@ -6,12 +6,10 @@ import (
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/customs-dev/customs/internal/goexe"
@@ -285,53 +283,6 @@ func findGofunc(ef *elf.File) *memory {
 			return nil
 		}
 		return &memory{addr: addr, data: b[addr-s.Addr:]}
-	}
-	return nil
-}
-
-// binaryJSON is how a Binary is stored: each package's functions in one
-// string, which reads back several times faster than a map of maps.
-type binaryJSON struct {
-	Path, Main, GoVersion, GOOS, GOARCH string
-	Inlined                             bool
-	Read                                bool
-	Symbols                             map[string]string
-}
-
-// MarshalJSON writes the compact form.
-func (b *Binary) MarshalJSON() ([]byte, error) {
-	j := binaryJSON{Path: b.Path, Main: b.Main, GoVersion: b.GoVersion, GOOS: b.GOOS, GOARCH: b.GOARCH, Inlined: b.Inlined, Read: b.Symbols != nil}
-	if b.Symbols != nil {
-		j.Symbols = make(map[string]string, len(b.Symbols))
-		for pkg, syms := range b.Symbols {
-			names := make([]string, 0, len(syms))
-			for s := range syms {
-				names = append(names, s)
-			}
-			sort.Strings(names)
-			j.Symbols[pkg] = strings.Join(names, " ")
-		}
-	}
-	return json.Marshal(j)
-}
-
-// UnmarshalJSON reads the compact form.
-func (b *Binary) UnmarshalJSON(data []byte) error {
-	var j binaryJSON
-	if err := json.Unmarshal(data, &j); err != nil {
-		return err
-	}
-	*b = Binary{Path: j.Path, Main: j.Main, GoVersion: j.GoVersion, GOOS: j.GOOS, GOARCH: j.GOARCH, Inlined: j.Inlined}
-	if j.Read {
-		b.Symbols = make(map[string]map[string]bool, len(j.Symbols))
-		for pkg, names := range j.Symbols {
-			fields := strings.Fields(names)
-			set := make(map[string]bool, len(fields))
-			for _, s := range fields {
-				set[s] = true
-			}
-			b.Symbols[pkg] = set
-		}
 	}
 	return nil
 }

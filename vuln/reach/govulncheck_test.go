@@ -1,13 +1,11 @@
 package reach
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,33 +16,6 @@ import (
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/vuln"
 )
-
-// sharedGoData is the shared Go vulnerability data: its all.zip, for
-// customs, and the same records unpacked as a directory, which govulncheck
-// reads as a database.
-func sharedGoData(t *testing.T) (zipDir, recordDir string) {
-	t.Helper()
-	zipDir = filepath.Join(testimage.Root(), "..", "shared", "testdata", "osv")
-	zr, err := zip.OpenReader(filepath.Join(zipDir, "Go", "all.zip"))
-	if err != nil {
-		t.Skipf("skipping: the shared Go vulnerability data (../shared/testdata/osv/Go/all.zip) is absent: %v", err)
-	}
-	defer zr.Close()
-	recordDir = t.TempDir()
-	for _, f := range zr.File {
-		if strings.Contains(f.Name, "/") || !strings.HasSuffix(f.Name, ".json") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		os.WriteFile(filepath.Join(recordDir, f.Name), b, 0o644)
-	}
-	return zipDir, recordDir
-}
 
 // govulncheckLevels runs govulncheck -mode binary and returns the level of
 // each vulnerability it reports: the deepest of its findings (a trace
@@ -144,7 +115,7 @@ func TestLevelsMatchGovulncheck(t *testing.T) {
 	if gvc == "" {
 		t.Skip("skipping: set GOVULNCHECK to a govulncheck v1.9.0 binary (.ci/run builds it)")
 	}
-	zipDir, recordDir := sharedGoData(t)
+	zipDir, recordDir := testimage.GoVulnRecords(t)
 	dir := t.TempDir()
 	build := func(name string, flags ...string) string {
 		out := filepath.Join(dir, name)
