@@ -34,6 +34,10 @@ type Options struct {
 	// GOOS, GOARCH and Tags select the files that are built.
 	GOOS, GOARCH string
 	Tags         []string
+	// All analyses every function of every loaded package, as if each
+	// were called: the whole surface of every module. By default only what
+	// the entry points reach is (see Program.Reach for which they are).
+	All bool
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
 }
@@ -123,11 +127,49 @@ func (r *Result) Module(path string) *Module {
 // missing modules).
 var ErrLoad = errors.New("loading the Go packages")
 
+// ErrNoPackages marks patterns that match no Go package: a go.mod with no
+// code beside it.
+var ErrNoPackages = fmt.Errorf("%w: no Go packages", ErrLoad)
+
+// Program is Go code loaded and analysed once: its packages in SSA form
+// and a VTA call graph of all their functions, which both the
+// capabilities (Capabilities) and the reachability of vulnerable
+// functions (Reach) are read from.
+type Program struct {
+	a   *analysis
+	cg  *callgraph.Graph
+	fns map[*ssa.Function]bool
+	// top are the packages the patterns matched; initial their go/packages
+	// form.
+	top     []*ssa.Package
+	initial []*packages.Package
+	goos    string
+	goarch  string
+}
+
 // Analyze loads the packages, builds their SSA form and a VTA call graph,
 // and charges every capability that non-standard code reaches in the
 // standard library to the module whose code makes the call, and
 // transitively to the modules that call that code.
 func Analyze(ctx context.Context, opts Options) (*Result, error) {
+	p, err := Load(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Capabilities(ctx)
+}
+
+// Capabilities charges every capability that non-standard code reaches
+// in the standard library to the module whose code makes the call, and
+// transitively to the modules that call that code.
+func (p *Program) Capabilities(ctx context.Context) (*Result, error) {
+	res := p.a.charge(ctx, p.cg, p.fns)
+	res.GOOS, res.GOARCH = p.goos, p.goarch
+	return res, ctx.Err()
+}
+
+// Load loads the packages, builds their SSA form and a VTA call graph.
+func Load(ctx context.Context, opts Options) (*Program, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -166,7 +208,7 @@ func Analyze(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%w: %v", ErrLoad, err)
 	}
 	if len(initial) == 0 {
-		return nil, fmt.Errorf("%w: %s matches no packages in %s", ErrLoad, strings.Join(patterns, " "), opts.Dir)
+		return nil, fmt.Errorf("%w: %s matches none in %s", ErrNoPackages, strings.Join(patterns, " "), opts.Dir)
 	}
 	var loadErrs []string
 	packages.Visit(initial, nil, func(p *packages.Package) {
@@ -199,23 +241,38 @@ func Analyze(ctx context.Context, opts Options) (*Result, error) {
 		}
 	})
 	log.Info("building SSA")
-	prog, _ := ssautil.AllPackages(initial, ssa.InstantiateGenerics)
+	prog, top := ssautil.AllPackages(initial, ssa.InstantiateGenerics)
 	prog.Build()
 	a.fset = prog.Fset
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	log.Info("building the call graph")
-	fns := ssautil.AllFunctions(prog)
-	cg := vta.CallGraph(fns, cha.CallGraph(prog))
-	cg.DeleteSyntheticNodes()
+	p := &Program{a: a, top: top, initial: initial, goos: opts.GOOS, goarch: opts.GOARCH}
+	base := cha.CallGraph(prog)
+	if opts.All {
+		log.Info("building the call graph of every function")
+		p.fns = ssautil.AllFunctions(prog)
+		p.cg = vta.CallGraph(p.fns, base)
+	} else {
+		// As govulncheck builds it: VTA over what the entry points reach
+		// by CHA, then again over what they reach by that; values flow
+		// only from code that can run.
+		roots := map[*ssa.Function]bool{}
+		for _, fn := range p.entries() {
+			roots[fn] = true
+		}
+		log.Info("building the call graph from the entry points", "entry points", len(roots))
+		p.fns = forwardSlice(roots, base)
+		first := vta.CallGraph(p.fns, base)
+		p.fns = forwardSlice(roots, first)
+		p.cg = vta.CallGraph(p.fns, first)
+	}
+	p.cg.DeleteSyntheticNodes()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	log.Info("charging capabilities", "functions", len(cg.Nodes))
-	res := a.charge(ctx, cg, fns)
-	res.GOOS, res.GOARCH = opts.GOOS, opts.GOARCH
-	return res, ctx.Err()
+	log.Info("call graph built", "functions", len(p.cg.Nodes))
+	return p, nil
 }
 
 // isStd tells standard-library packages (no module, no dot in the first
@@ -233,6 +290,8 @@ type analysis struct {
 	main    string
 	modules map[string]*packages.Module // package path → module
 	std     map[string]bool
+	// shown are file names as display shows them.
+	shown map[string]string
 }
 
 // moduleOf is the module of a function's code, "" for the standard
@@ -289,6 +348,18 @@ func (a *analysis) pos(p token.Pos) string {
 // display shortens a file name: relative to the directory of the module
 // that holds it, or to the analysed directory.
 func (a *analysis) display(file string) string {
+	if d, ok := a.shown[file]; ok {
+		return d
+	}
+	if a.shown == nil {
+		a.shown = map[string]string{}
+	}
+	d := a.relative(file)
+	a.shown[file] = d
+	return d
+}
+
+func (a *analysis) relative(file string) string {
 	best := ""
 	for _, dir := range a.dirs {
 		if dir == "" || len(dir) <= len(best) {

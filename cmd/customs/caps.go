@@ -21,6 +21,7 @@ import (
 type capsFlags struct {
 	goos, goarch string
 	tags         []string
+	all          bool
 	outputs      []string
 	// pull are the fetching flags of the caps commands, which take images
 	// and modules as scan does.
@@ -32,9 +33,15 @@ func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 	fl.StringVar(&f.goos, "goos", "", "analyze the files built for this GOOS (default: the go command's)")
 	fl.StringVar(&f.goarch, "goarch", "", "analyze the files built for this GOARCH (default: the go command's)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "build tags, comma-separated, as for go build -tags")
+	fl.BoolVar(&f.all, "all", false, "analyze every function of every package, not only what the entry points reach (main and init of main packages, the exported API of the others)")
 	if withOutput {
 		fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): text (default) or json")
 	}
+}
+
+// build is how Go source is built for analysis.
+func (f *capsFlags) build() capabilities.Options {
+	return capabilities.Options{GOOS: f.goos, GOARCH: f.goarch, Tags: f.tags, All: f.all}
 }
 
 const capsTargets = `TARGET is a directory (the packages under it: DIR/... or DIR), dir:PATH,
@@ -297,7 +304,7 @@ func (a *app) analyzeCaps(cmd *cobra.Command, arg string, cf capsFlags) (*capabi
 		return nil, err
 	}
 	s := &scan.Scanner{Cache: popts.Cache, Pull: popts, SBOM: cf.pull.sbomOptions(popts.Cache, popts.Logger, popts.Progress), Logger: popts.Logger, Spell: flag}
-	res, _, err := s.Capabilities(cmd.Context(), t, capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags})
+	res, _, err := s.Capabilities(cmd.Context(), t, cf.build())
 	if err != nil && t.Kind == pull.Dir && isExecutable(t.Ref) {
 		// An executable customs cannot read is the user's to change.
 		return nil, usageError{err: err}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/posture"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/scan"
@@ -44,7 +43,7 @@ func (sf *scanFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&sf.warnAge, "db-warn-age", 7*24*time.Hour, "warn when the vulnerability data is older than this")
 	f.StringVar(&sf.maxRecordSize, "max-osv-record-size", "16MiB", "skip (with a warning) OSV records larger than this")
 	f.BoolVar(&sf.posture, "posture", true, "check how an image is built: root user, setuid files, shells, attack tools, miners, secrets (--posture=false skips it)")
-	f.StringVar(&sf.reachability, "reachability", "gate", "Go vulnerabilities in executables, graded by whether the program holds the vulnerable function (called), package (imported) or only module (required): gate fails on called ones only, report grades and fails on every one, off does not grade (docs/reachability.md)")
+	f.StringVar(&sf.reachability, "reachability", "gate", "Go vulnerabilities in executables and Go source, graded by whether the program holds (in source: its entry points call) the vulnerable function (called), package (imported) or only module (required): gate fails on called ones only, report grades and fails on every one, off does not grade (docs/reachability.md)")
 	f.StringSliceVar(&sf.requirePosture, "require-posture", nil, "posture rules whose findings fail the scan, besides secret and miner (comma-separated: "+strings.Join(posture.RuleIDs(), ", ")+")")
 }
 
@@ -73,7 +72,7 @@ func (sf *scanFlags) options(a *app, pf *pullFlags, cf *capsFlags, cmd *cobra.Co
 		Trust:             trust,
 		Policy:            policy,
 		Posture:           sf.posture,
-		CapabilitiesBuild: capabilities.Options{GOOS: cf.goos, GOARCH: cf.goarch, Tags: cf.tags},
+		CapabilitiesBuild: cf.build(),
 	}, nil
 }
 
