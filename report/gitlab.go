@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 	"github.com/customs-dev/customs/vuln/reach"
@@ -293,6 +294,9 @@ func glDescription(f result.Finding) string {
 	d := f.Summary + " (reachability: " + f.Reachability
 	if l := reach.Level(f.Reachability); !l.Reached() {
 		d += ", " + notReached[l]
+	}
+	if len(f.ReachabilityPath) > 0 {
+		d += ": " + capabilities.PathString(f.ReachabilityPath)
 	}
 	return d + ")"
 }

@@ -96,6 +96,9 @@ func writeJUnit(w io.Writer, r *result.Result) error {
 		case f.Fails:
 			c.Failure = &junitFailure{Message: fmt.Sprintf("%s %s: %s", f.Severity, f.ID, f.Summary), Type: f.Severity.String(),
 				Text: fmt.Sprintf("%s (%s) affects %s %s; fixed in: %s\nIDs: %s", f.ID, f.Severity, f.Package.Name, f.Package.Version, fixed(f), ids(f))}
+			if len(f.ReachabilityPath) > 0 {
+				c.Failure.Text += "\ncalled: " + capabilities.PathString(f.ReachabilityPath)
+			}
 		case f.Status != result.Affected:
 			c.Skipped = &junitSkipped{Message: string(f.Status)}
 		case f.Baseline == result.Existing:

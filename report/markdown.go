@@ -43,6 +43,9 @@ func writeMarkdown(w io.Writer, r *result.Result) error {
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", md(f.Package.Name), md(f.Package.Version), md(fixed(f)), f.Severity, md(ids(f)), status)
 		}
+		if lines := reachPaths(r); len(lines) > 0 {
+			fmt.Fprintf(w, "\nCall paths to the vulnerable functions:\n\n- %s\n", strings.Join(mdAll(lines), "\n- "))
+		}
 	}
 	if c := r.Capabilities; c != nil {
 		writeCapabilitiesMarkdown(w, c)
@@ -53,6 +56,14 @@ func writeMarkdown(w io.Writer, r *result.Result) error {
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+func mdAll(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = md(l)
+	}
+	return out
 }
 
 // md escapes what would break a table cell.

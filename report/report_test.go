@@ -306,3 +306,36 @@ func TestOpenVEXReachability(t *testing.T) {
 		}
 	}
 }
+
+// TestReachabilityPathInEveryFormat: a called finding's call path is in
+// the JSON (valid against the report schema), the table, markdown, JUnit
+// and GitLab, and is SARIF's code flow (valid against SARIF 2.1.0), with
+// the program's own calls at their lines.
+func TestReachabilityPathInEveryFormat(t *testing.T) {
+	r := sampleResult(t)
+	path := []capabilities.Frame{
+		{Function: "example.com/app.main", Module: "example.com/app", Pos: "main.go:19"},
+		{Function: "example.com/app.lookup", Module: "example.com/app", Pos: "lookup.go:7"},
+		{Function: "github.com/tidwall/gjson.Get", Module: "github.com/tidwall/gjson"},
+	}
+	r.Findings[0].Reachability, r.Findings[0].ReachabilityPath, r.Findings[0].Fails = "called", path, true
+	s := validator(t, "file:///report.schema.json", map[string]string{"file:///report.schema.json": filepath.Join(testimage.Root(), "docs", "report.schema.json")})
+	validate(t, s, render(t, r, "json"))
+	validate(t, sarifSchema(t), render(t, r, "sarif"))
+	line := "example.com/app.main (main.go:19) -> example.com/app.lookup (lookup.go:7) -> github.com/tidwall/gjson.Get"
+	for format, want := range map[string]string{
+		"json":     `"reachability_path"`,
+		"table":    r.Findings[0].ID + " in " + r.Findings[0].Package.Name + ": " + line,
+		"markdown": "-&gt; github.com/tidwall/gjson.Get",
+		"junit":    "called: example.com/app.main (main.go:19) -&gt; example.com/app.lookup",
+		"gitlab":   `(reachability: called: example.com/app.main (main.go:19) -\u003e example.com/app.lookup`,
+		"sarif":    `"text": "example.com/app.lookup calls github.com/tidwall/gjson.Get"`,
+	} {
+		if out := string(render(t, r, format)); !strings.Contains(out, want) {
+			t.Errorf("%s output does not contain %q:\n%s", format, want, out)
+		}
+	}
+	if out := string(render(t, r, "sarif")); !strings.Contains(out, `"uri": "lookup.go"`) || !strings.Contains(out, `"startLine": 7`) {
+		t.Errorf("the SARIF code flow does not locate the program's calls:\n%s", out)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 	"github.com/customs-dev/customs/vuln/reach"
@@ -62,7 +64,28 @@ type sarifResult struct {
 	Message      sarifText          `json:"message"`
 	Locations    []sarifLocation    `json:"locations"`
 	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	CodeFlows    []sarifCodeFlow    `json:"codeFlows,omitempty"`
 	Properties   map[string]any     `json:"properties,omitempty"`
+}
+
+// sarifCodeFlow is a call path: how the program reaches a vulnerable
+// function.
+type sarifCodeFlow struct {
+	Message     sarifText         `json:"message"`
+	ThreadFlows []sarifThreadFlow `json:"threadFlows"`
+}
+
+type sarifThreadFlow struct {
+	Locations []sarifFlowStep `json:"locations"`
+}
+
+type sarifFlowStep struct {
+	Location sarifFlowLocation `json:"location"`
+}
+
+type sarifFlowLocation struct {
+	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
+	Message          sarifText      `json:"message"`
 }
 
 type sarifSuppression struct {
@@ -139,6 +162,9 @@ func writeSARIF(w io.Writer, r *result.Result) error {
 		if f.Reachability != "" {
 			res.Properties["reachability"] = f.Reachability
 		}
+		if len(f.ReachabilityPath) > 0 {
+			res.CodeFlows = []sarifCodeFlow{codeFlow(f.ReachabilityPath)}
+		}
 		switch {
 		case f.Ignore != nil:
 			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: f.Ignore.Reason}}
@@ -153,6 +179,25 @@ func writeSARIF(w io.Writer, r *result.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+}
+
+// codeFlow is a call path as SARIF shows it: a step per call, those in
+// the analysed module's own files at their line (the others' files are in
+// the module cache, not in the repository).
+func codeFlow(path []capabilities.Frame) sarifCodeFlow {
+	var steps []sarifFlowStep
+	for i, fr := range path {
+		loc := sarifFlowLocation{Message: sarifText{Text: fr.Function}}
+		if i+1 < len(path) {
+			loc.Message.Text += " calls " + path[i+1].Function
+		}
+		file, line, ok := strings.Cut(fr.Pos, ":")
+		if n, err := strconv.Atoi(line); ok && err == nil && fr.Module == path[0].Module {
+			loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifact{URI: file}, Region: &sarifRegion{StartLine: n}}
+		}
+		steps = append(steps, sarifFlowStep{Location: loc})
+	}
+	return sarifCodeFlow{Message: sarifText{Text: "call path to the vulnerable function"}, ThreadFlows: []sarifThreadFlow{{Locations: steps}}}
 }
 
 // securityScore is what GitHub sorts by: the CVSS score, or a score

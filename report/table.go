@@ -13,6 +13,7 @@ import (
 	"github.com/google/osv-scalibr/semantic"
 	osvpb "github.com/ossf/osv-schema/bindings/go/osvschema"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/vuln"
 )
@@ -70,6 +71,9 @@ func WriteTable(w io.Writer, r *result.Result, opts TableOptions) error {
 		}
 		if err := t.write(w, paint); err != nil {
 			return err
+		}
+		if lines := reachPaths(r); len(lines) > 0 {
+			fmt.Fprintf(w, "\ncall paths to the vulnerable functions:\n  %s\n", strings.Join(lines, "\n  "))
 		}
 	}
 	if r.Capabilities != nil {
@@ -367,4 +371,16 @@ func verification(v *result.Verification) string {
 		s += "; attested " + a.PredicateType
 	}
 	return s
+}
+
+// reachPaths are the call paths of the called findings in Go source, a
+// line each.
+func reachPaths(r *result.Result) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if len(f.ReachabilityPath) > 0 {
+			out = append(out, fmt.Sprintf("%s in %s: %s", f.ID, f.Package.Name, capabilities.PathString(f.ReachabilityPath)))
+		}
+	}
+	return out
 }

@@ -34,6 +34,10 @@ type Finding struct {
 	// (reach.Level: called, unknown, imported, required, other_platform),
 	// "" when it was not graded.
 	Reachability string `json:"reachability,omitempty"`
+	// ReachabilityPath is, for a called finding in Go source, a shortest
+	// call path from an entry point to the vulnerable function, outermost
+	// first.
+	ReachabilityPath []capabilities.Frame `json:"reachability_path,omitempty"`
 	// Baseline is "new" or "existing" when the scan had a baseline.
 	Baseline string `json:"baseline,omitempty"`
 	// Ignore is the entry that ignores it; VEX the statement that

@@ -86,12 +86,9 @@ func (j *job) analyze(ctx context.Context, art *pull.Artifact, goSource bool) (*
 	if !goSource {
 		return j.binaryCapabilities(ctx, art)
 	}
-	copts := j.CapabilitiesBuild
-	copts.Dir, copts.Logger = art.Dir, j.Logger
-	if art.Target.Kind == pull.GoModule && art.Module != nil {
-		if err := capabilities.PrepareModule(&copts, art.Module.Path); err != nil {
-			return nil, nil, err
-		}
+	copts, err := j.sourceOptions(art)
+	if err != nil {
+		return nil, nil, err
 	}
 	res, err := j.analyzeSource(ctx, art, copts)
 	if err != nil {
@@ -144,17 +141,48 @@ func (j *job) checkCapabilities(ctx context.Context, art *pull.Artifact, r *resu
 }
 
 // sourceKind is the cache kind of source analyses; it names their format.
-const sourceKind = "caps-source-1"
+const sourceKind = "caps-source-2"
+
+// sourceOptions are how a scan builds Go source: as the request says, in
+// the artifact's directory, a module prepared as the main module.
+func (j *job) sourceOptions(art *pull.Artifact) (capabilities.Options, error) {
+	copts := j.CapabilitiesBuild
+	copts.Dir, copts.Logger = art.Dir, j.Logger
+	if art.Target.Kind == pull.GoModule && art.Module != nil {
+		if err := capabilities.PrepareModule(&copts, art.Module.Path); err != nil {
+			return copts, err
+		}
+	}
+	return copts, nil
+}
+
+// sourceKey names what is analysed of Go source in the cache: the same
+// content (the directory's digest or the module version, with go.sum
+// pinning the dependencies), build settings and Go release; "" when the
+// content has no name.
+func (j *job) sourceKey(art *pull.Artifact, copts capabilities.Options) string {
+	k := sbom.CacheKey(art, j.sbomOptions(!j.NeedSBOM))
+	if k == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s|%s/%s|%s|%s|all=%v", k, copts.GOOS, copts.GOARCH, strings.Join(copts.Tags, ","), runtime.Version(), copts.All)
+}
+
+// program loads Go source once per scan: its capabilities and the
+// reachability of its vulnerabilities are read from one call graph.
+func (j *job) program(ctx context.Context, copts capabilities.Options) (*capabilities.Program, error) {
+	j.progOnce.Do(func() { j.prog, j.progErr = capabilities.Load(ctx, copts) })
+	return j.prog, j.progErr
+}
 
 // analyzeSource analyses Go source, or reads the analysis of the same
-// content (the directory's digest or the module version, with go.sum
-// pinning the dependencies), build settings and Go release from the cache.
+// content from the cache.
 func (j *job) analyzeSource(ctx context.Context, art *pull.Artifact, copts capabilities.Options) (*capabilities.Result, error) {
-	key := ""
-	if k := sbom.CacheKey(art, j.sbomOptions(!j.NeedSBOM)); k != "" {
-		key = fmt.Sprintf("%s|%s/%s|%s|%s", k, copts.GOOS, copts.GOARCH, strings.Join(copts.Tags, ","), runtime.Version())
-	}
-	return cas.Memo(j.Cache, sourceKind, key, func() (*capabilities.Result, error) {
-		return capabilities.Analyze(ctx, copts)
+	return cas.Memo(j.Cache, sourceKind, j.sourceKey(art, copts), func() (*capabilities.Result, error) {
+		p, err := j.program(ctx, copts)
+		if err != nil {
+			return nil, err
+		}
+		return p.Capabilities(ctx)
 	})
 }

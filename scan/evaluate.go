@@ -120,7 +120,11 @@ func (j *job) evaluate(ctx context.Context, art *pull.Artifact, inv inventory, p
 	if j.Baseline != nil {
 		base = newBaseline(j.Baseline)
 	}
-	apply(r, m.Findings, j.grade(ctx, art, m.Findings, m.Revision), pos, j.Policy, j.start, base, j.FailOnExisting, j.spell)
+	g := j.grade(ctx, art, m.Findings, m.Revision)
+	if g.warning != "" {
+		r.Warnings = append(r.Warnings, g.warning)
+	}
+	apply(r, m.Findings, g, pos, j.Policy, j.start, base, j.FailOnExisting, j.spell)
 	if base != nil {
 		r.Baseline = &result.BaselineSummary{
 			Source:         fmt.Sprintf("%s (%s)", j.Baseline.Target.Input, j.Baseline.Time.Format(time.RFC3339)),

@@ -13,15 +13,18 @@ import (
 )
 
 // apply sets each finding's status and the gate's verdict.
-func apply(r *result.Result, findings []vuln.Finding, levels []reach.Level, pos *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, spell func(string) string) {
+func apply(r *result.Result, findings []vuln.Finding, g graded, pos *posture.Report, p Policy, now time.Time, base *baseline, failOnExisting bool, spell func(string) string) {
 	used := make([]bool, len(p.Ignores))
 	expiredSeen := make([]bool, len(p.Ignores))
 	r.Gate = result.Gate{FailOn: p.FailOn.String(), UnknownSeverity: unknownSeverity(p), Passed: true}
 	counts := map[vuln.Severity]int{}
 	for i, vf := range findings {
 		f := result.Finding{Finding: vf, Status: result.Affected}
-		if i < len(levels) {
-			f.Reachability = string(levels[i])
+		if i < len(g.levels) {
+			f.Reachability = string(g.levels[i])
+		}
+		if i < len(g.paths) {
+			f.ReachabilityPath = g.paths[i]
 		}
 		ids := append(append([]string{}, vf.IDs...), vf.Aliases...)
 		if ig := ignoreFor(p.Ignores, now, func(ig *result.Ignore) bool { return ignoreMatches(ig, ids, vf.Package.Name) }, used, expiredSeen); ig != nil {

@@ -111,7 +111,7 @@ func TestGate(t *testing.T) {
 				tc.policy(&p)
 			}
 			r := &result.Result{Target: result.Target{Input: "registry.example/app:1", Kind: "registry", Reference: "registry.example/app@sha256:" + imageHex, Digest: "sha256:" + imageHex}}
-			apply(r, tc.findings, nil, nil, p, now, nil, false, flag)
+			apply(r, tc.findings, graded{}, nil, p, now, nil, false, flag)
 			if r.Gate.Passed != tc.pass {
 				t.Fatalf("gate passed = %v, want %v (reasons %q)", r.Gate.Passed, tc.pass, r.Gate.Reasons)
 			}
@@ -129,7 +129,7 @@ func TestExpiredAndUnusedIgnoresAreReported(t *testing.T) {
 		{ID: "GO-9", Reason: "r", Source: ".customs.yaml:7"},
 	}
 	r := &result.Result{}
-	apply(r, []vuln.Finding{finding("GO-1", vuln.Low)}, nil, nil, p, now, nil, false, flag)
+	apply(r, []vuln.Finding{finding("GO-1", vuln.Low)}, graded{}, nil, p, now, nil, false, flag)
 	if len(r.ExpiredIgnores) != 1 || r.ExpiredIgnores[0].ID != "GO-1" {
 		t.Errorf("expired ignores = %+v, want GO-1", r.ExpiredIgnores)
 	}

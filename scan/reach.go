@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/customs-dev/customs/capabilities"
 	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/vuln"
@@ -51,11 +52,20 @@ func ParseReachability(s string) (Reachability, error) {
 // executable, by the layer and path it was found at.
 const reachKind = "reach-binary-2"
 
-// grade grades the Go findings found in executables: their levels, by
-// index ("" for a finding not graded: not Go, or found in source).
-func (j *job) grade(ctx context.Context, art *pull.Artifact, findings []vuln.Finding, revision string) []reach.Level {
+// graded are the findings' levels and, for Go source, the call path to
+// each called one, by index ("" and nil for a finding not graded: not Go,
+// or where nothing can be read).
+type graded struct {
+	levels []reach.Level
+	paths  [][]capabilities.Frame
+	// warning says what could not be graded, and why.
+	warning string
+}
+
+// grade grades the Go findings found in executables and in Go source.
+func (j *job) grade(ctx context.Context, art *pull.Artifact, findings []vuln.Finding, revision string) graded {
 	if j.Policy.Reachability == ReachOff {
-		return nil
+		return graded{}
 	}
 	// An image's levels against one revision of the data are kept whole:
 	// a warm scan reads them rather than every executable's functions.
@@ -75,25 +85,27 @@ func (j *job) grade(ctx context.Context, art *pull.Artifact, findings []vuln.Fin
 			levels[i] = l
 		}
 		if complete {
-			return levels
+			return graded{levels: levels}
 		}
 	}
-	levels := j.gradeAll(ctx, art, findings)
-	if key != "" {
+	g := j.gradeAll(ctx, art, findings)
+	if key != "" && g.warning == "" {
 		stored := make(map[string]reach.Level, len(findings))
 		for i, f := range findings {
-			stored[id(f)] = levels[i]
+			stored[id(f)] = g.levels[i]
 		}
 		cas.Keep(j.Cache, reachLevelsKind, key, stored)
 	}
-	return levels
+	return g
 }
 
 // reachLevelsKind is the cache kind of an image's levels.
 const reachLevelsKind = "reach-levels-1"
 
-func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.Finding) []reach.Level {
+func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.Finding) graded {
 	levels := make([]reach.Level, len(findings))
+	paths := make([][]capabilities.Frame, len(findings))
+	source := &sourceGrader{j: j, art: art}
 	start := time.Now()
 	defer func() {
 		if j.Logger != nil {
@@ -107,6 +119,20 @@ func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.
 	}
 	for i, f := range findings {
 		if vuln.BaseEcosystem(f.Package.Ecosystem) != "Go" {
+			continue
+		}
+		if source.covers(f.Package.Locations) {
+			src := source.source(ctx)
+			if source.none {
+				continue
+			}
+			for _, rec := range f.Records {
+				l := src.Level(rec, f.Package.Name)
+				levels[i] = higher(levels[i], l)
+				if l == reach.Called && paths[i] == nil {
+					paths[i] = src.Path(rec, f.Package.Name)
+				}
+			}
 			continue
 		}
 		for _, loc := range f.Package.Locations {
@@ -127,7 +153,7 @@ func (j *job) gradeAll(ctx context.Context, art *pull.Artifact, findings []vuln.
 			}
 		}
 	}
-	return levels
+	return graded{levels: levels, paths: paths, warning: source.warning}
 }
 
 // rank orders levels by how far they are reached.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	syftsbom "github.com/anchore/syft/syft/sbom"
@@ -108,6 +109,11 @@ type job struct {
 	exec *executables
 	// dirBins are a directory's executables, read while matching.
 	dirBins map[string]*reach.Binary
+	// prog is the Go source loaded once (program), progErr why it could
+	// not be.
+	progOnce sync.Once
+	prog     *capabilities.Program
+	progErr  error
 }
 
 func (s *Scanner) now() time.Time {
@@ -181,6 +187,8 @@ func (s *Scanner) Scan(ctx context.Context, t pull.Target, req Request) (res *re
 		return nil, err
 	}
 	defer art.Close()
+	// Go source's call graph is built while its SBOM is made.
+	defer j.prefetchSource(ctx, art)()
 	pos := j.newPostureRun(art, ref)
 	// The posture checks read the layers the SBOM reads.
 	// So does reachability, unless it is off.

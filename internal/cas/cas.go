@@ -153,6 +153,16 @@ func (s *Store) Put(kind, key string, body []byte) error {
 	})
 }
 
+// Has reports whether a derived entry is stored (not whether it is
+// intact: Get checks that). A nil Store has none.
+func (s *Store) Has(kind, key string) bool {
+	if s == nil {
+		return false
+	}
+	_, err := os.Stat(s.entryPath(kind, key))
+	return err == nil
+}
+
 // Delete removes a derived entry, if present.
 func (s *Store) Delete(kind, key string) {
 	os.Remove(s.entryPath(kind, key))

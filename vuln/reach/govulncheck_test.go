@@ -1,11 +1,8 @@
 package reach
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"debug/buildinfo"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/customs-dev/customs/internal/govulncheck"
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/vuln"
 )
@@ -28,36 +26,13 @@ func govulncheckLevels(t *testing.T, gvc, db, bin string) map[string]Level {
 	if err != nil {
 		t.Fatalf("govulncheck -mode binary %s: %v\n%s", bin, err, out)
 	}
-	rank := map[Level]int{Required: 1, Imported: 2, Called: 3}
+	found, err := govulncheck.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	levels := map[string]Level{}
-	dec := json.NewDecoder(bufio.NewReader(bytes.NewReader(out)))
-	for {
-		var msg struct {
-			Finding *struct {
-				OSV   string `json:"osv"`
-				Trace []struct {
-					Package  string `json:"package"`
-					Function string `json:"function"`
-				} `json:"trace"`
-			} `json:"finding"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			break
-		}
-		f := msg.Finding
-		if f == nil || len(f.Trace) == 0 {
-			continue
-		}
-		l := Required
-		switch {
-		case f.Trace[0].Function != "":
-			l = Called
-		case f.Trace[0].Package != "":
-			l = Imported
-		}
-		if rank[l] > rank[levels[f.OSV]] {
-			levels[f.OSV] = l
-		}
+	for id, f := range found {
+		levels[id] = Level(f.Level)
 	}
 	return levels
 }

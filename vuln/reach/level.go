@@ -46,30 +46,30 @@ func (b *Binary) Level(rec *osvpb.Vulnerability, module string) Level {
 	if b == nil || b.Symbols == nil {
 		return Unknown
 	}
-	var imports []vulnPackage
-	for _, a := range rec.GetAffected() {
-		if a.GetPackage().GetName() != module {
-			continue
-		}
-		imports = append(imports, packagesOf(a)...)
-	}
+	return level(b.Symbols, b.GOOS, b.GOARCH, rec, module)
+}
+
+// level grades a record against the functions a program holds or
+// reaches, by package: a package present with no functions is imported.
+func level(symbols map[string]map[string]bool, goos, goarch string, rec *osvpb.Vulnerability, module string) Level {
+	imports := vulnPackages(rec, module)
 	if len(imports) == 0 {
 		return Unknown
 	}
 	level := OtherPlatform
 	for _, p := range imports {
-		if !p.on(b.GOOS, b.GOARCH) {
+		if !p.on(goos, goarch) {
 			continue
 		}
 		if level == OtherPlatform {
 			level = Required
 		}
-		syms := b.Symbols[p.path]
-		if len(syms) == 0 {
+		syms, ok := symbols[p.path]
+		if !ok {
 			continue
 		}
 		level = Imported
-		if len(p.symbols) == 0 {
+		if len(p.symbols) == 0 && len(syms) > 0 {
 			// Every function of the package is vulnerable.
 			return Called
 		}
@@ -80,6 +80,17 @@ func (b *Binary) Level(rec *osvpb.Vulnerability, module string) Level {
 		}
 	}
 	return level
+}
+
+// vulnPackages are the vulnerable packages a record names for a module.
+func vulnPackages(rec *osvpb.Vulnerability, module string) []vulnPackage {
+	var imports []vulnPackage
+	for _, a := range rec.GetAffected() {
+		if a.GetPackage().GetName() == module {
+			imports = append(imports, packagesOf(a)...)
+		}
+	}
+	return imports
 }
 
 // vulnPackage is an entry of a Go record's ecosystem_specific.imports.
