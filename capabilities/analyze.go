@@ -113,6 +113,23 @@ func (m *Module) Capability(c Capability) *Found {
 	return nil
 }
 
+// Without returns a copy of the result without capability c.
+func (r *Result) Without(c Capability) *Result {
+	out := *r
+	out.Modules = make([]*Module, len(r.Modules))
+	for i, m := range r.Modules {
+		cp := *m
+		cp.Capabilities = make([]Found, 0, len(m.Capabilities))
+		for _, f := range m.Capabilities {
+			if f.Capability != c {
+				cp.Capabilities = append(cp.Capabilities, f)
+			}
+		}
+		out.Modules[i] = &cp
+	}
+	return &out
+}
+
 // Module returns the module with the path, or nil.
 func (r *Result) Module(path string) *Module {
 	for _, m := range r.Modules {
@@ -162,9 +179,32 @@ func Analyze(ctx context.Context, opts Options) (*Result, error) {
 // Capabilities charges every capability that non-standard code reaches
 // in the standard library to the module whose code makes the call, and
 // transitively to the modules that call that code.
+//
+// Each capability's path starts at an entry point: a shortest call path
+// to the module's function nearest the capability, then on to it.
 func (p *Program) Capabilities(ctx context.Context) (*Result, error) {
 	res := p.a.charge(ctx, p.cg, p.fns)
 	res.GOOS, res.GOARCH = p.goos, p.goarch
+	r, err := p.Reach(ctx)
+	if err != nil {
+		return nil, err
+	}
+	first := make(map[string]int, len(r.Functions))
+	for i := len(r.Functions) - 1; i >= 0; i-- {
+		first[r.Functions[i].Function] = i
+	}
+	for _, m := range res.Modules {
+		for i := range m.Capabilities {
+			f := &m.Capabilities[i]
+			if len(f.Path) == 0 {
+				continue
+			}
+			if at, ok := first[f.Path[0].Function]; ok {
+				lead := r.pathTo(at)
+				f.Path = append(lead[:len(lead)-1], f.Path...)
+			}
+		}
+	}
 	return res, ctx.Err()
 }
 
@@ -376,72 +416,14 @@ func (a *analysis) relative(file string) string {
 	return r
 }
 
-// sink is a place where non-standard code exercises a capability.
-type sink struct {
-	pos    token.Pos
-	callee string // the standard-library function, or what the code does
-}
-
 // charge finds, per capability, the non-standard functions that exercise
 // it directly (sinks), then walks the call graph backwards from them over
-// non-standard code, so that every function that reaches a sink knows
-// the next call on a shortest path to it.
+// non-standard code and static calls, so that every function that reaches
+// a sink knows the next call on a shortest path to it. A dynamic call
+// (through an interface or a function value) does not make its caller
+// reach what the value does: the value's maker does (sinks.go).
 func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa.Function]bool) *Result {
-	sinks := map[Capability]map[*ssa.Function]sink{}
-	addSink := func(c Capability, fn *ssa.Function, s sink) {
-		if sinks[c] == nil {
-			sinks[c] = map[*ssa.Function]sink{}
-		}
-		if old, ok := sinks[c][fn]; !ok || s.pos < old.pos {
-			sinks[c][fn] = s
-		}
-	}
-	for fn := range fns {
-		if a.isStd(fn) || a.moduleOf(fn) == "" {
-			continue
-		}
-		if fn.Blocks == nil && fn.Parent() == nil && fn.Pkg != nil && fn.Synthetic == "" {
-			// A function without a body: assembly or go:linkname. The raw
-			// system call entries of golang.org/x/sys are what they say.
-			if rawSyscall(fn) {
-				addSink(SystemCalls, fn, sink{pos: fn.Pos(), callee: "system call (assembly)"})
-			} else {
-				addSink(Unanalyzed, fn, sink{pos: fn.Pos(), callee: "body not in Go (assembly or linkname)"})
-			}
-		}
-		for _, b := range fn.Blocks {
-			for _, instr := range b.Instrs {
-				if c, what, ok := unsafeUse(instr); ok {
-					addSink(c, fn, sink{pos: instr.Pos(), callee: what})
-				}
-			}
-		}
-		if strings.HasPrefix(fn.Name(), "_Cfunc_") || strings.HasPrefix(fn.Name(), "_cgo") {
-			addSink(CGo, fn, sink{pos: fn.Pos(), callee: "cgo"})
-		}
-		node := cg.Nodes[fn]
-		if node == nil {
-			continue
-		}
-		for _, e := range node.Out {
-			callee := e.Callee.Func
-			if !a.isStd(callee) {
-				if strings.HasPrefix(callee.Name(), "_Cfunc_") {
-					addSink(CGo, fn, sink{pos: e.Pos(), callee: name(callee)})
-				}
-				continue
-			}
-			if callee.Synthetic == "package initializer" {
-				// Importing a package runs its init: not a use of it.
-				continue
-			}
-			pkg := pkgOf(callee)
-			if c, ok := Classify(pkg.Path(), name(callee)); ok {
-				addSink(c, fn, sink{pos: e.Pos(), callee: name(callee)})
-			}
-		}
-	}
-
+	sinks := a.sinks(cg, fns)
 	byModule := map[string]map[Capability]*Found{}
 	for c, direct := range sinks {
 		if ctx.Err() != nil {
@@ -468,7 +450,7 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 			}
 			for _, e := range node.In {
 				caller := e.Caller.Func
-				if _, seen := next[caller]; seen || a.isStd(caller) || a.moduleOf(caller) == "" {
+				if _, seen := next[caller]; seen || a.isStd(caller) || a.moduleOf(caller) == "" || dynamic(e) {
 					continue
 				}
 				next[caller], dist[caller], owner[caller] = e, dist[fn]+1, owner[fn]
@@ -501,7 +483,8 @@ func (a *analysis) charge(ctx context.Context, cg *callgraph.Graph, fns map[*ssa
 				e := next[fn]
 				if e == nil {
 					s := direct[fn]
-					f.Path = append(f.Path, Frame{Function: name(fn), Module: a.moduleOf(fn), Pos: a.pos(s.pos)}, Frame{Function: s.callee})
+					f.Path = append(f.Path, Frame{Function: name(fn), Module: a.moduleOf(fn), Pos: a.pos(s.pos)})
+					f.Path = append(append(f.Path, s.through...), Frame{Function: s.callee})
 					break
 				}
 				f.Path = append(f.Path, Frame{Function: name(fn), Module: a.moduleOf(fn), Pos: a.pos(e.Pos())})

@@ -44,8 +44,10 @@ func TestAnalyzeChargesTheDependency(t *testing.T) {
 			t.Errorf("example.com/evil %s = %+v, want it charged directly", tc.c, f)
 			continue
 		}
-		if len(f.Path) != 2 || f.Path[0].Function != "example.com/evil.Do" || !strings.HasPrefix(f.Path[0].Pos, "evil.go:") || f.Path[1].Function != tc.call {
-			t.Errorf("example.com/evil %s path = %+v, want example.com/evil.Do (evil.go:N) -> %s", tc.c, f.Path, tc.call)
+		// From the entry point: main calls evil.Do, which makes the call.
+		if len(f.Path) != 3 || f.Path[0].Function != "example.com/app.main" || !strings.HasPrefix(f.Path[0].Pos, "main.go:") ||
+			f.Path[1].Function != "example.com/evil.Do" || !strings.HasPrefix(f.Path[1].Pos, "evil.go:") || f.Path[2].Function != tc.call {
+			t.Errorf("example.com/evil %s path = %+v, want example.com/app.main (main.go:N) -> example.com/evil.Do (evil.go:N) -> %s", tc.c, f.Path, tc.call)
 		}
 		// The main module reaches it only through evil: it is not charged.
 		a := app.Capability(tc.c)

@@ -73,6 +73,12 @@ func (r *Reach) Path(pkg string, symbols []string) []Frame {
 	if at < 0 {
 		return nil
 	}
+	return r.pathTo(at)
+}
+
+// pathTo is the shortest call path from an entry point to the function at
+// an index of Functions.
+func (r *Reach) pathTo(at int) []Frame {
 	path := []Frame{{Function: r.Functions[at].Function, Module: r.Functions[at].Module}}
 	for n := 0; r.Functions[at].Caller >= 0 && n < len(r.Functions); n++ {
 		pos := r.Functions[at].Pos

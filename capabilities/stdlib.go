@@ -62,10 +62,16 @@ import "strings"
 //     what is really the environment or EXEC, and pure helpers.
 //   - The clock is not a capability: time.Now, time.Sleep and timers are none.
 //   - Errors' methods (Error, Unwrap, Timeout, …) are none: error values flow
-//     everywhere, and a call graph resolves err.Error() to them.
+//     everywhere, and a call graph resolves err.Error() to them. So are the
+//     methods that only describe a value (String, GoString, Format,
+//     MarshalText, MarshalJSON), which fmt and encoding/json call through
+//     interfaces: (net.addrinfoErrno).Error is not a use of the network.
 func Classify(pkg, fn string) (Capability, bool) {
 	if i := strings.IndexByte(fn, '$'); i >= 0 {
 		fn = fn[:i]
+	}
+	if describes(fn) {
+		return "", false
 	}
 	c, ok := stdlibFuncs[fn]
 	if !ok && strings.HasPrefix(fn, "(*") {
@@ -75,4 +81,20 @@ func Classify(pkg, fn string) (Capability, bool) {
 		c = stdlibPackages[pkg]
 	}
 	return c, c != ""
+}
+
+// describeOnly are the methods that describe a value or an error and
+// exercise nothing, whatever the type.
+var describeOnly = map[string]bool{
+	"Error": true, "Unwrap": true, "Timeout": true, "Temporary": true,
+	"String": true, "GoString": true, "Format": true, "MarshalText": true, "MarshalJSON": true,
+}
+
+// describes reports whether fn ("(T).M", "(*T).M") is such a method.
+func describes(fn string) bool {
+	if !strings.HasPrefix(fn, "(") {
+		return false
+	}
+	i := strings.LastIndex(fn, ").")
+	return i >= 0 && describeOnly[fn[i+2:]]
 }

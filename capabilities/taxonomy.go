@@ -27,7 +27,12 @@ const (
 	Reflect              Capability = "REFLECT"
 	Runtime              Capability = "RUNTIME"
 	Unanalyzed           Capability = "UNANALYZED"
-	All                  Capability = "ALL"
+	// Indirect is a call through an interface or a function value to a
+	// standard-library value no non-standard code made: what it exercises
+	// cannot be charged to a maker. Checks do not hold it against the
+	// declaration.
+	Indirect Capability = "INDIRECT"
+	All      Capability = "ALL"
 )
 
 // Known lists every capability name, parents before their children.
@@ -38,6 +43,7 @@ var Known = []Capability{
 	ReadSystemState,
 	ModifySystemState, ModifySystemStateEnv,
 	OperatingSystem, SystemCalls, ArbitraryExecution, CGo, UnsafePointer, Reflect, Runtime, Unanalyzed,
+	Indirect,
 }
 
 // Valid reports whether c is a capability name (or ALL).

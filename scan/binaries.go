@@ -22,7 +22,7 @@ import (
 )
 
 // binaryKind is the cache kind of binary analyses; it names their format.
-const binaryKind = "caps-binary-1"
+const binaryKind = "caps-binary-2"
 
 // maxExecutable bounds the executables read for capabilities.
 const maxExecutable = 512 << 20

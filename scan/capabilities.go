@@ -141,7 +141,7 @@ func (j *job) checkCapabilities(ctx context.Context, art *pull.Artifact, r *resu
 }
 
 // sourceKind is the cache kind of source analyses; it names their format.
-const sourceKind = "caps-source-2"
+const sourceKind = "caps-source-3"
 
 // sourceOptions are how a scan builds Go source: as the request says, in
 // the artifact's directory, a module prepared as the main module.
