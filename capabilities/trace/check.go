@@ -37,6 +37,86 @@ func Check(f *capabilities.File, p *Profile) *capabilities.Report {
 	return rep
 }
 
+// Agree holds both views of a program against a declaration: what its
+// code can do (the static analysis) and what the trace saw it do. A
+// (module, capability) either finds undeclared is a violation; one the
+// trace saw a module of the analysed program exercise and the analysis
+// does not charge its own code with (nor INDIRECT, a dynamic call the
+// trace charges to the caller) is a static miss; a grant is unused only
+// when neither used it.
+func Agree(f *capabilities.File, static *capabilities.Result, p *Profile) *capabilities.Report {
+	rep := capabilities.Check(f, static)
+	traced := Check(f, p)
+	key := func(v capabilities.Violation) string { return v.Module + " " + string(v.Capability) }
+	seen := map[string]bool{}
+	for _, v := range append(append([]capabilities.Violation(nil), rep.Violations...), rep.Warnings...) {
+		seen[key(v)] = true
+	}
+	for _, v := range traced.Violations {
+		if !seen[key(v)] {
+			seen[key(v)] = true
+			rep.Violations = append(rep.Violations, v)
+		}
+	}
+	for _, v := range traced.Warnings {
+		if !seen[key(v)] {
+			seen[key(v)] = true
+			rep.Warnings = append(rep.Warnings, v)
+		}
+	}
+	usedByTrace := map[int][]capabilities.Capability{}
+	for _, ch := range p.Charges {
+		if d := f.Decide(ch.Module, ch.Capability); d.Allowed && d.Rule != nil {
+			usedByTrace[d.Rule.Line] = append(usedByTrace[d.Rule.Line], ch.Capability)
+		}
+		m := staticModule(static, ch.Module)
+		if m == nil || charges(m, ch.Capability) {
+			continue
+		}
+		miss := capabilities.Violation{Module: ch.Module, Capability: ch.Capability, Path: stackFrames(ch)}
+		if !seen["miss "+key(miss)] {
+			seen["miss "+key(miss)] = true
+			rep.StaticMisses = append(rep.StaticMisses, miss)
+		}
+	}
+	var unused []capabilities.Unused
+	for _, u := range rep.Unused {
+		used := false
+		for _, c := range usedByTrace[u.Line] {
+			used = used || u.Capability.Covers(c)
+		}
+		if !used {
+			unused = append(unused, u)
+		}
+	}
+	rep.Unused = unused
+	return rep
+}
+
+// staticModule is the analysed module a trace charge names ("main" is the
+// main module), nil for a module of another program.
+func staticModule(r *capabilities.Result, module string) *capabilities.Module {
+	for _, m := range r.Modules {
+		if m.Path == module || m.Main && module == capabilities.MainSubject {
+			return m
+		}
+	}
+	return nil
+}
+
+// charges reports whether the analysis charges a module's own code with c
+// (or a capability that covers it, or one it covers), as the trace does,
+// or with INDIRECT: a call through a value whose capability it could not
+// name, which the trace charges to the caller.
+func charges(m *capabilities.Module, c capabilities.Capability) bool {
+	for _, f := range m.Capabilities {
+		if f.Capability == capabilities.Indirect || f.Direct && (f.Capability.Covers(c) || c.Covers(f.Capability)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Declaration proposes a capabilities.txt granting what the trace saw.
 func Declaration(p *Profile) *capabilities.File {
 	f := &capabilities.File{Version: 1, Unlisted: capabilities.Deny, OnViolation: "log"}

@@ -418,3 +418,43 @@ func TestOnlyTheCommandIsFollowed(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestAgreeReportsStaticMisses traces testdata/trace/hidden, which
+// removes a file through reflect.Value.Call, and checks the trace with
+// the static analysis of its code: the removal (main FILES/WRITE) is a
+// static miss; what example.com/dep does is seen by both and is none; a
+// grant the trace used but the code does not show is not unused, and one
+// neither used is.
+func TestAgreeReportsStaticMisses(t *testing.T) {
+	ln := listen(t)
+	dir := t.TempDir()
+	bin := buildTestdata(t, dir, "hidden")
+	file := filepath.Join(dir, "written.txt")
+	p := run(t, bin, ln.Addr().String(), file)
+	if p.ExitCode != 0 {
+		t.Fatalf("the traced program exited %d", p.ExitCode)
+	}
+	static, err := capabilities.Analyze(context.Background(), capabilities.Options{Dir: filepath.Join(testimage.Root(), "testdata", "trace", "hidden")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := capabilities.Parse("capabilities.txt", []byte("capabilities 1\nexample.com/dep NETWORK FILES EXEC\nexample.com/dep MODIFY_SYSTEM_STATE\nmain REFLECT FILES/WRITE OPERATING_SYSTEM\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Agree(f, static, p)
+	if len(rep.StaticMisses) != 1 || rep.StaticMisses[0].Module != capabilities.MainSubject || rep.StaticMisses[0].Capability != capabilities.FilesWrite {
+		t.Errorf("static misses = %+v; want main FILES/WRITE (os.Remove through reflect) only", rep.StaticMisses)
+	}
+	if len(rep.Violations) != 0 {
+		t.Errorf("violations = %+v; want none", rep.Violations)
+	}
+	if len(rep.Unused) != 1 || rep.Unused[0].Capability != capabilities.ModifySystemState {
+		t.Errorf("unused = %+v; want only example.com/dep MODIFY_SYSTEM_STATE", rep.Unused)
+	}
+	// Without the grant of what the trace saw, both views fail it once.
+	f, _ = capabilities.Parse("capabilities.txt", []byte("capabilities 1\nexample.com/dep NETWORK FILES EXEC\nmain REFLECT OPERATING_SYSTEM\n"))
+	if rep := Agree(f, static, p); len(rep.Violations) != 1 || rep.Violations[0].Capability != capabilities.FilesWrite {
+		t.Errorf("violations = %+v; want main FILES/WRITE, from the trace", rep.Violations)
+	}
+}

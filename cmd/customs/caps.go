@@ -33,7 +33,7 @@ func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 	fl.StringVar(&f.goos, "goos", "", "analyze the files built for this GOOS (default: the go command's)")
 	fl.StringVar(&f.goarch, "goarch", "", "analyze the files built for this GOARCH (default: the go command's)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "build tags, comma-separated, as for go build -tags")
-	fl.BoolVar(&f.all, "all", false, "analyze every function of every package, not only what the entry points reach (main and init of main packages, the exported API of the others)")
+	fl.BoolVar(&f.all, "all", false, "analyze every function of every package, not only what the entry points reach (main and init of main packages, the exported API of the others), and show INDIRECT calls (through values the standard library made)")
 	if withOutput {
 		fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): text (default) or json")
 	}
@@ -76,7 +76,11 @@ func (a *app) newCapsAnalyzeCmd() *cobra.Command {
 		Short: "List the capabilities each module's code reaches, with a call path for each",
 		Long: `Lists, per module, the capabilities its code reaches: "direct" when its own code
 calls the standard-library function, "via M" when it reaches it only through module
-M's code; with one call path from the module's function to the standard library.
+M's code; with one call path from an entry point (main and init of main packages,
+the exported API of the others) through the module's function to the standard
+library. A call through an interface or a function value is charged to the module
+that made the value; one whose value the standard library made is INDIRECT, shown
+with --all (which also analyzes every function, reached or not).
 
 ` + capsTargets,
 		Example: `  customs caps analyze ./...
@@ -95,6 +99,11 @@ M's code; with one call path from the module's function to the standard library.
 			return a.emit(outs, func(w io.Writer, format string) error {
 				if format == "json" {
 					return a.to(w).writeJSON(res)
+				}
+				if !cf.all {
+					// Calls through values the standard library made are
+					// not held against a declaration; --all shows them.
+					return writeCapsText(w, res.Without(capabilities.Indirect))
 				}
 				return writeCapsText(w, res)
 			})
@@ -171,10 +180,11 @@ it reaches through another module is that module's to declare.
 
 ` + capsTargets,
 		Example: `  customs caps check --declared capabilities.txt ./...
-  customs caps check --declared capabilities.txt --profile profile.json`,
+  customs caps check --declared capabilities.txt --profile profile.json
+  customs caps check --declared capabilities.txt --profile profile.json .   # both, and where they disagree`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (profile != "") {
-				return usageError{err: errors.New("caps check takes one TARGET, or --profile profile.json (from customs trace)")}
+			if len(args) > 1 || len(args) == 0 && profile == "" {
+				return usageError{err: errors.New("caps check takes one TARGET, --profile profile.json (from customs trace), or both")}
 			}
 			return nil
 		},
@@ -190,18 +200,25 @@ it reaches through another module is that module's to declare.
 			if err != nil {
 				return err
 			}
-			var rep *capabilities.Report
+			var p *trace.Profile
 			if profile != "" {
-				p, err := readProfile(profile)
-				if err != nil {
+				if p, err = readProfile(profile); err != nil {
 					return err
 				}
+			}
+			var res *capabilities.Result
+			if len(args) == 1 {
+				if res, err = a.analyzeCaps(cmd, args[0], cf); err != nil {
+					return err
+				}
+			}
+			var rep *capabilities.Report
+			switch {
+			case p != nil && res != nil:
+				rep = trace.Agree(f, res, p)
+			case p != nil:
 				rep = trace.Check(f, p)
-			} else {
-				res, err := a.analyzeCaps(cmd, args[0], cf)
-				if err != nil {
-					return err
-				}
+			default:
 				rep = capabilities.Check(f, res)
 			}
 			err = a.emit(outs, func(w io.Writer, format string) error {
@@ -223,7 +240,7 @@ it reaches through another module is that module's to declare.
 	cf.register(cmd, true)
 	cf.pull.register(cmd)
 	cmd.Flags().StringVar(&declared, "declared", "", "the capabilities.txt to check against")
-	cmd.Flags().StringVar(&profile, "profile", "", "check what customs trace saw (profile.json) instead of the code: scopes are checked against the arguments")
+	cmd.Flags().StringVar(&profile, "profile", "", "check what customs trace saw (profile.json): scopes are checked against the arguments; with a TARGET too, both views, and what the trace saw that the static analysis missed")
 	return cmd
 }
 
@@ -405,6 +422,10 @@ func writeCheckText(w io.Writer, rep *capabilities.Report) {
 	}
 	for _, u := range rep.Unused {
 		fmt.Fprintf(w, "warning: %s:%d grants %s %s, which no code uses\n", rep.Declared, u.Line, u.Subject, u.Capability)
+	}
+	for _, v := range rep.StaticMisses {
+		fmt.Fprintf(w, "STATIC MISS: the trace saw %s exercise %s, which the static analysis does not charge it with (please report it)\n", v.Module, v.Capability)
+		writePath(w, "    ", v.Path)
 	}
 	if rep.Passed() {
 		fmt.Fprintf(w, "OK: every capability the code exercises is declared in %s\n", rep.Declared)
