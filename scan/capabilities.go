@@ -165,7 +165,7 @@ func (j *job) sourceKey(art *pull.Artifact, copts capabilities.Options) string {
 	if k == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s|%s/%s|%s|%s|all=%v", k, copts.GOOS, copts.GOARCH, strings.Join(copts.Tags, ","), runtime.Version(), copts.All)
+	return fmt.Sprintf("%s|%s/%s|%s|%s|all=%v|%s", k, copts.GOOS, copts.GOARCH, strings.Join(copts.Tags, ","), runtime.Version(), copts.All, strings.Join(copts.Patterns, " "))
 }
 
 // program loads Go source once per scan: its capabilities and the

@@ -21,6 +21,7 @@ import (
 type capsFlags struct {
 	goos, goarch string
 	tags         []string
+	packages     []string
 	all          bool
 	outputs      []string
 	// pull are the fetching flags of the caps commands, which take images
@@ -33,6 +34,7 @@ func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 	fl.StringVar(&f.goos, "goos", "", "analyze the files built for this GOOS (default: the go command's)")
 	fl.StringVar(&f.goarch, "goarch", "", "analyze the files built for this GOARCH (default: the go command's)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "build tags, comma-separated, as for go build -tags")
+	fl.StringSliceVar(&f.packages, "packages", nil, "the packages to analyze, as go list patterns relative to the module's root or the directory (default ./...): ./cmd/crane analyzes crane's main and what it reaches")
 	fl.BoolVar(&f.all, "all", false, "analyze every function of every package, not only what the entry points reach (main and init of main packages, the exported API of the others), and show INDIRECT calls (through values the standard library made)")
 	if withOutput {
 		fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output FORMAT[=FILE] (repeatable): text (default) or json")
@@ -41,7 +43,7 @@ func (f *capsFlags) register(cmd *cobra.Command, withOutput bool) {
 
 // build is how Go source is built for analysis.
 func (f *capsFlags) build() capabilities.Options {
-	return capabilities.Options{GOOS: f.goos, GOARCH: f.goarch, Tags: f.tags, All: f.all}
+	return capabilities.Options{GOOS: f.goos, GOARCH: f.goarch, Tags: f.tags, Patterns: f.packages, All: f.all}
 }
 
 const capsTargets = `TARGET is a directory (the packages under it: DIR/... or DIR), dir:PATH,
