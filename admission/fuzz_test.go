@@ -2,9 +2,13 @@ package admission
 
 import (
 	"bytes"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // FuzzParsePolicy: any bytes give a policy or an error, never a crash.
@@ -55,4 +59,44 @@ func writePolicy(f *testing.F) string {
 	p := f.TempDir() + "/policy.yaml"
 	os.WriteFile(p, []byte(allowUnsigned), 0o644)
 	return p
+}
+
+// FuzzHarborScanRequest: any body gets a status of the spec's (400, 422,
+// 501) or is a request whose image reference parses.
+func FuzzHarborScanRequest(f *testing.F) {
+	f.Add([]byte(`{"registry":{"url":"https://r.example","authorization":"Basic eDp5"},"artifact":{"repository":"library/app","digest":"sha256:` + strings.Repeat("a", 64) + `","mime_type":"application/vnd.oci.image.manifest.v1+json"}}`))
+	f.Add([]byte(`{"registry":{"url":"http://u:p@r.example"},"artifact":{"repository":"A/B","digest":"sha256:x"}}`))
+	f.Add([]byte(`{"enabled_capabilities":[{"type":"license"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, u, status, msg := parseHarborScan(b)
+		switch status {
+		case 0:
+			if req == nil || u == nil || u.User != nil {
+				t.Fatalf("accepted %q without a clean registry URL", b)
+			}
+		case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusNotImplemented:
+			if msg == "" {
+				t.Fatal("an error without a message")
+			}
+		default:
+			t.Fatalf("status %d", status)
+		}
+	})
+}
+
+// FuzzDistributionEvents: any envelope yields only digest references.
+func FuzzDistributionEvents(f *testing.F) {
+	f.Add([]byte(`{"events":[{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("b", 64) + `","repository":"app","url":"http://127.0.0.1:5000/v2/app/manifests/x"},"request":{"host":"127.0.0.1:5000"}}]}`))
+	f.Add([]byte(`{"events":[{"action":"pull"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		images, err := pushedImages(b)
+		if err != nil {
+			return
+		}
+		for _, im := range images {
+			if _, err := name.NewDigest(im, name.StrictValidation); err != nil {
+				t.Fatalf("%q: %v", im, err)
+			}
+		}
+	})
 }

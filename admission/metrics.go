@@ -13,6 +13,7 @@ type metrics struct {
 	cacheHits    *prometheus.CounterVec   // level: memory, bbolt, redis
 	cacheMisses  prometheus.Counter
 	scans        prometheus.Counter
+	pushScans    prometheus.Counter
 	scansRunning prometheus.Gauge
 	errors       *prometheus.CounterVec // cause: registry, database, scan
 	timeouts     prometheus.Counter
@@ -42,6 +43,9 @@ func newMetrics() *metrics {
 		scans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "customs_admission_scans_total", Help: "Scans started (concurrent requests for one image share one).",
 		}),
+		pushScans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_push_events_total", Help: "Image pushes a registry notified, each a decision started (a digest already decided is answered from the cache).",
+		}),
 		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "customs_admission_scans_running", Help: "Scans running now.",
 		}),
@@ -68,7 +72,7 @@ func newMetrics() *metrics {
 	for _, c := range []string{causeRegistry, causeDatabase, causeScan} {
 		m.errors.WithLabelValues(c)
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.scansRunning, m.errors,
+	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.pushScans, m.scansRunning, m.errors,
 		m.timeouts, m.storeErrors, m.storeUp, m.reloads, m.dbAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

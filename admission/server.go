@@ -132,6 +132,9 @@ type Server struct {
 	wg        sync.WaitGroup
 	reloadMu  sync.Mutex
 
+	// harbor keeps the jobs of Harbor's scanner API.
+	harbor harborJobs
+
 	// decider is Decide; review tests replace it.
 	decider func(ctx context.Context, image, namespace string) *Decision
 }
@@ -321,6 +324,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /validate", s.authenticated(s.timed("validate", s.serveReview(s.validate))))
 	mux.Handle("POST /mutate", s.authenticated(s.timed("mutate", s.serveReview(s.mutate))))
 	mux.Handle("POST /v1/check", s.authenticated(s.timed("check", http.HandlerFunc(s.serveCheck))))
+	// Distribution's notifications: scan on push.
+	mux.Handle("POST /v1/events/distribution", s.authenticated(http.HandlerFunc(s.serveDistributionEvents)))
+	// Harbor's Pluggable Scanner API v1.2.
+	mux.Handle("GET /api/v1/metadata", s.authenticated(http.HandlerFunc(s.serveHarborMetadata)))
+	mux.Handle("POST /api/v1/scan", s.authenticated(http.HandlerFunc(s.serveHarborScan)))
+	mux.Handle("GET /api/v1/scan/{id}/report", s.authenticated(http.HandlerFunc(s.serveHarborReport)))
 	return secure(mux)
 }
 

@@ -28,6 +28,9 @@ type Registry struct {
 type Options struct {
 	// User and Password, when set, turn on htpasswd authentication.
 	User, Password string
+	// Notify, when set, is a notification endpoint (a URL) the registry
+	// posts its events to, with NotifyToken as a bearer token.
+	Notify, NotifyToken string
 }
 
 // Start runs a registry until the test ends. It skips the test when the
@@ -50,6 +53,12 @@ func Start(t testing.TB, opts Options) *Registry {
 			t.Fatal(err)
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: customs-test\n    path: %s\n", htpasswd)
+	}
+	if opts.Notify != "" {
+		auth += fmt.Sprintf("notifications:\n  endpoints:\n    - name: customs\n      url: %s\n      timeout: 2s\n      threshold: 3\n      backoff: 200ms\n", opts.Notify)
+		if opts.NotifyToken != "" {
+			auth += fmt.Sprintf("      headers:\n        Authorization: [Bearer %s]\n", opts.NotifyToken)
+		}
 	}
 	config := fmt.Sprintf(`version: 0.1
 log:

@@ -1,0 +1,330 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/result"
+	"github.com/customs-dev/customs/sbom"
+	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/vuln"
+)
+
+// The media types of Harbor's Pluggable Scanner API (v1.2, and v1.1's).
+const (
+	harborMetadataType  = "application/vnd.scanner.adapter.metadata+json; version=1.1"
+	harborScanRespType  = "application/vnd.scanner.adapter.scan.response+json; version=1.0"
+	harborErrorType     = "application/vnd.scanner.adapter.error+json; version=1.0"
+	harborVulnReport11  = "application/vnd.security.vulnerability.report; version=1.1"
+	harborVulnReport10  = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
+	harborRawReport     = "application/vnd.scanner.adapter.vuln.report.raw"
+	harborSBOMReport    = "application/vnd.security.sbom.report+json; version=1.0"
+	harborSPDX          = "application/spdx+json"
+	harborCycloneDX     = "application/vnd.cyclonedx+json"
+	ociManifestType     = "application/vnd.oci.image.manifest.v1+json"
+	dockerManifestType  = "application/vnd.docker.distribution.manifest.v2+json"
+	harborRefreshAfter  = "2"
+	harborJobTTL        = time.Hour
+	maxHarborScanSize   = 64 << 10
+	harborScannerVendor = "customs"
+)
+
+var harborConsumes = []string{ociManifestType, dockerManifestType}
+
+// HarborScanRequest is the body of POST /api/v1/scan.
+type HarborScanRequest struct {
+	Registry struct {
+		URL string `json:"url"`
+		// Authorization is the registry's Authorization header for this
+		// pull: used for it only, never logged or stored.
+		Authorization string `json:"authorization,omitempty"`
+	} `json:"registry"`
+	Artifact            harborArtifact `json:"artifact"`
+	EnabledCapabilities []struct {
+		Type string `json:"type"`
+	} `json:"enabled_capabilities,omitempty"`
+}
+
+type harborArtifact struct {
+	Repository string `json:"repository,omitempty"`
+	Digest     string `json:"digest,omitempty"`
+	Tag        string `json:"tag,omitempty"`
+	MimeType   string `json:"mime_type,omitempty"`
+}
+
+type harborScanner struct {
+	Name    string `json:"name"`
+	Vendor  string `json:"vendor"`
+	Version string `json:"version"`
+}
+
+// harborJob is one scan request: running until done is closed, then a
+// result or an error.
+type harborJob struct {
+	artifact harborArtifact
+	done     chan struct{}
+	res      *result.Result
+	sboms    map[string][]byte // by media type
+	err      error
+	ended    time.Time
+}
+
+// harborJobs keeps the scan jobs of this process, each for an hour after
+// it ends.
+type harborJobs struct {
+	mu   sync.Mutex
+	jobs map[string]*harborJob
+}
+
+func (h *harborJobs) add(id string, j *harborJob, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.jobs == nil {
+		h.jobs = map[string]*harborJob{}
+	}
+	for k, old := range h.jobs {
+		if !old.ended.IsZero() && now.Sub(old.ended) > harborJobTTL {
+			delete(h.jobs, k)
+		}
+	}
+	h.jobs[id] = j
+}
+
+func (h *harborJobs) get(id string) *harborJob {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.jobs[id]
+}
+
+// harborError writes the API's error body.
+func harborError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", harborErrorType)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}})
+}
+
+func harborJSON(w http.ResponseWriter, status int, mediaType string, v any) {
+	w.Header().Set("Content-Type", mediaType)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) harborScanner() harborScanner {
+	return harborScanner{Name: "customs", Vendor: harborScannerVendor, Version: s.cfg.SBOM.ToolVersion}
+}
+
+// serveHarborMetadata names the scanner, its database and what it
+// consumes and produces.
+func (s *Server) serveHarborMetadata(w http.ResponseWriter, r *http.Request) {
+	props := map[string]string{"harbor.scanner-adapter/scanner-type": "os-package-vulnerability"}
+	if st := s.state.Load(); st != nil && st.dbRevision != "" {
+		props["customs/database-revision"] = st.dbRevision
+		if newest, err := s.dbNewest(); err == nil && !newest.IsZero() {
+			props["harbor.scanner-adapter/vulnerability-database-updated-at"] = newest.UTC().Format(time.RFC3339)
+		}
+	}
+	harborJSON(w, http.StatusOK, harborMetadataType, map[string]any{
+		"scanner": s.harborScanner(),
+		"capabilities": []map[string]any{
+			{"type": "vulnerability", "consumes_mime_types": harborConsumes, "produces_mime_types": []string{harborVulnReport11, harborVulnReport10, harborRawReport}},
+			{"type": "sbom", "consumes_mime_types": harborConsumes, "produces_mime_types": []string{harborSBOMReport},
+				"additional_attributes": map[string]any{"sbom_media_types": []string{harborSPDX, harborCycloneDX}}},
+		},
+		"properties": props,
+	})
+}
+
+func (s *Server) dbNewest() (time.Time, error) {
+	db, err := vuln.Open(s.cfg.DB, vuln.Options{Cache: s.cfg.Pull.Cache})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return db.Newest(db.Ecosystems())
+}
+
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// serveHarborScan accepts a scan request and starts the job.
+func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHarborScanSize))
+	if err != nil {
+		harborError(w, http.StatusBadRequest, "the body is not a scan request: "+err.Error())
+		return
+	}
+	req, u, status, msg := parseHarborScan(body)
+	if status != 0 {
+		harborError(w, status, msg)
+		return
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	job := &harborJob{artifact: req.Artifact, done: make(chan struct{})}
+	s.harbor.add(id, job, s.now())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(job.done)
+		job.res, job.sboms, job.err = s.harborRun(u, req.Registry.Authorization, req.Artifact)
+		job.ended = s.now()
+	}()
+	harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": id})
+}
+
+// parseHarborScan reads and checks a scan request: the status and message
+// of the error to answer, or 0.
+func parseHarborScan(body []byte) (*HarborScanRequest, *url.URL, int, string) {
+	var req HarborScanRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, nil, http.StatusBadRequest, "the body is not a scan request: " + err.Error()
+	}
+	u, err := url.Parse(req.Registry.URL)
+	switch {
+	case req.Registry.URL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil:
+		return nil, nil, http.StatusUnprocessableEntity, "registry.url must be the registry's base URL (https://HOST[:PORT])"
+	case req.Artifact.Repository == "":
+		return nil, nil, http.StatusUnprocessableEntity, "artifact.repository is missing"
+	case !digestPattern.MatchString(req.Artifact.Digest):
+		return nil, nil, http.StatusUnprocessableEntity, "artifact.digest must be sha256:<64 hex digits>"
+	case req.Artifact.MimeType != "" && !slices.Contains(harborConsumes, req.Artifact.MimeType):
+		return nil, nil, http.StatusNotImplemented, fmt.Sprintf("customs scans image manifests (%s), not %s", strings.Join(harborConsumes, ", "), req.Artifact.MimeType)
+	}
+	for _, c := range req.EnabledCapabilities {
+		if c.Type != "vulnerability" && c.Type != "sbom" {
+			return nil, nil, http.StatusNotImplemented, fmt.Sprintf("customs has no capability %q (it has vulnerability and sbom)", c.Type)
+		}
+	}
+	if _, err := name.ParseReference(u.Host+"/"+req.Artifact.Repository+"@"+req.Artifact.Digest, name.StrictValidation); err != nil {
+		return nil, nil, http.StatusUnprocessableEntity, "artifact.repository is not a repository name: " + err.Error()
+	}
+	return &req, u, 0, ""
+}
+
+// harborKeychain authenticates to one registry with the Authorization
+// header Harbor handed over, and to no other.
+type harborKeychain struct{ host, authorization string }
+
+func (k harborKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
+	if res.RegistryStr() != k.host || k.authorization == "" {
+		return authn.Anonymous, nil
+	}
+	scheme, value, _ := strings.Cut(k.authorization, " ")
+	switch strings.ToLower(scheme) {
+	case "basic":
+		return authn.FromConfig(authn.AuthConfig{Auth: value}), nil
+	case "bearer":
+		return authn.FromConfig(authn.AuthConfig{RegistryToken: value}), nil
+	}
+	return nil, errors.New("registry.authorization must be Basic or Bearer")
+}
+
+// harborRun scans the artifact with the request's credentials, and
+// renders its SBOM in both formats Harbor asks for.
+func (s *Server) harborRun(u *url.URL, authorization string, a harborArtifact) (*result.Result, map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.ScanTimeout)
+	defer cancel()
+	select {
+	case s.scanSlots <- struct{}{}:
+		defer func() { <-s.scanSlots }()
+	case <-ctx.Done():
+		return nil, nil, errors.New("no scan slot became free before the scan timeout")
+	}
+	s.metrics.scans.Inc()
+	sc := *s.scanner
+	sc.Pull.Keychain = harborKeychain{host: u.Host, authorization: authorization}
+	if u.Scheme == "http" {
+		sc.Pull.InsecureRegistries = append(slices.Clip(sc.Pull.InsecureRegistries), u.Host)
+	}
+	ref := u.Host + "/" + a.Repository + "@" + a.Digest
+	sp := scan.DefaultPolicy()
+	if st := s.state.Load(); st != nil && st.policy != nil {
+		rule, _ := st.policy.RuleFor(u.Host+"/"+a.Repository, "")
+		sp = rule.ScanPolicy()
+	}
+	sp.AllowUnscanned = true
+	res, err := sc.Scan(ctx, pull.Target{Kind: pull.Registry, Ref: ref, Input: ref}, scan.Request{Policy: sp, Posture: true, NeedSBOM: true})
+	var perr *scan.PolicyError
+	if err != nil && !errors.As(err, &perr) {
+		s.logger.Warn("harbor scan failed", "image", ref, "error", err)
+		return nil, nil, fmt.Errorf("scanning %s: %s", ref, reason(err))
+	}
+	sboms := map[string][]byte{}
+	if res.SBOM != nil {
+		for mt, format := range map[string]string{harborCycloneDX: "cyclonedx-json", harborSPDX: "spdx-json"} {
+			var buf bytes.Buffer
+			if err := sbom.Encode(&buf, res.SBOM, format); err != nil {
+				return nil, nil, fmt.Errorf("writing the SBOM of %s: %w", ref, err)
+			}
+			sboms[mt] = buf.Bytes()
+		}
+	}
+	s.logger.Info("harbor scan done", "image", ref, "findings", len(res.Findings))
+	return res, sboms, nil
+}
+
+// serveHarborReport answers a poll: 302 while the scan runs, the report
+// asked for by Accept when it is done, 500 when it failed.
+func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
+	job := s.harbor.get(r.PathValue("id"))
+	if job == nil {
+		harborError(w, http.StatusNotFound, "no scan request with this id (reports are kept for an hour)")
+		return
+	}
+	accept := r.Header.Get("Accept")
+	if accept == "" || accept == "*/*" {
+		accept = harborVulnReport11
+	}
+	sbomType := r.URL.Query().Get("sbom_media_type")
+	switch {
+	case accept == harborSBOMReport && sbomType != harborSPDX && sbomType != harborCycloneDX:
+		harborError(w, http.StatusBadRequest, fmt.Sprintf("an SBOM report needs sbom_media_type=%s or %s", harborSPDX, harborCycloneDX))
+		return
+	case accept != harborSBOMReport && accept != harborVulnReport11 && accept != harborVulnReport10 && accept != harborRawReport:
+		harborError(w, http.StatusNotImplemented, "customs produces "+strings.Join([]string{harborVulnReport11, harborVulnReport10, harborRawReport, harborSBOMReport}, ", "))
+		return
+	}
+	select {
+	case <-job.done:
+	default:
+		w.Header().Set("Refresh-After", harborRefreshAfter)
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	if job.err != nil {
+		harborError(w, http.StatusInternalServerError, job.err.Error())
+		return
+	}
+	switch accept {
+	case harborSBOMReport:
+		var doc map[string]any
+		if err := json.Unmarshal(job.sboms[sbomType], &doc); err != nil {
+			harborError(w, http.StatusInternalServerError, "the SBOM did not render: "+err.Error())
+			return
+		}
+		harborJSON(w, http.StatusOK, harborSBOMReport, map[string]any{
+			"generated_at": job.ended.UTC().Format(time.RFC3339), "artifact": job.artifact, "scanner": s.harborScanner(),
+			"media_type": sbomType, "sbom": doc,
+		})
+	case harborRawReport:
+		harborJSON(w, http.StatusOK, harborRawReport, job.res)
+	default:
+		harborJSON(w, http.StatusOK, accept, harborVulnerabilityReport(job.res, job.artifact, s.harborScanner(), job.ended))
+	}
+}
