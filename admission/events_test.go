@@ -45,7 +45,9 @@ func TestScanOnPush(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("the scan on push", func() bool { return testutil.ToFloat64(s.metrics.scans) == 1 && testutil.ToFloat64(s.metrics.scansRunning) == 0 })
+	waitFor("the scan on push", func() bool {
+		return testutil.ToFloat64(s.metrics.scans) == 1 && testutil.ToFloat64(s.metrics.scansRunning) == 0
+	})
 
 	checkTag := func(tag string) Decision {
 		body, _ := json.Marshal(CheckRequest{Image: reg.Host + "/app:" + tag})

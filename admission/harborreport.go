@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -10,19 +11,7 @@ import (
 )
 
 // harborSeverity is Harbor's name of a severity.
-func harborSeverity(s vuln.Severity) string {
-	switch s {
-	case vuln.Critical:
-		return "Critical"
-	case vuln.High:
-		return "High"
-	case vuln.Medium:
-		return "Medium"
-	case vuln.Low:
-		return "Low"
-	}
-	return "Unknown"
-}
+func harborSeverity(s vuln.Severity) string { return s.Title() }
 
 // harborVulnerabilityReport is a scan's result as Harbor shows it: every
 // finding, with customs' own data (reachability, status, the gate, the
@@ -100,21 +89,12 @@ func links(f result.Finding) []string {
 	out := []string{"https://osv.dev/vulnerability/" + f.ID}
 	for _, rec := range f.Records {
 		for _, ref := range rec.GetReferences() {
-			if u := ref.GetUrl(); u != "" && len(out) < 10 && !contains(out, u) {
+			if u := ref.GetUrl(); u != "" && len(out) < 10 && !slices.Contains(out, u) {
 				out = append(out, u)
 			}
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // preferredCVSS is the finding's CVSS v3 score and vector, and v2's
@@ -143,7 +123,7 @@ func cweIDs(f result.Finding) []string {
 	var out []string
 	for _, rec := range f.Records {
 		for _, v := range rec.GetDatabaseSpecific().GetFields()["cwe_ids"].GetListValue().GetValues() {
-			if s := v.GetStringValue(); s != "" && !contains(out, s) {
+			if s := v.GetStringValue(); s != "" && !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}

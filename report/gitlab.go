@@ -233,19 +233,7 @@ func glFallback(t result.Target) string {
 	return p
 }
 
-func glSeverity(s vuln.Severity) string {
-	switch s {
-	case vuln.Critical:
-		return "Critical"
-	case vuln.High:
-		return "High"
-	case vuln.Medium:
-		return "Medium"
-	case vuln.Low:
-		return "Low"
-	}
-	return "Unknown"
-}
+func glSeverity(s vuln.Severity) string { return s.Title() }
 
 func glIdentifierOf(id string) glIdentifier {
 	typ := strings.ToLower(strings.SplitN(id, "-", 2)[0])

@@ -27,6 +27,16 @@ var severityNames = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 func (s Severity) String() string { return severityNames[s] }
 
+// Title is the name in title case ("Critical", "Unknown"), as GitLab's
+// and Harbor's reports spell severities.
+func (s Severity) Title() string {
+	n := s.String()
+	if n == "" {
+		return "Unknown"
+	}
+	return n[:1] + strings.ToLower(n[1:])
+}
+
 // MarshalText writes the name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
