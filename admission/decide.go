@@ -137,7 +137,8 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	// trust entry, rule, policy and database. Signatures live per
 	// repository, so a digest allowed in one repository says nothing of
 	// the same digest in another.
-	key := cacheKey(question{Repo: repo, Digest: digest, Entry: entry, Rule: ruleID, Policy: pol.Hash, DB: st.dbRevision})
+	q := question{Repo: repo, Digest: digest, Entry: entry, Rule: ruleID, Policy: pol.Hash, DB: st.dbRevision}
+	key := cacheKey(q)
 	if c, level := s.cache.Get(ctx, key); c != nil {
 		s.metrics.cacheHits.WithLabelValues(level).Inc()
 		out := *c
@@ -146,7 +147,7 @@ func (s *Server) decide(ctx context.Context, image, namespace string) decision {
 	}
 	s.metrics.cacheMisses.Inc()
 	ch := s.flight.DoChan(key, func() (any, error) {
-		return s.scan(st, rule, d.Decision, key), nil
+		return s.scan(st, rule, d.Decision, q), nil
 	})
 	select {
 	case r := <-ch:
@@ -182,7 +183,8 @@ func (r *Rule) failed(d decision, reasons ...string) decision {
 // scan makes a fresh decision. It runs detached from the request, bounded
 // by the scan timeout and the server's life, so that a scan that outlives
 // one request's budget still answers the retry.
-func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
+func (s *Server) scan(st *state, rule *Rule, d Decision, q question) decision {
+	key := cacheKey(q)
 	s.wg.Add(1)
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.ScanTimeout)
@@ -245,6 +247,7 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, key string) decision {
 	}
 	out.Expires = now.Add(ttl).UTC()
 	s.cache.Put(s.base, key, &out.Decision, ttl)
+	s.remember(q, rule, out.Decision, res)
 	s.logger.Info("decided", "image", d.Reference, "allowed", out.Allowed, "reasons", out.Reasons, "took", now.Sub(start).Round(time.Millisecond))
 	return out
 }

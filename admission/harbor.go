@@ -80,10 +80,12 @@ type harborScanner struct {
 type harborJob struct {
 	artifact harborArtifact
 	done     chan struct{}
-	res      *result.Result
-	sboms    map[string][]byte // by media type
-	err      error
-	ended    time.Time
+	// mu guards res, which a database reload replaces.
+	mu    sync.Mutex
+	res   *result.Result
+	sboms map[string][]byte // by media type
+	err   error
+	ended time.Time
 }
 
 // harborJobs keeps the scan jobs of this process, each for an hour after
@@ -182,7 +184,10 @@ func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		defer close(job.done)
-		job.res, job.sboms, job.err = s.harborRun(u, req.Registry.Authorization, req.Artifact)
+		res, sboms, err := s.harborRun(u, req.Registry.Authorization, req.Artifact)
+		job.mu.Lock()
+		job.res, job.sboms, job.err = res, sboms, err
+		job.mu.Unlock()
 		job.ended = s.now()
 	}()
 	harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": id})
@@ -307,6 +312,9 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
+	job.mu.Lock()
+	res := job.res
+	job.mu.Unlock()
 	if job.err != nil {
 		harborError(w, http.StatusInternalServerError, job.err.Error())
 		return
@@ -323,8 +331,49 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 			"media_type": sbomType, "sbom": doc,
 		})
 	case harborRawReport:
-		harborJSON(w, http.StatusOK, harborRawReport, job.res)
+		harborJSON(w, http.StatusOK, harborRawReport, res)
 	default:
-		harborJSON(w, http.StatusOK, accept, harborVulnerabilityReport(job.res, job.artifact, s.harborScanner(), job.ended))
+		harborJSON(w, http.StatusOK, accept, harborVulnerabilityReport(res, job.artifact, s.harborScanner(), job.ended))
+	}
+}
+
+// rematchHarbor matches the packages of every finished Harbor report
+// against the database again, so that a report polled after a reload
+// reflects the new revision.
+func (s *Server) rematchHarbor(ctx context.Context, now time.Time) {
+	s.harbor.mu.Lock()
+	jobs := make([]*harborJob, 0, len(s.harbor.jobs))
+	for _, j := range s.harbor.jobs {
+		jobs = append(jobs, j)
+	}
+	s.harbor.mu.Unlock()
+	for _, j := range jobs {
+		select {
+		case <-j.done:
+		default:
+			continue
+		}
+		j.mu.Lock()
+		old := j.res
+		j.mu.Unlock()
+		if old == nil {
+			continue
+		}
+		var pkgs []vuln.Package
+		for _, p := range old.Packages.List {
+			pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
+		}
+		sp := scan.DefaultPolicy()
+		sp.AllowUnscanned = true
+		res, err := s.scanner.Rematch(ctx, imageArtifact(old.Target.Reference, old.Target.Digest), pkgs, scan.Request{Policy: sp}, now)
+		var perr *scan.PolicyError
+		if err != nil && !errors.As(err, &perr) {
+			s.logger.Warn("could not match a Harbor report again", "image", old.Target.Reference, "error", err)
+			continue
+		}
+		res.Posture, res.SBOM = old.Posture, old.SBOM
+		j.mu.Lock()
+		j.res = res
+		j.mu.Unlock()
 	}
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	cacheMisses  prometheus.Counter
 	scans        prometheus.Counter
 	pushScans    prometheus.Counter
+	newlyFailing prometheus.Counter
 	scansRunning prometheus.Gauge
 	errors       *prometheus.CounterVec // cause: registry, database, scan
 	timeouts     prometheus.Counter
@@ -46,6 +47,9 @@ func newMetrics() *metrics {
 		pushScans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "customs_admission_push_events_total", Help: "Image pushes a registry notified, each a decision started (a digest already decided is answered from the cache).",
 		}),
+		newlyFailing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "customs_admission_newly_failing_images", Help: "Images allowed before that a new revision of the vulnerability database fails, found by re-deciding the recent images on reload.",
+		}),
 		scansRunning: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "customs_admission_scans_running", Help: "Scans running now.",
 		}),
@@ -72,7 +76,7 @@ func newMetrics() *metrics {
 	for _, c := range []string{causeRegistry, causeDatabase, causeScan} {
 		m.errors.WithLabelValues(c)
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.pushScans, m.scansRunning, m.errors,
+	m.reg.MustRegister(m.decisions, m.latency, m.cacheHits, m.cacheMisses, m.scans, m.pushScans, m.newlyFailing, m.scansRunning, m.errors,
 		m.timeouts, m.storeErrors, m.storeUp, m.reloads, m.dbAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

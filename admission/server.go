@@ -59,6 +59,10 @@ type Config struct {
 	// ReloadInterval is how often the policy and database are checked for
 	// changes.
 	ReloadInterval time.Duration
+	// RescanWindow is how far back the images decided are re-decided,
+	// from their inventories, when the database changes (0 is 7 days;
+	// negative, never).
+	RescanWindow time.Duration
 	// ProbeInterval is how often the decision store (Redis, bbolt) is
 	// asked whether it answers, so that /readyz and
 	// customs_admission_cache_store_up follow it between requests.
@@ -92,6 +96,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = 5 * time.Second
+	}
+	if c.RescanWindow == 0 {
+		c.RescanWindow = 7 * 24 * time.Hour
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = 3 * time.Second
@@ -134,6 +141,8 @@ type Server struct {
 
 	// harbor keeps the jobs of Harbor's scanner API.
 	harbor harborJobs
+	// seen are the images decided, for the next database reload.
+	seen seenImages
 
 	// decider is Decide; review tests replace it.
 	decider func(ctx context.Context, image, namespace string) *Decision
@@ -245,6 +254,13 @@ func (s *Server) reload(first bool) error {
 	}
 	if changed {
 		s.state.Store(next)
+	}
+	if !first && old != nil && old.dbRevision != "" && next.dbRevision != "" && next.dbRevision != old.dbRevision {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.rescan(next)
+		}()
 	}
 	return nil
 }

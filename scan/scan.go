@@ -253,6 +253,17 @@ func (j *job) inventory(ctx context.Context, art *pull.Artifact) (inventory, err
 	return cas.Memo(j.Cache, inventoryKind, sopts.Key, generate)
 }
 
+// Rematch matches the packages an earlier scan of the artifact inventoried
+// against the database again and applies the policy, without reading the
+// artifact: what a new revision of the data makes of an image scanned
+// before. An image's reachability is graded from the executables' functions
+// the earlier scan cached (a finding whose executable is not there is
+// unknown).
+func (s *Scanner) Rematch(ctx context.Context, art *pull.Artifact, pkgs []vuln.Package, req Request, now time.Time) (*result.Result, error) {
+	j := &job{Scanner: s, Request: req, start: now}
+	return j.evaluate(ctx, art, inventory{Total: len(pkgs), Packages: pkgs}, nil)
+}
+
 // Evaluate matches an SBOM against the database and applies the policy,
 // as a scan that started at now.
 func (s *Scanner) Evaluate(ctx context.Context, art *pull.Artifact, sb *syftsbom.SBOM, req Request, now time.Time) (*result.Result, error) {

@@ -28,6 +28,7 @@ func (a *app) newServeCmd() *cobra.Command {
 		budget, scanTimeout       time.Duration
 		decisionTTL, resolveTTL   time.Duration
 		reloadInterval            time.Duration
+		rescanWindow              time.Duration
 		maxScans                  int
 		maxRequest                int64
 	)
@@ -110,6 +111,7 @@ the API server's retry finds its decision.`,
 				DecisionTTL:    decisionTTL,
 				ResolveTTL:     resolveTTL,
 				ReloadInterval: reloadInterval,
+				RescanWindow:   rescanWindow,
 				Logger:         logger,
 			}
 			if tokenFile != "" {
@@ -198,6 +200,7 @@ the API server's retry finds its decision.`,
 	f.DurationVar(&decisionTTL, "decision-ttl", time.Hour, "how long a decision is reused")
 	f.DurationVar(&resolveTTL, "resolve-ttl", 30*time.Second, "how long a tag's digest is reused")
 	f.DurationVar(&reloadInterval, "reload-interval", 5*time.Second, "how often the policy and the database are checked for changes")
+	f.DurationVar(&rescanWindow, "rescan-window", 7*24*time.Hour, "when the database changes, re-decide the images allowed within this window from their inventories, without pulling them (negative: never)")
 	f.StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON), when the policy names none and needs one; otherwise it comes from TUF")
 	f.StringVar(&tufMirror, "tuf-mirror", verify.PublicGoodMirror, "TUF repository for the trusted root, when the policy names none and needs one")
 	f.StringVar(&tufRoot, "tuf-root", "", "initial root.json of --tuf-mirror (default: the embedded public-good root)")
