@@ -50,7 +50,7 @@ func ParseReachability(s string) (Reachability, error) {
 
 // reachKind is the cache kind of what reachability reads of an
 // executable, by the layer and path it was found at.
-const reachKind = "reach-binary-2"
+const reachKind = "reach-binary-3"
 
 // graded are the findings' levels and, for Go source, the call path to
 // each called one, by index ("" and nil for a finding not graded: not Go,

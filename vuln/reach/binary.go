@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,58 @@ type Binary struct {
 	// Inlined reports whether the inlined functions were read too; without
 	// them a function the compiler inlined everywhere is not seen.
 	Inlined bool
+}
+
+// binaryJSON is how a Binary is cached: each package's functions as one
+// string, which encodes and decodes several times faster than a set.
+type binaryJSON struct {
+	Path, Main, GoVersion, GOOS, GOARCH string
+	// Symbols are each package's function names, newline-separated; nil
+	// when the function table could not be read.
+	Symbols map[string]string `json:",omitempty"`
+	Inlined bool              `json:",omitempty"`
+}
+
+// MarshalJSON writes the compact form.
+func (b *Binary) MarshalJSON() ([]byte, error) {
+	j := binaryJSON{Path: b.Path, Main: b.Main, GoVersion: b.GoVersion, GOOS: b.GOOS, GOARCH: b.GOARCH, Inlined: b.Inlined}
+	if b.Symbols != nil {
+		j.Symbols = make(map[string]string, len(b.Symbols))
+		var sb strings.Builder
+		for pkg, syms := range b.Symbols {
+			sb.Reset()
+			for sym := range syms {
+				if sb.Len() > 0 {
+					sb.WriteByte('\n')
+				}
+				sb.WriteString(sym)
+			}
+			j.Symbols[pkg] = sb.String()
+		}
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the compact form.
+func (b *Binary) UnmarshalJSON(data []byte) error {
+	var j binaryJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*b = Binary{Path: j.Path, Main: j.Main, GoVersion: j.GoVersion, GOOS: j.GOOS, GOARCH: j.GOARCH, Inlined: j.Inlined}
+	if j.Symbols != nil {
+		b.Symbols = make(map[string]map[string]bool, len(j.Symbols))
+		for pkg, list := range j.Symbols {
+			set := map[string]bool{}
+			for sym := range strings.SplitSeq(list, "\n") {
+				if sym != "" {
+					set[sym] = true
+				}
+			}
+			b.Symbols[pkg] = set
+		}
+	}
+	return nil
 }
 
 // ReadBinary reads a Go executable (ELF, x86-64 or arm64, stripped or not,
@@ -72,7 +125,13 @@ func ReadBinary(r io.ReaderAt) (*Binary, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotGoBinary, err)
 	}
 	b.Symbols, b.Inlined = map[string]map[string]bool{}, inlined
+	seen := make(map[string]bool, len(syms))
 	for _, name := range syms {
+		// A function inlined in many places is named once each.
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		pkg, sym := parseName(name)
 		if pkg == "main" && b.Path != "" {
 			// The database names a main package by its path.
@@ -96,8 +155,10 @@ func parseName(name string) (pkg, sym string) {
 		sym = strings.Trim(r, "(*)") + "." + sym
 	}
 	pkg = s.PackageName()
-	if p, err := url.PathUnescape(pkg); err == nil {
-		pkg = p
+	if strings.Contains(pkg, "%") {
+		if p, err := url.PathUnescape(pkg); err == nil {
+			pkg = p
+		}
 	}
 	return pkg, sym
 }

@@ -112,3 +112,25 @@ func TestBinaryJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryJSONRoundTrips: the cached form of a Binary reads back equal,
+// an unreadable function table (nil Symbols) included.
+func TestBinaryJSONRoundTrips(t *testing.T) {
+	for _, b := range []*Binary{
+		{Path: "example.com/app", Main: "example.com/app", GoVersion: "go1.26.8", GOOS: "linux", GOARCH: "amd64", Inlined: true,
+			Symbols: map[string]map[string]bool{"example.com/app": {"main": true}, "github.com/tidwall/gjson": {"Get": true, "Result.ForEach": true}, "empty": {}}},
+		{Path: "x"},
+	} {
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Binary
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&got, b) {
+			t.Errorf("round trip of %+v gave %+v (%s)", b, got, raw)
+		}
+	}
+}
