@@ -175,6 +175,15 @@ func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
 		harborError(w, status, msg)
 		return
 	}
+	if s.shared != nil {
+		id, err := s.shared.submit(r.Context(), u, req.Registry.Authorization, req.Artifact)
+		if err != nil {
+			harborError(w, http.StatusInternalServerError, "the shared job queue (Redis) did not take the job: "+err.Error())
+			return
+		}
+		harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": id})
+		return
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -288,7 +297,7 @@ func (s *Server) harborRun(u *url.URL, authorization string, a harborArtifact) (
 // asked for by Accept when it is done, 500 when it failed.
 func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 	job := s.harbor.get(r.PathValue("id"))
-	if job == nil {
+	if job == nil && s.shared == nil {
 		harborError(w, http.StatusNotFound, "no scan request with this id (reports are kept for an hour)")
 		return
 	}
@@ -303,6 +312,10 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 		return
 	case accept != harborSBOMReport && accept != harborVulnReport11 && accept != harborVulnReport10 && accept != harborRawReport:
 		harborError(w, http.StatusNotImplemented, "customs produces "+strings.Join([]string{harborVulnReport11, harborVulnReport10, harborRawReport, harborSBOMReport}, ", "))
+		return
+	}
+	if s.shared != nil {
+		s.serveSharedReport(w, r, accept, sbomType)
 		return
 	}
 	select {
@@ -375,5 +388,39 @@ func (s *Server) rematchHarbor(ctx context.Context, now time.Time) {
 		j.mu.Lock()
 		j.res = res
 		j.mu.Unlock()
+	}
+}
+
+// serveSharedReport answers a poll from the job's record in Redis,
+// whichever replica ran it.
+func (s *Server) serveSharedReport(w http.ResponseWriter, r *http.Request, accept, sbomType string) {
+	j, err := s.shared.get(r.Context(), r.PathValue("id"))
+	switch {
+	case err != nil:
+		harborError(w, http.StatusInternalServerError, "the shared job queue (Redis) did not answer: "+err.Error())
+		return
+	case j == nil:
+		harborError(w, http.StatusNotFound, "no scan request with this id (reports are kept for an hour)")
+		return
+	case j.State == "queued" || j.State == "running":
+		w.Header().Set("Refresh-After", harborRefreshAfter)
+		w.WriteHeader(http.StatusFound)
+		return
+	case j.State == "failed":
+		harborError(w, http.StatusInternalServerError, j.Error)
+		return
+	}
+	switch accept {
+	case harborSBOMReport:
+		harborJSON(w, http.StatusOK, harborSBOMReport, map[string]any{
+			"generated_at": s.now().UTC().Format(time.RFC3339), "artifact": j.Artifact, "scanner": s.harborScanner(),
+			"media_type": sbomType, "sbom": j.SBOMs[sbomType],
+		})
+	case harborRawReport:
+		w.Header().Set("Content-Type", harborRawReport)
+		w.Write(j.Raw)
+	default:
+		w.Header().Set("Content-Type", accept)
+		w.Write(j.Report)
 	}
 }

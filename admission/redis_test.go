@@ -36,10 +36,22 @@ func startRedis(t *testing.T) (url string, stop func()) {
 // the test ends.
 func runRedis(t *testing.T, port int) (stop func()) {
 	t.Helper()
+	return runRedisIn(t, port, t.TempDir(), false)
+}
+
+// runRedisIn runs redis-server with its files in dir; persistent turns on
+// the append-only file, fsynced at every write, so that a restart in the
+// same dir keeps everything acknowledged.
+func runRedisIn(t *testing.T, port int, dir string, persistent bool) (stop func()) {
+	t.Helper()
 	if _, err := os.Stat(redisBinary); err != nil {
 		t.Skipf("skipping: %s not found (apt-get install redis-server; .ci/run does)", redisBinary)
 	}
-	cmd := exec.Command(redisBinary, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	aof := []string{"--appendonly", "no"}
+	if persistent {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command(redisBinary, append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir}, aof...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

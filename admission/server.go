@@ -59,6 +59,9 @@ type Config struct {
 	// ReloadInterval is how often the policy and database are checked for
 	// changes.
 	ReloadInterval time.Duration
+	// HarborVisibility is how long a Harbor job may look idle in the
+	// shared queue before another replica takes it over (0 is 30 s).
+	HarborVisibility time.Duration
 	// RescanWindow is how far back the images decided are re-decided,
 	// from their inventories, when the database changes (0 is 7 days;
 	// negative, never).
@@ -96,6 +99,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = 5 * time.Second
+	}
+	if c.HarborVisibility == 0 {
+		c.HarborVisibility = 30 * time.Second
 	}
 	if c.RescanWindow == 0 {
 		c.RescanWindow = 7 * 24 * time.Hour
@@ -143,6 +149,9 @@ type Server struct {
 	harbor harborJobs
 	// seen are the images decided, for the next database reload.
 	seen seenImages
+	// shared keeps the Harbor jobs in Redis when the decision cache is
+	// there: the replicas share them.
+	shared *harborShared
 
 	// decider is Decide; review tests replace it.
 	decider func(ctx context.Context, image, namespace string) *Decision
@@ -171,6 +180,11 @@ func New(cfg Config) (*Server, error) {
 	// the store's timeout, so that /readyz and the metric follow it
 	// between requests.
 	s.every(cfg.ReloadInterval, func() { s.reload(false) })
+	if rs, ok := cfg.Store.(*redisStore); ok {
+		s.shared = newHarborShared(rs.client, cfg.HarborVisibility)
+		s.wg.Add(1)
+		go s.work(s.shared)
+	}
 	if cfg.Store != nil {
 		s.cache.probe(s.base)
 		s.every(cfg.ProbeInterval, func() { s.cache.probe(s.base) })

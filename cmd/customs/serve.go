@@ -29,6 +29,7 @@ func (a *app) newServeCmd() *cobra.Command {
 		decisionTTL, resolveTTL   time.Duration
 		reloadInterval            time.Duration
 		rescanWindow              time.Duration
+		harborVisibility          time.Duration
 		maxScans                  int
 		maxRequest                int64
 	)
@@ -101,18 +102,19 @@ the API server's retry finds its decision.`,
 					p.SetTrustedMaterial(tr)
 					return nil
 				},
-				DB:             a.dbPath(db),
-				Pull:           opts,
-				SBOM:           pf.sbomOptions(opts.Cache, nil, nil),
-				Budget:         budget,
-				ScanTimeout:    scanTimeout,
-				MaxScans:       maxScans,
-				MaxReviewSize:  maxRequest,
-				DecisionTTL:    decisionTTL,
-				ResolveTTL:     resolveTTL,
-				ReloadInterval: reloadInterval,
-				RescanWindow:   rescanWindow,
-				Logger:         logger,
+				DB:               a.dbPath(db),
+				Pull:             opts,
+				SBOM:             pf.sbomOptions(opts.Cache, nil, nil),
+				Budget:           budget,
+				ScanTimeout:      scanTimeout,
+				MaxScans:         maxScans,
+				MaxReviewSize:    maxRequest,
+				DecisionTTL:      decisionTTL,
+				ResolveTTL:       resolveTTL,
+				ReloadInterval:   reloadInterval,
+				RescanWindow:     rescanWindow,
+				HarborVisibility: harborVisibility,
+				Logger:           logger,
 			}
 			if tokenFile != "" {
 				b, err := os.ReadFile(tokenFile)
@@ -200,6 +202,7 @@ the API server's retry finds its decision.`,
 	f.DurationVar(&decisionTTL, "decision-ttl", time.Hour, "how long a decision is reused")
 	f.DurationVar(&resolveTTL, "resolve-ttl", 30*time.Second, "how long a tag's digest is reused")
 	f.DurationVar(&reloadInterval, "reload-interval", 5*time.Second, "how often the policy and the database are checked for changes")
+	f.DurationVar(&harborVisibility, "harbor-visibility-timeout", 30*time.Second, "with a Redis --cache: how long a Harbor scan job may look idle before another replica takes it over")
 	f.DurationVar(&rescanWindow, "rescan-window", 7*24*time.Hour, "when the database changes, re-decide the images allowed within this window from their inventories, without pulling them (negative: never)")
 	f.StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON), when the policy names none and needs one; otherwise it comes from TUF")
 	f.StringVar(&tufMirror, "tuf-mirror", verify.PublicGoodMirror, "TUF repository for the trusted root, when the policy names none and needs one")
