@@ -93,20 +93,36 @@ type harborJob struct {
 type harborJobs struct {
 	mu   sync.Mutex
 	jobs map[string]*harborJob
+	// byArtifact are the jobs by artifact and credentials (artifactKey).
+	byArtifact map[string]string
 }
 
-func (h *harborJobs) add(id string, j *harborJob, now time.Time) {
+// add keeps a new job, or returns the id of the job of the same artifact
+// and credentials that is running or succeeded within the hour.
+func (h *harborJobs) add(id, key string, j *harborJob, now time.Time) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.jobs == nil {
-		h.jobs = map[string]*harborJob{}
+		h.jobs, h.byArtifact = map[string]*harborJob{}, map[string]string{}
 	}
 	for k, old := range h.jobs {
-		if !old.ended.IsZero() && now.Sub(old.ended) > harborJobTTL {
+		old.mu.Lock()
+		expired := !old.ended.IsZero() && now.Sub(old.ended) > harborJobTTL
+		old.mu.Unlock()
+		if expired {
 			delete(h.jobs, k)
 		}
 	}
-	h.jobs[id] = j
+	if prev, ok := h.jobs[h.byArtifact[key]]; ok {
+		prev.mu.Lock()
+		failed := prev.err != nil
+		prev.mu.Unlock()
+		if !failed {
+			return h.byArtifact[key]
+		}
+	}
+	h.jobs[id], h.byArtifact[key] = j, id
+	return id
 }
 
 func (h *harborJobs) get(id string) *harborJob {
@@ -188,16 +204,19 @@ func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	job := &harborJob{artifact: req.Artifact, done: make(chan struct{})}
-	s.harbor.add(id, job, s.now())
+	if got := s.harbor.add(id, artifactKey(u, req.Registry.Authorization, req.Artifact), job, s.now()); got != id {
+		// The same artifact with the same credentials: one scan.
+		harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": got})
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(job.done)
 		res, sboms, err := s.harborRun(u, req.Registry.Authorization, req.Artifact)
 		job.mu.Lock()
-		job.res, job.sboms, job.err = res, sboms, err
+		job.res, job.sboms, job.err, job.ended = res, sboms, err, s.now()
 		job.mu.Unlock()
-		job.ended = s.now()
 	}()
 	harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": id})
 }
@@ -350,6 +369,25 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// rematchResult matches the packages of a Harbor scan's result against
+// the database again, keeping what does not depend on it (the posture
+// checks, the SBOM).
+func (s *Server) rematchResult(ctx context.Context, old *result.Result, now time.Time) (*result.Result, error) {
+	var pkgs []vuln.Package
+	for _, p := range old.Packages.List {
+		pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
+	}
+	sp := scan.DefaultPolicy()
+	sp.AllowUnscanned = true
+	res, err := s.scanner.Rematch(ctx, imageArtifact(old.Target.Reference, old.Target.Digest), pkgs, scan.Request{Policy: sp}, now)
+	var perr *scan.PolicyError
+	if err != nil && !errors.As(err, &perr) {
+		return nil, err
+	}
+	res.Posture, res.SBOM = old.Posture, old.SBOM
+	return res, nil
+}
+
 // rematchHarbor matches the packages of every finished Harbor report
 // against the database again, so that a report polled after a reload
 // reflects the new revision.
@@ -372,19 +410,11 @@ func (s *Server) rematchHarbor(ctx context.Context, now time.Time) {
 		if old == nil {
 			continue
 		}
-		var pkgs []vuln.Package
-		for _, p := range old.Packages.List {
-			pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
-		}
-		sp := scan.DefaultPolicy()
-		sp.AllowUnscanned = true
-		res, err := s.scanner.Rematch(ctx, imageArtifact(old.Target.Reference, old.Target.Digest), pkgs, scan.Request{Policy: sp}, now)
-		var perr *scan.PolicyError
-		if err != nil && !errors.As(err, &perr) {
+		res, err := s.rematchResult(ctx, old, now)
+		if err != nil {
 			s.logger.Warn("could not match a Harbor report again", "image", old.Target.Reference, "error", err)
 			continue
 		}
-		res.Posture, res.SBOM = old.Posture, old.SBOM
 		j.mu.Lock()
 		j.res = res
 		j.mu.Unlock()

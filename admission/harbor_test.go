@@ -140,6 +140,12 @@ func TestHarborScannerAPI(t *testing.T) {
 	accepted := harborCall(t, h, schema, "POST", "/api/v1/scan", "", request(digest.String()), http.StatusAccepted, "ScanResponse")
 	var resp struct{ ID string }
 	json.Unmarshal(accepted, &resp)
+	// The same artifact again, with the same credentials: the same job.
+	var again struct{ ID string }
+	json.Unmarshal(harborCall(t, h, schema, "POST", "/api/v1/scan", "", request(digest.String()), http.StatusAccepted, "ScanResponse"), &again)
+	if again.ID != resp.ID {
+		t.Errorf("the same request twice made two jobs: %s, %s", resp.ID, again.ID)
+	}
 
 	// Poll as Harbor does until the report is ready.
 	poll := func(id string) int {

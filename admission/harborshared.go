@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/customs-dev/customs/result"
 )
 
 // The Redis keys of the Harbor jobs the replicas share.
@@ -53,6 +55,14 @@ type sharedJob struct {
 	SBOMs  map[string]json.RawMessage `json:"sboms,omitempty"`
 }
 
+// artifactKey names a scan request's artifact and credentials (hashed):
+// requests that name the same are the same job.
+func artifactKey(u *url.URL, authorization string, a harborArtifact) string {
+	credHash := sha256.Sum256([]byte(authorization))
+	sum := sha256.Sum256([]byte(u.Host + "\x00" + a.Repository + "\x00" + a.Digest + "\x00" + hex.EncodeToString(credHash[:])))
+	return hex.EncodeToString(sum[:])
+}
+
 func newHarborShared(client *redis.Client, visibility time.Duration) *harborShared {
 	var b [8]byte
 	rand.Read(b[:])
@@ -85,9 +95,7 @@ func (h *harborShared) submit(ctx context.Context, u *url.URL, authorization str
 	if err := h.client.XGroupCreateMkStream(ctx, harborStream, harborGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return "", err
 	}
-	credHash := sha256.Sum256([]byte(authorization))
-	sum := sha256.Sum256([]byte(u.Host + "\x00" + a.Repository + "\x00" + a.Digest + "\x00" + hex.EncodeToString(credHash[:])))
-	akey := harborArtifactKey + hex.EncodeToString(sum[:])
+	akey := harborArtifactKey + artifactKey(u, authorization, a)
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -269,4 +277,37 @@ func (s *Server) runShared(h *harborShared, m redis.XMessage, id, authorization 
 		s.logger.Warn("recording a Harbor report in Redis failed; retrying", "job", id, "error", err)
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// rematchShared matches the finished Harbor reports kept in Redis against
+// a new revision of the database, once for all the replicas (the first
+// to take the revision's lock does it).
+func (s *Server) rematchShared(ctx context.Context, h *harborShared, revision string, now time.Time) {
+	if ok, err := h.client.SetNX(ctx, "customs:harbor:rematched:"+revision, h.consumer, harborJobTTL).Result(); err != nil || !ok {
+		return
+	}
+	iter := h.client.Scan(ctx, 0, harborJobKey+"*", 100).Iterator()
+	n := 0
+	for iter.Next(ctx) {
+		id := strings.TrimPrefix(iter.Val(), harborJobKey)
+		j, err := h.get(ctx, id)
+		if err != nil || j == nil || j.State != "done" || len(j.Raw) == 0 {
+			continue
+		}
+		old, err := result.Parse("the report of job "+id, j.Raw)
+		if err != nil {
+			continue
+		}
+		res, err := s.rematchResult(ctx, old, now)
+		if err != nil {
+			s.logger.Warn("could not match a Harbor report again", "job", id, "error", err)
+			continue
+		}
+		j.Report, _ = json.Marshal(harborVulnerabilityReport(res, j.Artifact, s.harborScanner(), now))
+		j.Raw, _ = json.Marshal(res)
+		if h.put(ctx, id, j) == nil {
+			n++
+		}
+	}
+	s.logger.Info("matched the shared Harbor reports again", "revision", revision, "reports", n)
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -219,4 +221,63 @@ func sharedServer(t *testing.T, f fixture, url string) *Server {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestSharedHarborReportsFollowTheDatabase: a report kept in Redis is
+// matched again when a new advisory lands in the database, once, and
+// the other replica's poll shows it.
+func TestSharedHarborReportsFollowTheDatabase(t *testing.T) {
+	url, _ := startRedis(t)
+	reg := registrytest.Start(t, registrytest.Options{})
+	digest := signtest.Push(t, reg.Host+"/app:1", testimage.Executables(t, map[string][]byte{"usr/local/bin/goapp": testimage.GoBinary(t, "amd64")})).String()
+	f := newFixture(t, "version: 1\nunmatched: allow\ndefaults:\n  fail-on: critical\n  unknown-severity: pass\n")
+	critical := filepath.Join(f.db, "GHSA-v778-237x-gjrc.json")
+	record, err := os.ReadFile(critical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(critical)
+	a, b := sharedServer(t, f, url), sharedServer(t, f, url)
+	body, _ := json.Marshal(map[string]any{
+		"registry": map[string]string{"url": "http://" + reg.Host},
+		"artifact": map[string]string{"repository": "app", "digest": digest},
+	})
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/scan", bytes.NewReader(body)))
+	var resp struct{ ID string }
+	json.Unmarshal(rec.Body.Bytes(), &resp)
+	report := func() (int, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/api/v1/scan/"+resp.ID+"/report", nil)
+		req.Header.Set("Accept", harborVulnReport11)
+		b.Handler().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, text := report()
+		if code == http.StatusOK {
+			if strings.Contains(text, "GHSA-v778-237x-gjrc") {
+				t.Fatal("the advisory is in the report before it is in the database")
+			}
+			break
+		}
+		if code != http.StatusFound || time.Now().After(deadline) {
+			t.Fatalf("report: %d %s", code, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.WriteFile(critical, record, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if _, text := report(); strings.Contains(text, "GHSA-v778-237x-gjrc") && strings.Contains(text, `"severity":"Critical"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shared report did not follow the new database within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

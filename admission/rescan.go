@@ -96,6 +96,9 @@ func (s *Server) rescan(st *state) {
 		s.cache.Put(s.base, cacheKey(q), &d, s.cfg.DecisionTTL)
 	}
 	s.rematchHarbor(ctx, now)
+	if s.shared != nil {
+		s.rematchShared(ctx, s.shared, st.dbRevision, now)
+	}
 	s.logger.Info("re-decided the recent images under the new database", "revision", st.dbRevision, "images", len(todo), "newly_failing", newly)
 }
 
