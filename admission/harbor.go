@@ -24,6 +24,7 @@ import (
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
+	"github.com/customs-dev/customs/verify"
 	"github.com/customs-dev/customs/vuln"
 )
 
@@ -251,11 +252,19 @@ func parseHarborScan(body []byte) (*HarborScanRequest, *url.URL, int, string) {
 }
 
 // harborKeychain authenticates to one registry with the Authorization
-// header Harbor handed over, and to no other.
-type harborKeychain struct{ host, authorization string }
+// header Harbor handed over; elsewhere, or without one (a job taken over
+// from a replica that died with the credentials), with the server's own
+// keychain (its Docker config: a robot account).
+type harborKeychain struct {
+	host, authorization string
+	fallback            authn.Keychain
+}
 
 func (k harborKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
 	if res.RegistryStr() != k.host || k.authorization == "" {
+		if k.fallback != nil {
+			return k.fallback.Resolve(res)
+		}
 		return authn.Anonymous, nil
 	}
 	scheme, value, _ := strings.Cut(k.authorization, " ")
@@ -281,23 +290,29 @@ func (s *Server) harborRun(u *url.URL, authorization string, a harborArtifact) (
 	}
 	s.metrics.scans.Inc()
 	sc := *s.scanner
-	sc.Pull.Keychain = harborKeychain{host: u.Host, authorization: authorization}
+	sc.Pull.Keychain = harborKeychain{host: u.Host, authorization: authorization, fallback: sc.Pull.Keychain}
 	if u.Scheme == "http" {
 		sc.Pull.InsecureRegistries = append(slices.Clip(sc.Pull.InsecureRegistries), u.Host)
 	}
 	ref := u.Host + "/" + a.Repository + "@" + a.Digest
-	sp := scan.DefaultPolicy()
+	req := scan.Request{Policy: scan.DefaultPolicy(), Posture: true, NeedSBOM: true}
 	if st := s.state.Load(); st != nil && st.policy != nil {
+		// The admission rule for the repository: its thresholds, and its
+		// capabilities declaration held against the executables.
 		rule, _ := st.policy.RuleFor(u.Host+"/"+a.Repository, "")
-		sp = rule.ScanPolicy()
+		req.Policy, req.Capabilities = rule.ScanPolicy(), rule.Declaration()
 	}
-	sp.AllowUnscanned = true
-	res, err := sc.Scan(ctx, pull.Target{Kind: pull.Registry, Ref: ref, Input: ref}, scan.Request{Policy: sp, Posture: true, NeedSBOM: true})
+	req.Policy.AllowUnscanned = true
+	target := pull.Target{Kind: pull.Registry, Ref: ref, Input: ref}
+	res, err := sc.Scan(ctx, target, req)
 	var perr *scan.PolicyError
 	if err != nil && !errors.As(err, &perr) {
 		s.logger.Warn("harbor scan failed", "image", ref, "error", err)
 		return nil, nil, fmt.Errorf("scanning %s: %s", ref, reason(err))
 	}
+	// The trust policy's verdict on the image, beside its findings: a
+	// failed verification does not hide what the image holds.
+	res.Verification = s.harborVerify(ctx, target, sc.Pull)
 	sboms := map[string][]byte{}
 	if res.SBOM != nil {
 		for mt, format := range map[string]string{harborCycloneDX: "cyclonedx-json", harborSPDX: "spdx-json"} {
@@ -453,4 +468,27 @@ func (s *Server) serveSharedReport(w http.ResponseWriter, r *http.Request, accep
 		w.Header().Set("Content-Type", accept)
 		w.Write(j.Report)
 	}
+}
+
+// harborVerify verifies an image against the trust policy, as admission
+// does, for the report: passed, or failed with the check that failed;
+// nil when it could not be asked.
+func (s *Server) harborVerify(ctx context.Context, t pull.Target, po pull.Options) *result.Verification {
+	st := s.state.Load()
+	if st == nil || st.policy == nil {
+		return nil
+	}
+	ref, ro, err := pull.Remote(ctx, t, po)
+	if err != nil {
+		return nil
+	}
+	pr, err := st.policy.Policy.Verify(ctx, ref, ro)
+	var ce *verify.CheckError
+	switch {
+	case errors.As(err, &ce) && pr != nil:
+		return &result.Verification{PolicyResult: *pr, Check: ce.Check, Error: err.Error()}
+	case err == nil && pr != nil:
+		return &result.Verification{PolicyResult: *pr, Passed: true}
+	}
+	return nil
 }

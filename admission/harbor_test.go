@@ -26,6 +26,7 @@ import (
 	"github.com/customs-dev/customs/internal/registrytest"
 	"github.com/customs-dev/customs/internal/testimage"
 	"github.com/customs-dev/customs/pull"
+	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 )
 
@@ -172,13 +173,17 @@ func TestHarborScannerAPI(t *testing.T) {
 	}
 	body := harborCall(t, h, schema, "GET", "/api/v1/scan/"+resp.ID+"/report", harborVulnReport11, nil, http.StatusOK, "HarborVulnerabilityReport")
 	var report struct {
-		Vulnerabilities []struct {
+		VendorAttributes map[string]any `json:"vendor_attributes"`
+		Vulnerabilities  []struct {
 			ID               string         `json:"id"`
 			Package          string         `json:"package"`
 			VendorAttributes map[string]any `json:"vendor_attributes"`
 		} `json:"vulnerabilities"`
 	}
 	json.Unmarshal(body, &report)
+	if report.VendorAttributes["verification"] == nil || report.VendorAttributes["posture"] == nil || report.VendorAttributes["gate"] == nil {
+		t.Errorf("the report's vendor_attributes lack the verification, posture or gate: %v", report.VendorAttributes)
+	}
 
 	// What customs scan says of the same digest, with the same data.
 	sc := &scan.Scanner{Cache: f.cache, DB: f.db, Pull: pull.Options{Cache: f.cache, Keychain: harborKeychain{host: reg.Host, authorization: auth}}}
@@ -203,11 +208,28 @@ func TestHarborScannerAPI(t *testing.T) {
 		t.Errorf("the Harbor report lists\n  %v\ncustoms scan\n  %v", got, wantIDs)
 	}
 
-	// The SBOM in both formats; without sbom_media_type, 400.
-	for _, mt := range []string{harborCycloneDX, harborSPDX} {
+	// The SBOM in both formats, with the packages customs sbom lists for
+	// the digest (the same pull and generator, in another cache); without
+	// sbom_media_type, 400.
+	art, err := pull.Fetch(context.Background(), pull.Target{Kind: pull.Registry, Ref: reg.Host + "/library/goapp@" + digest.String()},
+		pull.Options{Keychain: harborKeychain{host: reg.Host, authorization: auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer art.Close()
+	rendered, err := sbom.Render(context.Background(), art, []string{"cyclonedx-json", "spdx-json"}, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, mt := range []string{harborCycloneDX, harborSPDX} {
 		b := harborCall(t, h, schema, "GET", "/api/v1/scan/"+resp.ID+"/report?sbom_media_type="+url.QueryEscape(mt), harborSBOMReport, nil, http.StatusOK, "HarborSbomReport")
-		if !strings.Contains(string(b), "github.com/tidwall/gjson") {
-			t.Errorf("the %s SBOM does not list the binary's modules", mt)
+		var report struct {
+			SBOM json.RawMessage `json:"sbom"`
+		}
+		json.Unmarshal(b, &report)
+		got, want := sbomPackages(t, report.SBOM), sbomPackages(t, rendered[i])
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("the %s SBOM report lists\n  %v\ncustoms sbom of the digest\n  %v", mt, got, want)
 		}
 	}
 	harborCall(t, h, schema, "GET", "/api/v1/scan/"+resp.ID+"/report", harborSBOMReport, nil, http.StatusBadRequest, "ErrorResponse")
@@ -255,4 +277,29 @@ func TestHarborScannerAPI(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// sbomPackages are the name@version of an SBOM's packages (CycloneDX
+// components or SPDX packages), sorted.
+func sbomPackages(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var d struct {
+		Components []struct{ Name, Version string } `json:"components"`
+		Packages   []struct {
+			Name    string `json:"name"`
+			Version string `json:"versionInfo"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range d.Components {
+		out = append(out, c.Name+"@"+c.Version)
+	}
+	for _, p := range d.Packages {
+		out = append(out, p.Name+"@"+p.Version)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -237,6 +237,48 @@ func TestHelmChart(t *testing.T) {
 	}
 }
 
+// TestHelmChartHarbor renders the chart with Harbor's wiring: the
+// replicas share jobs through Redis with the visibility timeout, and pull
+// orphaned jobs with the robot account's Docker config.
+func TestHelmChartHarbor(t *testing.T) {
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		helm, _ = exec.LookPath("helm")
+	}
+	if helm == "" {
+		t.Skip("skipping: helm not found (set HELM; .ci/run does)")
+	}
+	out, err := exec.Command(helm, "template", "customs", "helm/customs", "--namespace", "gate",
+		"--set", "redisURL=redis://redis:6379/0", "--set", "harbor.dockerConfigSecret=harbor-robot", "--set", "harbor.visibilityTimeout=45s").Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	var dep *appsv1.Deployment
+	for _, o := range decode(t, "helm template", out) {
+		if d, ok := o.v.(*appsv1.Deployment); ok {
+			dep = d
+		}
+	}
+	if dep == nil {
+		t.Fatal("no Deployment")
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--harbor-visibility-timeout=45s") || !slices.Contains(c.Args, "--cache=redis://redis:6379/0") {
+		t.Errorf("args %v", c.Args)
+	}
+	env := false
+	for _, e := range c.Env {
+		env = env || e.Name == "DOCKER_CONFIG" && e.Value == "/etc/customs/docker"
+	}
+	vol := false
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		vol = vol || v.Secret != nil && v.Secret.SecretName == "harbor-robot" && len(v.Secret.Items) == 1 && v.Secret.Items[0].Path == "config.json"
+	}
+	if !env || !vol {
+		t.Errorf("the robot account's Docker config is not wired: env %v, volume %v", env, vol)
+	}
+}
+
 func selector(s *metav1.LabelSelector) []metav1.LabelSelectorRequirement {
 	if s == nil {
 		return nil
