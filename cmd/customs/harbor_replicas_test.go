@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,12 +35,14 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestHarborReplicaKilled runs two `customs serve` processes on one real
-// redis-server, behind a registry slowed by a proxy so that a scan takes
-// seconds: a Harbor scan posted to A is running on A when A is killed
-// (SIGKILL); B takes the job over after the visibility timeout and its
-// report is polled on B.
-func TestHarborReplicaKilled(t *testing.T) {
+// TestHarborReplicas runs two `customs serve` processes on one real
+// redis-server (append-only, fsync always): a scan posted to A is polled
+// to completion on B; 50 concurrent requests for a new digest over both
+// are one job and one scan; Redis killed and restarted right after a job
+// was accepted loses it not; and, behind a registry slowed by a proxy so
+// that a scan takes seconds, a job running on A when A gets SIGKILL is
+// taken over by B after the visibility timeout.
+func TestHarborReplicas(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/redis-server"); err != nil {
 		t.Skip("skipping: /usr/bin/redis-server not found (apt-get install redis-server; .ci/run does)")
 	}
@@ -49,11 +52,22 @@ func TestHarborReplicaKilled(t *testing.T) {
 		t.Fatalf("building customs: %v\n%s", err, out)
 	}
 	redisPort := freeTCPPort(t)
-	rs := exec.Command("/usr/bin/redis-server", "--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := rs.Start(); err != nil {
-		t.Fatal(err)
+	startRedis := func() *exec.Cmd {
+		rs := exec.Command("/usr/bin/redis-server", "--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir)
+		if err := rs.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Process.Kill(); rs.Wait() })
+		for i := 0; i < 200; i++ {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", redisPort)); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		return rs
 	}
-	t.Cleanup(func() { rs.Process.Kill(); rs.Wait() })
+	rs := startRedis()
 
 	reg := registrytest.Start(t, registrytest.Options{})
 	target, _ := url.Parse("http://" + reg.Host)
@@ -98,20 +112,120 @@ func TestHarborReplicaKilled(t *testing.T) {
 	}
 	a, baseA := serve("a")
 	_, baseB := serve("b")
-
-	body, _ := json.Marshal(map[string]any{
-		"registry": map[string]string{"url": "http://" + host},
-		"artifact": map[string]string{"repository": "app", "digest": digest.String()},
-	})
-	resp, err := http.Post(baseA+"/api/v1/scan", "application/vnd.scanner.adapter.scan.request+json; version=1.1", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	post := func(base, registry, repo, digest string) string {
+		body, _ := json.Marshal(map[string]any{
+			"registry": map[string]string{"url": "http://" + registry},
+			"artifact": map[string]string{"repository": repo, "digest": digest},
+		})
+		resp, err := http.Post(base+"/api/v1/scan", "application/vnd.scanner.adapter.scan.request+json; version=1.1", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&accepted)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || accepted.ID == "" {
+			t.Fatalf("POST /api/v1/scan: %d", resp.StatusCode)
+		}
+		return accepted.ID
 	}
-	var accepted struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&accepted)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || accepted.ID == "" {
-		t.Fatalf("POST /api/v1/scan: %d", resp.StatusCode)
+	report := func(base, id string) (int, string) {
+		req, _ := http.NewRequest("GET", base+"/api/v1/scan/"+id+"/report", nil)
+		req.Header.Set("Accept", "application/vnd.security.vulnerability.report; version=1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(bytes.Buffer)
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	wait := func(base, id string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			code, text := report(base, id)
+			if code == http.StatusOK {
+				if !strings.Contains(text, "github.com/tidwall/gjson") {
+					t.Fatalf("the report lacks the findings: %s", text)
+				}
+				return
+			}
+			if code != http.StatusFound || time.Now().After(deadline) {
+				t.Fatalf("report %s: %d %s", id, code, text)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	scans := func() float64 {
+		n := 0.0
+		for _, base := range []string{baseA, baseB} {
+			resp, err := http.Get(base + "/metrics")
+			if err != nil {
+				continue
+			}
+			b := new(bytes.Buffer)
+			b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(b.String(), "\n") {
+				var v float64
+				if strings.HasPrefix(line, "customs_admission_scans_total ") {
+					fmt.Sscan(strings.TrimPrefix(line, "customs_admission_scans_total "), &v)
+					n += v
+				}
+			}
+		}
+		return n
+	}
+	pushNew := func(repo string) string {
+		img := testimage.Executables(t, map[string][]byte{"usr/local/bin/goapp": goappBinary(t), "etc/" + repo: []byte(repo)})
+		return signtest.Push(t, reg.Host+"/"+repo+":1", img).String()
+	}
+
+	// Posted to A, polled on B.
+	wait(baseB, post(baseA, reg.Host, "app", digest.String()))
+
+	// 50 concurrent requests for a new digest over both processes: one
+	// job, one scan.
+	before := scans()
+	d2 := pushNew("burst")
+	ids := make([]string, 50)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base := baseA
+			if i%2 == 1 {
+				base = baseB
+			}
+			ids[i] = post(base, reg.Host, "burst", d2)
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("50 requests for one digest made several jobs: %v", ids)
+		}
+	}
+	wait(baseA, ids[0])
+	if n := scans() - before; n != 1 {
+		t.Errorf("%v scans for 50 requests of one digest over two processes; want 1", n)
+	}
+
+	// Redis killed right after a job is accepted, and started again.
+	d3 := pushNew("restart")
+	id3 := post(baseA, reg.Host, "restart", d3)
+	rs.Process.Kill()
+	rs.Wait()
+	startRedis()
+	wait(baseB, id3)
+
+	// A job running on A when A is killed.
+	accepted := struct{ ID string }{post(baseA, host, "app", digest.String())}
+	if accepted.ID == "" {
+		t.Fatal("no id")
 	}
 
 	// Kill A once it runs the job.
@@ -130,28 +244,6 @@ func TestHarborReplicaKilled(t *testing.T) {
 	killed := time.Now()
 	a.Process.Signal(syscall.SIGKILL)
 	a.Wait()
-
-	for {
-		req, _ := http.NewRequest("GET", baseB+"/api/v1/scan/"+accepted.ID+"/report", nil)
-		req.Header.Set("Accept", "application/vnd.security.vulnerability.report; version=1.1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := new(bytes.Buffer)
-		b.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			if !strings.Contains(b.String(), "github.com/tidwall/gjson") {
-				t.Errorf("B's report lacks the findings: %s", b)
-			}
-			t.Logf("B finished the job %s after A was killed (visibility timeout 2 s)", time.Since(killed).Round(100*time.Millisecond))
-			return
-		}
-		if resp.StatusCode != http.StatusFound || time.Since(killed) > 60*time.Second {
-			log, _ := os.ReadFile(filepath.Join(dir, "b.log"))
-			t.Fatalf("report on B: %d %s\n%s", resp.StatusCode, b, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait(baseB, accepted.ID)
+	t.Logf("B finished the job %s after A was killed (visibility timeout 2 s)", time.Since(killed).Round(100*time.Millisecond))
 }
