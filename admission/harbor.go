@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
 	"github.com/customs-dev/customs/result"
 	"github.com/customs-dev/customs/sbom"
@@ -178,7 +179,10 @@ func (s *Server) dbNewest() (time.Time, error) {
 	return db.Newest(db.Ecosystems())
 }
 
-var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+var (
+	digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	jobIDPattern  = regexp.MustCompile(`^[0-9a-f]{32}$`)
+)
 
 // serveHarborScan accepts a scan request and starts the job.
 func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +222,7 @@ func (s *Server) serveHarborScan(w http.ResponseWriter, r *http.Request) {
 		job.mu.Lock()
 		job.res, job.sboms, job.err, job.ended = res, sboms, err, s.now()
 		job.mu.Unlock()
+		s.keepReport(id, req.Artifact, u, res, sboms, err)
 	}()
 	harborJSON(w, http.StatusAccepted, harborScanRespType, map[string]string{"id": id})
 }
@@ -331,9 +336,13 @@ func (s *Server) harborRun(u *url.URL, authorization string, a harborArtifact) (
 // asked for by Accept when it is done, 500 when it failed.
 func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 	job := s.harbor.get(r.PathValue("id"))
+	var kept *sharedJob
 	if job == nil && s.shared == nil {
-		harborError(w, http.StatusNotFound, "no scan request with this id (reports are kept for an hour)")
-		return
+		// A report this process made before it restarted.
+		if kept = s.keptReport(r.PathValue("id")); kept == nil {
+			harborError(w, http.StatusNotFound, "no scan request with this id (reports are kept for an hour)")
+			return
+		}
 	}
 	accept := r.Header.Get("Accept")
 	if accept == "" || accept == "*/*" {
@@ -348,8 +357,8 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 		harborError(w, http.StatusNotImplemented, "customs produces "+strings.Join([]string{harborVulnReport11, harborVulnReport10, harborRawReport, harborSBOMReport}, ", "))
 		return
 	}
-	if s.shared != nil {
-		s.serveSharedReport(w, r, accept, sbomType)
+	if s.shared != nil || kept != nil {
+		s.serveSharedReport(w, r, accept, sbomType, kept)
 		return
 	}
 	select {
@@ -436,10 +445,13 @@ func (s *Server) rematchHarbor(ctx context.Context, now time.Time) {
 	}
 }
 
-// serveSharedReport answers a poll from the job's record in Redis,
-// whichever replica ran it.
-func (s *Server) serveSharedReport(w http.ResponseWriter, r *http.Request, accept, sbomType string) {
-	j, err := s.shared.get(r.Context(), r.PathValue("id"))
+// serveSharedReport answers a poll from the job's record: in Redis,
+// whichever replica ran it, or kept on disk by this process.
+func (s *Server) serveSharedReport(w http.ResponseWriter, r *http.Request, accept, sbomType string, j *sharedJob) {
+	var err error
+	if j == nil {
+		j, err = s.shared.get(r.Context(), r.PathValue("id"))
+	}
 	switch {
 	case err != nil:
 		harborError(w, http.StatusInternalServerError, "the shared job queue (Redis) did not answer: "+err.Error())
@@ -491,4 +503,43 @@ func (s *Server) harborVerify(ctx context.Context, t pull.Target, po pull.Option
 		return &result.Verification{PolicyResult: *pr, Passed: true}
 	}
 	return nil
+}
+
+// harborReportKind is the cache kind of the reports a process without
+// Redis keeps on disk, so that they outlive a restart (for an hour).
+const harborReportKind = "harbor-report-1"
+
+// keptJob is a finished job's record on disk.
+type keptJob struct {
+	Ended time.Time  `json:"ended"`
+	Job   *sharedJob `json:"job"`
+}
+
+func (s *Server) keepReport(id string, a harborArtifact, u *url.URL, res *result.Result, sboms map[string][]byte, runErr error) {
+	if s.cfg.Pull.Cache == nil {
+		return
+	}
+	j := &sharedJob{State: "done", Artifact: a, Registry: u.String()}
+	if runErr != nil {
+		j.State, j.Error = "failed", runErr.Error()
+	} else {
+		j.Report, _ = json.Marshal(harborVulnerabilityReport(res, a, s.harborScanner(), s.now()))
+		j.Raw, _ = json.Marshal(res)
+		j.SBOMs = map[string]json.RawMessage{}
+		for mt, b := range sboms {
+			j.SBOMs[mt] = b
+		}
+	}
+	cas.Keep(s.cfg.Pull.Cache, harborReportKind, id, keptJob{Ended: s.now(), Job: j})
+}
+
+func (s *Server) keptReport(id string) *sharedJob {
+	if s.cfg.Pull.Cache == nil || !jobIDPattern.MatchString(id) {
+		return nil
+	}
+	k, ok := cas.Lookup[keptJob](s.cfg.Pull.Cache, harborReportKind, id)
+	if !ok || k.Job == nil || s.now().Sub(k.Ended) > harborJobTTL {
+		return nil
+	}
+	return k.Job
 }

@@ -141,6 +141,7 @@ func TestHarborScannerAPI(t *testing.T) {
 	accepted := harborCall(t, h, schema, "POST", "/api/v1/scan", "", request(digest.String()), http.StatusAccepted, "ScanResponse")
 	var resp struct{ ID string }
 	json.Unmarshal(accepted, &resp)
+	ids := []string{resp.ID}
 	// The same artifact again, with the same credentials: the same job.
 	var again struct{ ID string }
 	json.Unmarshal(harborCall(t, h, schema, "POST", "/api/v1/scan", "", request(digest.String()), http.StatusAccepted, "ScanResponse"), &again)
@@ -261,6 +262,17 @@ func TestHarborScannerAPI(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("bad JSON: %d", rec.Code)
 	}
+
+	// A report outlives a restart of the process that made it (kept in
+	// its cache directory, without Redis).
+	firstID := ids[0]
+	s.Close()
+	s2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	harborCall(t, s2.Handler(), schema, "GET", "/api/v1/scan/"+firstID+"/report", harborVulnReport11, nil, http.StatusOK, "HarborVulnerabilityReport")
 
 	// The registry's credentials are in no log and no file of the cache.
 	secret := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
