@@ -60,7 +60,8 @@ type Config struct {
 	// changes.
 	ReloadInterval time.Duration
 	// HarborVisibility is how long a Harbor job may look idle in the
-	// shared queue before another replica takes it over (0 is 30 s).
+	// shared queue before another replica takes it over (0: the default,
+	// half a minute).
 	HarborVisibility time.Duration
 	// RescanWindow is how far back the images decided are re-decided,
 	// from their inventories, when the database changes (0 is 7 days;
