@@ -189,16 +189,12 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, q question) decision {
 	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.ScanTimeout)
 	defer cancel()
-	select {
-	case s.scanSlots <- struct{}{}:
-		defer func() { <-s.scanSlots }()
-	case <-ctx.Done():
-		d.Reasons = []string{"no scan slot became free before the scan timeout (the server's max-scans setting bounds the scans at once)"}
+	release, err := s.scanSlot(ctx)
+	if err != nil {
+		d.Reasons = []string{err.Error()}
 		return decision{Decision: d, failure: true}
 	}
-	s.metrics.scans.Inc()
-	s.metrics.scansRunning.Inc()
-	defer s.metrics.scansRunning.Dec()
+	defer release()
 	start := s.now()
 	pol := st.policy
 	sp := rule.ScanPolicy()
@@ -250,6 +246,22 @@ func (s *Server) scan(st *state, rule *Rule, d Decision, q question) decision {
 	s.remember(q, rule, out.Decision, res)
 	s.logger.Info("decided", "image", d.Reference, "allowed", out.Allowed, "reasons", out.Reasons, "took", now.Sub(start).Round(time.Millisecond))
 	return out
+}
+
+// scanSlot waits for one of the max-scans slots, counts the scan and
+// returns the function that frees the slot.
+func (s *Server) scanSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.scanSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errors.New("no scan slot became free before the scan timeout (the server's max-scans setting bounds the scans at once)")
+	}
+	s.metrics.scans.Inc()
+	s.metrics.scansRunning.Inc()
+	return func() {
+		s.metrics.scansRunning.Dec()
+		<-s.scanSlots
+	}, nil
 }
 
 // reason words an error for whoever reads a denial: the settings its hints

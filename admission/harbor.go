@@ -26,7 +26,6 @@ import (
 	"github.com/customs-dev/customs/sbom"
 	"github.com/customs-dev/customs/scan"
 	"github.com/customs-dev/customs/verify"
-	"github.com/customs-dev/customs/vuln"
 )
 
 // The media types of Harbor's Pluggable Scanner API (v1.2, and v1.1's).
@@ -156,8 +155,8 @@ func (s *Server) serveHarborMetadata(w http.ResponseWriter, r *http.Request) {
 	props := map[string]string{"harbor.scanner-adapter/scanner-type": "os-package-vulnerability"}
 	if st := s.state.Load(); st != nil && st.dbRevision != "" {
 		props["customs/database-revision"] = st.dbRevision
-		if newest, err := s.dbNewest(); err == nil && !newest.IsZero() {
-			props["harbor.scanner-adapter/vulnerability-database-updated-at"] = newest.UTC().Format(time.RFC3339)
+		if !st.dbNewest.IsZero() {
+			props["harbor.scanner-adapter/vulnerability-database-updated-at"] = st.dbNewest.UTC().Format(time.RFC3339)
 		}
 	}
 	harborJSON(w, http.StatusOK, harborMetadataType, map[string]any{
@@ -169,14 +168,6 @@ func (s *Server) serveHarborMetadata(w http.ResponseWriter, r *http.Request) {
 		},
 		"properties": props,
 	})
-}
-
-func (s *Server) dbNewest() (time.Time, error) {
-	db, err := vuln.Open(s.cfg.DB, vuln.Options{Cache: s.cfg.Pull.Cache})
-	if err != nil {
-		return time.Time{}, err
-	}
-	return db.Newest(db.Ecosystems())
 }
 
 var (
@@ -287,13 +278,11 @@ func (k harborKeychain) Resolve(res authn.Resource) (authn.Authenticator, error)
 func (s *Server) harborRun(u *url.URL, authorization string, a harborArtifact) (*result.Result, map[string][]byte, error) {
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.ScanTimeout)
 	defer cancel()
-	select {
-	case s.scanSlots <- struct{}{}:
-		defer func() { <-s.scanSlots }()
-	case <-ctx.Done():
-		return nil, nil, errors.New("no scan slot became free before the scan timeout")
+	release, err := s.scanSlot(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	s.metrics.scans.Inc()
+	defer release()
 	sc := *s.scanner
 	sc.Pull.Keychain = harborKeychain{host: u.Host, authorization: authorization, fallback: sc.Pull.Keychain}
 	if u.Scheme == "http" {
@@ -397,13 +386,9 @@ func (s *Server) serveHarborReport(w http.ResponseWriter, r *http.Request) {
 // the database again, keeping what does not depend on it (the posture
 // checks, the SBOM).
 func (s *Server) rematchResult(ctx context.Context, old *result.Result, now time.Time) (*result.Result, error) {
-	var pkgs []vuln.Package
-	for _, p := range old.Packages.List {
-		pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
-	}
 	sp := scan.DefaultPolicy()
 	sp.AllowUnscanned = true
-	res, err := s.scanner.Rematch(ctx, imageArtifact(old.Target.Reference, old.Target.Digest), pkgs, scan.Request{Policy: sp}, now)
+	res, err := s.scanner.Rematch(ctx, imageArtifact(old.Target.Reference, old.Target.Digest), inventoried(old), scan.Request{Policy: sp}, now)
 	var perr *scan.PolicyError
 	if err != nil && !errors.As(err, &perr) {
 		return nil, err
@@ -519,18 +504,24 @@ func (s *Server) keepReport(id string, a harborArtifact, u *url.URL, res *result
 	if s.cfg.Pull.Cache == nil {
 		return
 	}
+	cas.Keep(s.cfg.Pull.Cache, harborReportKind, id, keptJob{Ended: s.now(), Job: s.finishedJob(a, u, res, sboms, runErr)})
+}
+
+// finishedJob is a finished scan's record, kept on disk or in Redis: its
+// reports rendered, or why it failed.
+func (s *Server) finishedJob(a harborArtifact, u *url.URL, res *result.Result, sboms map[string][]byte, runErr error) *sharedJob {
 	j := &sharedJob{State: "done", Artifact: a, Registry: u.String()}
 	if runErr != nil {
 		j.State, j.Error = "failed", runErr.Error()
-	} else {
-		j.Report, _ = json.Marshal(harborVulnerabilityReport(res, a, s.harborScanner(), s.now()))
-		j.Raw, _ = json.Marshal(res)
-		j.SBOMs = map[string]json.RawMessage{}
-		for mt, b := range sboms {
-			j.SBOMs[mt] = b
-		}
+		return j
 	}
-	cas.Keep(s.cfg.Pull.Cache, harborReportKind, id, keptJob{Ended: s.now(), Job: j})
+	j.Report, _ = json.Marshal(harborVulnerabilityReport(res, a, s.harborScanner(), s.now()))
+	j.Raw, _ = json.Marshal(res)
+	j.SBOMs = map[string]json.RawMessage{}
+	for mt, b := range sboms {
+		j.SBOMs[mt] = b
+	}
+	return j
 }
 
 func (s *Server) keptReport(id string) *sharedJob {

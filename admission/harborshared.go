@@ -248,17 +248,7 @@ func (s *Server) runShared(h *harborShared, m redis.XMessage, id, authorization 
 	}()
 	res, sboms, runErr := s.harborRun(u, authorization, a)
 	close(stop)
-	job := &sharedJob{State: "done", Artifact: a, Registry: u.String()}
-	if runErr != nil {
-		job.State, job.Error = "failed", runErr.Error()
-	} else {
-		job.Report, _ = json.Marshal(harborVulnerabilityReport(res, a, s.harborScanner(), s.now()))
-		job.Raw, _ = json.Marshal(res)
-		job.SBOMs = map[string]json.RawMessage{}
-		for mt, b := range sboms {
-			job.SBOMs[mt] = b
-		}
-	}
+	job := s.finishedJob(a, u, res, sboms, runErr)
 	for s.base.Err() == nil {
 		ctx, cancel := context.WithTimeout(s.base, 5*time.Second)
 		err := h.put(ctx, id, job)

@@ -183,6 +183,10 @@ func TestHarborJobsSurviveRedisRestart(t *testing.T) {
 	}
 	var resp struct{ ID string }
 	json.Unmarshal(rec.Body.Bytes(), &resp)
+	// The test means something only if the job is not finished yet.
+	if j, _ := a.shared.get(context.Background(), resp.ID); j == nil || j.State == "done" {
+		t.Fatalf("the job is %+v before Redis stops; want it queued or running", j)
+	}
 	stop()
 	time.Sleep(300 * time.Millisecond)
 	runRedisIn(t, port, dir, true)

@@ -32,13 +32,11 @@ type seenImages struct {
 
 // remember keeps a fresh decision's inputs for the next database reload.
 func (s *Server) remember(q question, rule *Rule, d Decision, res *result.Result) {
-	if res == nil || s.cfg.RescanWindow < 0 {
+	// Only an allowed image can newly fail: a denial stays one.
+	if res == nil || !d.Allowed || s.cfg.RescanWindow < 0 {
 		return
 	}
-	var pkgs []vuln.Package
-	for _, p := range res.Packages.List {
-		pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
-	}
+	pkgs := inventoried(res)
 	q.DB = ""
 	s.seen.mu.Lock()
 	defer s.seen.mu.Unlock()
@@ -70,8 +68,8 @@ func (s *Server) rescan(st *state) {
 	s.seen.mu.Unlock()
 	newly := 0
 	for _, im := range todo {
-		if !im.decision.Allowed || st.policy == nil || im.q.Policy != st.policy.Hash {
-			// A denial stays one; a changed policy decides afresh.
+		if st.policy == nil || im.q.Policy != st.policy.Hash {
+			// A changed policy decides afresh.
 			continue
 		}
 		sp := im.rule.ScanPolicy()
@@ -84,6 +82,10 @@ func (s *Server) rescan(st *state) {
 			d.Allowed = false
 			d.Reasons = append(append([]string(nil), perr.Reasons...), failing(res)...)
 			newly++
+			// Denied now: the next reload has nothing to re-decide.
+			s.seen.mu.Lock()
+			delete(s.seen.m, im.q)
+			s.seen.mu.Unlock()
 			s.metrics.newlyFailing.Inc()
 			s.logger.Warn("newly failing under the new database", "image", d.Reference, "revision", st.dbRevision, "reasons", d.Reasons)
 		case err != nil:
@@ -100,6 +102,16 @@ func (s *Server) rescan(st *state) {
 		s.rematchShared(ctx, s.shared, st.dbRevision, now)
 	}
 	s.logger.Info("re-decided the recent images under the new database", "revision", st.dbRevision, "images", len(todo), "newly_failing", newly)
+}
+
+// inventoried are the packages a scan's result lists, as matching takes
+// them.
+func inventoried(res *result.Result) []vuln.Package {
+	pkgs := make([]vuln.Package, 0, len(res.Packages.List))
+	for _, p := range res.Packages.List {
+		pkgs = append(pkgs, vuln.Package{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version, Locations: p.Locations})
+	}
+	return pkgs
 }
 
 // imageArtifact names an image scanned before by its reference and digest.

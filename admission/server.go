@@ -124,6 +124,8 @@ type state struct {
 	policyStamp string
 	dbRevision  string
 	dbStamp     string
+	// dbNewest is the newest record's time in the database.
+	dbNewest time.Time
 }
 
 // Server decides whether images may run: the admission webhook and the
@@ -262,7 +264,7 @@ func (s *Server) reload(first bool) error {
 				s.metrics.reloads.WithLabelValues("database", "ok").Inc()
 				s.logger.Info("vulnerability database reloaded", "dir", s.cfg.DB, "revision", rev)
 			}
-			next.dbRevision = rev
+			next.dbRevision, next.dbNewest = rev, newest
 			s.metrics.dbAge.Set(float64(newest.Unix()))
 		}
 		changed = true

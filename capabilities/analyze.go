@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/tools/go/callgraph"
 	"golang.org/x/tools/go/callgraph/cha"
@@ -162,6 +163,10 @@ type Program struct {
 	initial []*packages.Package
 	goos    string
 	goarch  string
+	// reach is what the entry points reach, walked once (Reach).
+	reachOnce sync.Once
+	reach     *Reach
+	reachErr  error
 }
 
 // Analyze loads the packages, builds their SSA form and a VTA call graph,

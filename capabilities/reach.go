@@ -94,6 +94,12 @@ func (r *Reach) pathTo(at int) []Frame {
 // main packages, and the exported functions and methods and init of the
 // others (a library's API).
 func (p *Program) Reach(ctx context.Context) (*Reach, error) {
+	p.reachOnce.Do(func() { p.reach, p.reachErr = p.walk(ctx) })
+	return p.reach, p.reachErr
+}
+
+// walk is Reach's breadth-first walk.
+func (p *Program) walk(ctx context.Context) (*Reach, error) {
 	r := &Reach{}
 	packages.Visit(p.initial, nil, func(pkg *packages.Package) {
 		r.Imported = append(r.Imported, pkg.PkgPath)

@@ -112,6 +112,8 @@ func TestHarborReplicas(t *testing.T) {
 	}
 	a, baseA := serve("a")
 	_, baseB := serve("b")
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisPort)})
+	defer rc.Close()
 	post := func(base, registry, repo, digest string) string {
 		body, _ := json.Marshal(map[string]any{
 			"registry": map[string]string{"url": "http://" + registry},
@@ -217,6 +219,10 @@ func TestHarborReplicas(t *testing.T) {
 	// Redis killed right after a job is accepted, and started again.
 	d3 := pushNew("restart")
 	id3 := post(baseA, reg.Host, "restart", d3)
+	// The step means something only if the job is not finished yet.
+	if rec, _ := rc.Get(context.Background(), "customs:harbor:job:"+id3).Result(); rec == "" || strings.Contains(rec, `"state":"done"`) {
+		t.Fatalf("the job before Redis stops: %q; want it queued or running", rec)
+	}
 	rs.Process.Kill()
 	rs.Wait()
 	startRedis()
@@ -229,8 +235,6 @@ func TestHarborReplicas(t *testing.T) {
 	}
 
 	// Kill A once it runs the job.
-	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redisPort)})
-	defer rc.Close()
 	for i := 0; ; i++ {
 		rec, _ := rc.Get(context.Background(), "customs:harbor:job:"+accepted.ID).Result()
 		if strings.Contains(rec, `"state":"running"`) {
