@@ -28,14 +28,15 @@ func TestGoModTidy(t *testing.T) {
 }
 
 // sources calls f for each Go file of the module, with its path relative
-// to the root, skipping testdata and hidden directories.
+// to the root, skipping testdata, hidden directories and third_party
+// (copies of other projects' modules, kept as their authors wrote them).
 func sources(t *testing.T, f func(rel string, b []byte)) {
 	t.Helper()
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+		if d.IsDir() && p != root && (d.Name() == "testdata" || d.Name() == "third_party" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(p, ".go") {
@@ -159,4 +160,22 @@ func TestNoTimingsInComments(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNoCloudSDKs keeps out of the customs executable what no command uses
+// and costs megabytes and start-up time (issue 27): cloud SDKs that syft's
+// dependencies link for features customs does not offer.
+func TestNoCloudSDKs(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../cmd/customs").CombinedOutput()
+	if err != nil {
+		t.Skipf("skipping: go list: %v\n%s", err, out)
+	}
+	banned := []string{"github.com/aws/aws-sdk-go-v2/service/s3", "cloud.google.com/go/storage", "github.com/envoyproxy/", "google.golang.org/grpc/xds"}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, b := range banned {
+			if strings.HasPrefix(pkg, b) {
+				t.Errorf("cmd/customs links %s; see third_party/go-getter/README.customs.md", pkg)
+			}
+		}
+	}
 }
