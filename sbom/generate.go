@@ -329,16 +329,18 @@ func create(ctx context.Context, src source.Source, opts Options, remove ...stri
 	start := time.Now()
 	opts.progress(pull.Progress{What: "cataloging packages"})
 	defer opts.progress(pull.Progress{What: "cataloging packages", Finished: true})
+	cfg := config(opts, remove...)
+	var err error
 	if opts.ForMatching {
-		var err error
-		if ctx, err = withoutLicenses(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if opts.ForMatching {
+		ctx, err = withoutLicenses(ctx)
 		src = matchingSource{src}
+	} else {
+		ctx, err = withLicenses(ctx, cfg.Licenses, opts.logger())
 	}
-	s, err := syft.CreateSBOM(ctx, src, config(opts, remove...))
+	if err != nil {
+		return nil, err
+	}
+	s, err := syft.CreateSBOM(ctx, src, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
@@ -378,24 +380,8 @@ func (o Options) logger() *slog.Logger {
 }
 
 func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.SBOM, error) {
-	// syft's license scanner takes more than a second of CPU to build; build
-	// it while the image is fetched and read (matching needs none).
-	type licensed struct {
-		ctx context.Context
-		err error
-	}
-	lic := make(chan licensed, 1)
-	go func() {
-		if opts.ForMatching {
-			lic <- licensed{ctx, nil}
-			return
-		}
-		c, err := syft.SetContextLicenseScanner(ctx, config(opts).Licenses)
-		lic <- licensed{c, err}
-	}()
 	img, err := a.Image(ctx)
 	if err != nil {
-		<-lic
 		return nil, err
 	}
 	tmp := file.NewTempDirGenerator("customs")
@@ -419,11 +405,7 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 		Alias:     source.Alias{Name: imageName(a), Version: a.Digest.String()},
 	})
 	defer src.Close()
-	l := <-lic
-	if l.err != nil {
-		return nil, l.err
-	}
-	return create(l.ctx, src, opts)
+	return create(ctx, src, opts)
 }
 
 // imageName is the image's name without tag or digest, for the SBOM's

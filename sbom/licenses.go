@@ -2,18 +2,28 @@ package sbom
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	_ "unsafe" // go:linkname
 
+	"github.com/anchore/syft/syft/cataloging"
 	"github.com/google/licensecheck"
 )
 
 // syft builds the license scanner of google/licensecheck for every
-// CreateSBOM that has none in its context: compiling its DFA costs more
-// CPU than everything else a scan of a Go binary does.
-// syft offers no way to skip it, and its Scanner interface names a type of
-// an internal package, so it cannot be implemented here. An SBOM made for
-// matching records no licenses, so matching hands syft a scanner that
-// finds none, built through the constructor syft's own tests use.
+// CreateSBOM that has none in its context: compiling its DFA costs about a
+// second of CPU, more than everything else a scan of a Go binary does, and
+// most images never ask it anything (Debian's copyright files and Go's
+// build information are read as text, not classified).
+// syft offers no way to skip or defer it, and its Scanner interface names a
+// type of an internal package, so it cannot be implemented here. So customs
+// hands syft a scanner of its own, built through the constructor syft's
+// own tests use: for matching, one that finds nothing (an SBOM made for
+// matching records no licenses); for a full SBOM, one with syft's
+// configuration whose licensecheck scanner is built the first time a file
+// is classified (withLicenses). The findings are the same as syft's own
+// scanner's: the same licensecheck scanner of the same built-in licenses
+// at the same coverage threshold.
 //
 // The two functions below are bound by name to syft v1.57.0's
 // internal/licenses; TestLicenseLinknames checks their signatures against
@@ -45,6 +55,32 @@ func withoutLicenses(ctx context.Context) (context.Context, error) {
 	s, err := syftNewScanner(&syftScannerConfig{
 		CoverageThreshold: 100,
 		Scanner:           func([]byte) licensecheck.Coverage { return licensecheck.Coverage{} },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return syftSetContextLicenseScanner(ctx, s), nil
+}
+
+// withLicenses returns ctx with a syft license scanner configured as cfg
+// says, whose licensecheck scanner is built on first use.
+func withLicenses(ctx context.Context, cfg cataloging.LicenseConfig, log *slog.Logger) (context.Context, error) {
+	build := sync.OnceValues(func() (*licensecheck.Scanner, error) {
+		return licensecheck.NewScanner(licensecheck.BuiltinLicenses())
+	})
+	s, err := syftNewScanner(&syftScannerConfig{
+		CoverageThreshold: cfg.Coverage,
+		Scanner: func(text []byte) licensecheck.Coverage {
+			sc, err := build()
+			if err != nil {
+				// The built-in licenses always compile; if they did
+				// not, syft records the file's digest instead, as it
+				// does for text it cannot classify.
+				log.Warn("license classifier unavailable", "err", err)
+				return licensecheck.Coverage{}
+			}
+			return sc.Scan(text)
+		},
 	})
 	if err != nil {
 		return nil, err
