@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,9 +22,7 @@ func BenchmarkCapsAnalyze(b *testing.B) {
 	}
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	results := map[string]result{}
 	for _, in := range []struct{ name, target, packages string }{
 		{"ggcr-whole", "gomod:github.com/google/go-containerregistry@v0.22.1", "./..."},

@@ -27,9 +27,7 @@ func BenchmarkDiff(b *testing.B) {
 	}
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	repo := filepath.Join(dir, "repo")
 	git := func(args ...string) {
 		cmd := exec.Command("git", args...)

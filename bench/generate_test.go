@@ -18,14 +18,21 @@ import (
 // image with an empty cache each time, for profiling:
 //
 //	go test ./bench -run XXX -bench Generate -benchtime 1x -cpuprofile cpu.out
+//
+// CUSTOMS_BENCH_ARCHIVE names another docker-archive (one of mkimages');
+// CUSTOMS_BENCH_MATCHING=1 makes the SBOM a scan makes, for matching only.
 func BenchmarkGenerate(b *testing.B) {
 	dir := b.TempDir()
-	archive := filepath.Join(dir, "debian.tar")
-	img := debianImage(b, 100<<20)
-	tag, _ := name.NewTag("bench/debian:1")
-	if err := tarball.WriteToFile(archive, tag, img); err != nil {
-		b.Fatal(err)
+	archive := os.Getenv("CUSTOMS_BENCH_ARCHIVE")
+	if archive == "" {
+		archive = filepath.Join(dir, "debian.tar")
+		img := debianImage(b, 100<<20)
+		tag, _ := name.NewTag("bench/debian:1")
+		if err := tarball.WriteToFile(archive, tag, img); err != nil {
+			b.Fatal(err)
+		}
 	}
+	opts := sbom.Options{ForMatching: os.Getenv("CUSTOMS_BENCH_MATCHING") == "1"}
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -35,7 +42,7 @@ func BenchmarkGenerate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := sbom.Generate(ctx, a, sbom.Options{}); err != nil {
+		if _, err := sbom.Generate(ctx, a, opts); err != nil {
 			b.Fatal(err)
 		}
 		a.Close()

@@ -44,9 +44,7 @@ func BenchmarkHarbor(b *testing.B) {
 	}
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	reg := registrytest.Start(b, registrytest.Options{})
 	bin := testimage.GoBinary(b, "amd64")
 	var digests []string

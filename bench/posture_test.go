@@ -26,9 +26,7 @@ func BenchmarkPosture(b *testing.B) {
 	dir := b.TempDir()
 	db := benchDB(b, dir)
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	deb, err := images.Debian(b.TempDir(), 100<<20)
 	if err != nil {
 		b.Skip(err)

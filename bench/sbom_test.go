@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/customs-dev/customs/bench/images"
@@ -27,6 +30,43 @@ func debianImage(b *testing.B, size int64) v1.Image {
 		b.Skip("skipping: ", err)
 	}
 	return img
+}
+
+// buildCustoms builds customs from this tree as it is released
+// (.goreleaser.yml): static, -trimpath, without symbols and DWARF. The
+// executable's size is part of what the benchmarks measure: its pages are
+// most of a short run's resident set. CUSTOMS_BENCH_BIN names an
+// executable to measure instead (an older build, for before and after).
+func buildCustoms(b *testing.B, out string) {
+	b.Helper()
+	if bin := os.Getenv("CUSTOMS_BENCH_BIN"); bin != "" {
+		if err := os.Symlink(bin, out); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "../cmd/customs")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building customs: %v\n%s", err, msg)
+	}
+}
+
+// writeSmallImages writes issue 27's two images of the Go binary bin:
+// alone in a scratch image, and on a Debian minbase root filesystem.
+func writeSmallImages(b *testing.B, bin []byte, scratch, minbase string) {
+	b.Helper()
+	writeArchive(b, testimage.Executables(b, map[string][]byte{"usr/local/bin/goapp": bin}), scratch)
+	base, err := images.Minbase(b.TempDir())
+	if err != nil {
+		b.Skip(err)
+	}
+	app, _ := testimage.Image(b, "amd64", bin).Layers()
+	img, err := mutate.AppendLayers(base, app[len(app)-1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	writeArchive(b, img, minbase)
 }
 
 func writeArchive(b *testing.B, img v1.Image, path string) {
@@ -113,21 +153,21 @@ func BenchmarkSBOM(b *testing.B) {
 	}
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	build := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
-	images := map[string]string{
+	buildCustoms(b, customs)
+	archives := map[string]string{
 		"debian-100MB": filepath.Join(dir, "debian.tar"),
-		"small-go":     filepath.Join(dir, "small-go.tar"),
+		"scratch-go":   filepath.Join(dir, "scratch-go.tar"),
+		"minbase-go":   filepath.Join(dir, "minbase-go.tar"),
 	}
-	writeArchive(b, debianImage(b, 100<<20), images["debian-100MB"])
-	writeArchive(b, testimage.Image(b, "amd64", testimage.GoBinary(b, "amd64")), images["small-go"])
+	order := []string{"debian-100MB", "scratch-go", "minbase-go"}
+	writeArchive(b, debianImage(b, 100<<20), archives["debian-100MB"])
+	writeSmallImages(b, testimage.GoBinary(b, "amd64"), archives["scratch-go"], archives["minbase-go"])
 
 	results := map[string]result{}
 	var names []string
-	for _, img := range []string{"debian-100MB", "small-go"} {
-		archive := images[img]
+	var licenses []string
+	for _, img := range order {
+		archive := archives[img]
 		fi, _ := os.Stat(archive)
 		tools := []struct {
 			name string
@@ -155,6 +195,10 @@ func BenchmarkSBOM(b *testing.B) {
 			measure(b, results, key, tool.run)
 		}
 		fmt.Printf("%s: docker-archive of %.1f MiB\n", img, float64(fi.Size())/(1<<20))
+		syftOut, customsOut := filepath.Join(dir, img+".syft.cdx.json"), filepath.Join(dir, img+".customs.cdx.json")
+		runTool(b, []string{"SYFT_CHECK_FOR_APP_UPDATE=false"}, syft, "scan", "docker-archive:"+archive, "-o", "cyclonedx-json="+syftOut, "-q")
+		runTool(b, []string{"CUSTOMS_CACHE=" + filepath.Join(dir, "lic-"+img)}, customs, "sbom", "docker-archive:"+archive, "-o", "cyclonedx-json="+customsOut)
+		licenses = append(licenses, img+": "+sameLicenses(b, syftOut, customsOut))
 	}
 	sort.Strings(names)
 	var sum strings.Builder
@@ -163,12 +207,70 @@ func BenchmarkSBOM(b *testing.B) {
 		r := results[n]
 		fmt.Fprintf(&sum, "%-28s %10s %9.0f MiB\n", n, r.wall.Round(time.Millisecond), float64(r.maxRSS)/(1<<20))
 	}
-	for _, img := range []string{"debian-100MB", "small-go"} {
+	for _, img := range order {
 		s, c, w := results[img+"/syft"], results[img+"/customs-cold"], results[img+"/customs-warm"]
 		if c.wall > 0 && w.wall > 0 {
-			fmt.Fprintf(&sum, "%s: syft/customs-cold time %.2fx, syft/customs-warm time %.1fx, memory syft/customs-cold %.2fx\n",
-				img, float64(s.wall)/float64(c.wall), float64(s.wall)/float64(w.wall), float64(s.maxRSS)/float64(c.maxRSS))
+			fmt.Fprintf(&sum, "%s: customs over syft: wall cold %.2f, warm %.3f; peak RSS cold %.2f\n",
+				img, float64(c.wall)/float64(s.wall), float64(w.wall)/float64(s.wall), float64(c.maxRSS)/float64(s.maxRSS))
 		}
 	}
+	for _, l := range licenses {
+		fmt.Fprintln(&sum, l)
+	}
 	fmt.Println(sum.String())
+}
+
+// sameLicenses compares the licenses syft and customs give each component
+// of their CycloneDX SBOMs of one image (by package URL, or name, and
+// version); a difference fails the benchmark.
+func sameLicenses(b *testing.B, syftJSON, customsJSON string) string {
+	b.Helper()
+	read := func(path string) []string {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var doc struct {
+			Components []struct {
+				Type, Name, Version, PURL string
+				Licenses                  []struct {
+					License    struct{ ID, Name string }
+					Expression string
+				}
+			}
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+		var out []string
+		for _, c := range doc.Components {
+			if c.Type == "file" {
+				continue
+			}
+			var ls []string
+			for _, l := range c.Licenses {
+				ls = append(ls, l.License.ID+l.License.Name+l.Expression)
+			}
+			sort.Strings(ls)
+			key := c.PURL
+			if key == "" {
+				key = c.Name
+			}
+			out = append(out, key+"@"+c.Version+" "+strings.Join(ls, ","))
+		}
+		sort.Strings(out)
+		return out
+	}
+	want, got := read(syftJSON), read(customsJSON)
+	licensed := 0
+	for _, w := range want {
+		if !strings.HasSuffix(w, " ") {
+			licensed++
+		}
+	}
+	if !slices.Equal(want, got) {
+		b.Errorf("customs and syft disagree on licenses:\nonly syft's:    %v\nonly customs':  %v", minus(want, got), minus(got, want))
+		return "licenses DIFFERENT from syft's"
+	}
+	return fmt.Sprintf("%d packages, %d with licenses, the same as syft's", len(want), licensed)
 }

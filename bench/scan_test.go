@@ -51,19 +51,21 @@ func benchDB(b *testing.B, dir string) string {
 
 // fixture is what BenchmarkScan and BenchmarkReachability scan: the data
 // in both tools' layouts (db) and as customs installs it (installed), a
-// customs built from this tree, the fixture Go binary in a directory, and
-// a Debian-based image tarball of about 100 MB with that binary in it.
+// customs built from this tree, the fixture Go binary in a directory, a
+// Debian-based image tarball of about 100 MB with that binary in it, and
+// the two images of issue 27: that binary alone in a scratch image, and on
+// a Debian minbase root filesystem. Every archive is a `docker save`
+// tarball with gzip layers.
 type fixture struct {
 	db, customs, installed, binDir, archive string
+	scratch, minbase                        string
 }
 
 func scanFixture(b *testing.B, dir string) fixture {
 	b.Helper()
 	db := benchDB(b, dir)
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	// customs reads the same data as its users install it, with `customs
 	// db import`, which stores each zip's index beside it; the osv-scanner
 	// layout, never indexed, is what a first scan after a database change
@@ -86,7 +88,10 @@ func scanFixture(b *testing.B, dir string) fixture {
 	}
 	archive := filepath.Join(dir, "debian-go.tar")
 	writeArchive(b, img, archive)
-	return fixture{db: db, customs: customs, installed: installed, binDir: binDir, archive: archive}
+
+	scratch, minbase := filepath.Join(dir, "scratch-go.tar"), filepath.Join(dir, "minbase-go.tar")
+	writeSmallImages(b, bin, scratch, minbase)
+	return fixture{db: db, customs: customs, installed: installed, binDir: binDir, archive: archive, scratch: scratch, minbase: minbase}
 }
 
 // BenchmarkScan compares customs scan and osv-scanner v2.4.0 offline on
@@ -116,6 +121,8 @@ func BenchmarkScan(b *testing.B) {
 	}{
 		{"go-binary", []string{"dir:" + binDir}, []string{"scan", "source", "--experimental-plugins", "go/binary", "-r", binDir}},
 		{"debian-image-100MB", []string{"docker-archive:" + archive}, []string{"scan", "image", "--archive", archive}},
+		{"scratch-go-image", []string{"docker-archive:" + fx.scratch}, []string{"scan", "image", "--archive", fx.scratch}},
+		{"minbase-go-image", []string{"docker-archive:" + fx.minbase}, []string{"scan", "image", "--archive", fx.minbase}},
 		{"cyclonedx-sbom", []string{"sbom:" + cdx}, []string{"scan", "source", "-r", sbomDir}},
 	}
 	results := map[string]result{}
@@ -172,9 +179,11 @@ func BenchmarkScan(b *testing.B) {
 	for _, in := range inputs {
 		o, c, n, w := results[in.name+"/osv-scanner"], results[in.name+"/customs-cold"], results[in.name+"/customs-new-db"], results[in.name+"/customs-warm"]
 		if c.wall > 0 && n.wall > 0 && w.wall > 0 {
-			fmt.Fprintf(&sum, "%s: osv-scanner/customs-cold %.2fx, osv-scanner/customs-new-db %.2fx, osv-scanner/customs-warm %.1fx\n",
-				in.name, float64(o.wall)/float64(c.wall), float64(o.wall)/float64(n.wall), float64(o.wall)/float64(w.wall))
+			fmt.Fprintf(&sum, "%s: customs over osv-scanner: wall cold %.2f, new-db %.2f, warm %.3f; peak RSS cold %.2f\n",
+				in.name, float64(c.wall)/float64(o.wall), float64(n.wall)/float64(o.wall), float64(w.wall)/float64(o.wall),
+				float64(c.maxRSS)/float64(o.maxRSS))
 		}
+
 	}
 	for _, a := range agreement {
 		fmt.Fprintln(&sum, a)

@@ -72,9 +72,7 @@ func BenchmarkTrace(b *testing.B) {
 	}
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	src := filepath.Join(dir, "workload")
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module workload\n\ngo 1.26\n"), 0o644)

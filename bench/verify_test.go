@@ -63,9 +63,7 @@ func BenchmarkVerify(b *testing.B) {
 
 	dir := b.TempDir()
 	customs := filepath.Join(dir, "customs")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", customs, "../cmd/customs").CombinedOutput(); err != nil {
-		b.Fatalf("building customs: %v\n%s", err, out)
-	}
+	buildCustoms(b, customs)
 	// cosign keeps its TUF cache under HOME; it is not used with a key
 	// and no log, but keep it out of the real home.
 	env := []string{"HOME=" + dir, "CUSTOMS_CACHE=" + filepath.Join(dir, "cache"), "COSIGN_PASSWORD=", "COSIGN_YES=true"}

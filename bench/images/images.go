@@ -5,16 +5,11 @@ package images
 import (
 	"archive/tar"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // Debian builds a one-layer image of about size bytes: the dpkg database
@@ -33,31 +28,7 @@ func Debian(tmp string, size int64) (v1.Image, error) {
 	tw := tar.NewWriter(f)
 	var total int64
 	add := func(p string) error {
-		fi, err := os.Lstat(p)
-		if err != nil || !(fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
-			return nil
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return nil
-		}
-		hdr.Name = strings.TrimPrefix(p, "/")
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil
-		}
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		n, err := io.Copy(tw, src)
+		n, err := addFile(tw, p)
 		total += n
 		return err
 	}
@@ -83,12 +54,5 @@ func Debian(tmp string, size int64) (v1.Image, error) {
 			return nil, err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	layer, err := tarball.LayerFromFile(layerTar)
-	if err != nil {
-		return nil, err
-	}
-	return mutate.AppendLayers(empty.Image, layer)
+	return oneLayer(tw, layerTar)
 }
