@@ -361,3 +361,11 @@ replace github.com/docker/cli => github.com/docker/cli v29.9.3+incompatible
 // customs builds with a copy of go-getter without its S3 and GCS getters
 // (third_party/go-getter/README.customs.md).
 replace github.com/hashicorp/go-getter => ./third_party/go-getter
+
+// customs builds with a copy of govalidator whose patterns compile on
+// first use (third_party/govalidator/README.customs.md).
+replace github.com/asaskevich/govalidator => ./third_party/govalidator
+
+// customs builds with a copy of distribution/reference whose expressions
+// compile on first use (third_party/reference/README.customs.md).
+replace github.com/distribution/reference => ./third_party/reference
