@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/customs-dev/customs/internal/startup"
 )
 
 func main() {
+	startup.Done()
 	os.Exit(mainCode())
 }
 
