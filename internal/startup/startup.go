@@ -30,10 +30,12 @@ func init() {
 	previous, resting = setGCPercent(restGCPercent), true
 }
 
-// Done restores the garbage collector's setting from before init.
+// Done restores the garbage collector's setting from before init and
+// unmaps the pages of the executable that initialisation left mapped.
 func Done() {
 	if resting {
 		setGCPercent(previous)
 		resting = false
+		trim()
 	}
 }
