@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -126,4 +127,22 @@ func parseSize(s string) (int64, error) {
 		return 0, errors.New("write a positive size such as 16GiB")
 	}
 	return n * mult, nil
+}
+
+// imageGCPercent is the GOGC of scans and SBOMs of images. Reading an
+// image makes mostly short-lived garbage (decompression windows, chunks of
+// layers, file headers) around a live heap of about 20 MB, so the default
+// GOGC of 100 lets the heap reach twice that between collections: at 50,
+// a cold scan of a Debian minbase image peaks at 79 MB instead of 93 MB
+// for about 5% more CPU and the same wall time (issue 27).
+const imageGCPercent = 50
+
+// tuneGC sets imageGCPercent for a command on an image, unless the user
+// set GOGC; the returned function restores the setting.
+func (a *app) tuneGC(t pull.Target) (restore func()) {
+	if !t.Kind.IsImage() || a.getenv("GOGC") != "" {
+		return func() {}
+	}
+	previous := debug.SetGCPercent(imageGCPercent)
+	return func() { debug.SetGCPercent(previous) }
 }

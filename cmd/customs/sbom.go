@@ -44,6 +44,7 @@ Formats (-o FORMAT[=FILE], repeatable; the default is cyclonedx-json to stdout):
 			if err != nil {
 				return err
 			}
+			defer a.tuneGC(target)()
 			opts, err := pf.options(a, cmd)
 			if err != nil {
 				return err

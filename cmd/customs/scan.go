@@ -116,6 +116,7 @@ customs diff.`,
 			if err != nil {
 				return err
 			}
+			defer a.tuneGC(target)()
 			var declared *capabilities.File
 			if capsFile != "" {
 				if declared, err = loadDeclaration(capsFile); err != nil {
