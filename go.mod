@@ -369,3 +369,7 @@ replace github.com/asaskevich/govalidator => ./third_party/govalidator
 // customs builds with a copy of distribution/reference whose expressions
 // compile on first use (third_party/reference/README.customs.md).
 replace github.com/distribution/reference => ./third_party/reference
+
+// customs builds with a copy of licensecheck that stores its compiled
+// built-in scanner (third_party/licensecheck/README.customs.md).
+replace github.com/google/licensecheck => ./third_party/licensecheck

@@ -30,6 +30,7 @@ import (
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
 	"github.com/anchore/syft/syft/source/stereoscopesource"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/customs-dev/customs/internal/cas"
 	"github.com/customs-dev/customs/pull"
@@ -331,6 +332,7 @@ func create(ctx context.Context, src source.Source, opts Options, remove ...stri
 	defer opts.progress(pull.Progress{What: "cataloging packages", Finished: true})
 	cfg := config(opts, remove...)
 	var err error
+	src = searchSource{src}
 	if opts.ForMatching {
 		ctx, err = withoutLicenses(ctx)
 		src = matchingSource{src}
@@ -384,6 +386,9 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 	if err != nil {
 		return nil, err
 	}
+	if !opts.ForMatching && compressedSize(img) >= warmLicensesAt {
+		warmClassifier()
+	}
 	tmp := file.NewTempDirGenerator("customs")
 	defer tmp.Cleanup()
 	contentDir, err := tmp.NewDirectory("content")
@@ -406,6 +411,24 @@ func imageSBOM(ctx context.Context, a *pull.Artifact, opts Options) (*syftsbom.S
 	})
 	defer src.Close()
 	return create(ctx, src, opts)
+}
+
+// warmLicensesAt is the compressed size of an image from which its full
+// SBOM builds syft's license classifier while the layers are read, rather
+// than when a file first needs it.
+const warmLicensesAt = 16 << 20
+
+// compressedSize is the size of an image's layers as its manifest says.
+func compressedSize(img v1.Image) int64 {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
 }
 
 // imageName is the image's name without tag or digest, for the SBOM's

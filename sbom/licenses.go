@@ -21,7 +21,8 @@ import (
 // own tests use: for matching, one that finds nothing (an SBOM made for
 // matching records no licenses); for a full SBOM, one with syft's
 // configuration whose licensecheck scanner is built the first time a file
-// is classified (withLicenses). The findings are the same as syft's own
+// is classified, or ahead of it for large images (withLicenses,
+// warmClassifier). The findings are the same as syft's own
 // scanner's: the same licensecheck scanner of the same built-in licenses
 // at the same coverage threshold.
 //
@@ -62,16 +63,26 @@ func withoutLicenses(ctx context.Context) (context.Context, error) {
 	return syftSetContextLicenseScanner(ctx, s), nil
 }
 
+// classifier is google/licensecheck's scanner of the built-in licenses,
+// read once, on first use or ahead of it (warm), from the compiled form
+// that customs' copy of licensecheck stores (third_party/licensecheck), a
+// small fraction of the CPU and garbage that compiling it takes
+// (bench/README.md). TestStoredClassifier checks that the two are the same.
+var classifier = sync.OnceValues(licensecheck.NewBuiltinScanner)
+
+// warmClassifier starts reading the classifier in the background: for
+// images large enough that it is ready before their layers are read, as
+// customs did when it compiled it (a Debian image classifies some
+// copyright files; a scratch image with a Go binary classifies nothing).
+func warmClassifier() { go classifier() }
+
 // withLicenses returns ctx with a syft license scanner configured as cfg
-// says, whose licensecheck scanner is built on first use.
+// says, whose licensecheck scanner is the classifier.
 func withLicenses(ctx context.Context, cfg cataloging.LicenseConfig, log *slog.Logger) (context.Context, error) {
-	build := sync.OnceValues(func() (*licensecheck.Scanner, error) {
-		return licensecheck.NewScanner(licensecheck.BuiltinLicenses())
-	})
 	s, err := syftNewScanner(&syftScannerConfig{
 		CoverageThreshold: cfg.Coverage,
 		Scanner: func(text []byte) licensecheck.Coverage {
-			sc, err := build()
+			sc, err := classifier()
 			if err != nil {
 				// The built-in licenses always compile; if they did
 				// not, syft records the file's digest instead, as it

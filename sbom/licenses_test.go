@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/customs-dev/customs/pull"
+	"github.com/google/licensecheck"
 )
 
 // TestLicenseLinknames checks that the syft functions licenses.go binds by
@@ -146,3 +148,34 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
 OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 `
+
+// TestStoredClassifier: the license classifier customs reads from
+// third_party/licensecheck's stored form is the one licensecheck compiles
+// from its built-in licenses, and classifies a license text the same.
+func TestStoredClassifier(t *testing.T) {
+	stored, err := licensecheck.NewBuiltinScanner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := licensecheck.NewScanner(licensecheck.BuiltinLicenses())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !licensecheck.SameScanner(stored, built) {
+		t.Fatal("the stored classifier differs from the compiled one: run go generate in third_party/licensecheck")
+	}
+	text := []byte("Permission is hereby granted, free of charge, to any person obtaining a copy of this software " +
+		"and associated documentation files (the \"Software\"), to deal in the Software without restriction, including " +
+		"without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies " +
+		"of the Software, and to permit persons to whom the Software is furnished to do so, subject to the following " +
+		"conditions:\n\nThe above copyright notice and this permission notice shall be included in all copies or " +
+		"substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, " +
+		"EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR " +
+		"PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, " +
+		"DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN " +
+		"CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.\n")
+	a, b := stored.Scan(text), built.Scan(text)
+	if !reflect.DeepEqual(a, b) || len(a.Match) == 0 || a.Match[0].ID != "MIT" {
+		t.Errorf("stored classifier found %+v, compiled %+v", a, b)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anchore/syft/syft"
 	syftfile "github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
@@ -81,7 +82,7 @@ func TestBareGzipLeftOut(t *testing.T) {
 	}
 	types := []string{"application/gzip", "application/x-gzip"}
 	all, _ := res.FilesByMIMEType(types...)
-	kept, err := matchingResolver{res}.FilesByMIMEType(types...)
+	kept, err := archiveSearch{res}.FilesByMIMEType(types...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +119,19 @@ func TestBareGzipLeftOut(t *testing.T) {
 	full, matching := names(false), names(true)
 	if !slices.Equal(full, matching) {
 		t.Errorf("matching SBOM %v, full SBOM %v", matching, full)
+	}
+	// syft itself, with customs' configuration and no gzip left out.
+	s, err := syft.CreateSBOM(ctx, src, config(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain []string
+	for p := range s.Artifacts.Packages.Enumerate() {
+		plain = append(plain, p.Name+"@"+p.Version)
+	}
+	slices.Sort(plain)
+	if !slices.Equal(full, plain) {
+		t.Errorf("customs' SBOM %v, syft's %v", full, plain)
 	}
 	for _, want := range archives {
 		if !slices.ContainsFunc(full, func(p string) bool { return strings.HasPrefix(p, want+"@") }) {

@@ -1,0 +1,3 @@
+module github.com/google/licensecheck
+
+go 1.16
