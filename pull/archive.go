@@ -219,12 +219,17 @@ func readTar(ctx context.Context, p string, store *cas.Store, lim Limits, keepNa
 			}
 			if counter != nil && hdr.Size >= inPlaceMin {
 				off := counter.n
-				h := sha256.New()
-				n, err := io.Copy(h, tr)
-				if err != nil {
+				d, named := digestInName(name)
+				n := hdr.Size
+				if !named {
+					h := sha256.New()
+					if n, err = io.Copy(h, tr); err != nil {
+						return nil, truncated(err)
+					}
+					d = hex.EncodeToString(h.Sum(nil))
+				} else if _, err := io.Copy(io.Discard, tr); err != nil {
 					return nil, truncated(err)
 				}
-				d := hex.EncodeToString(h.Sum(nil))
 				tc.files[name], tc.sizes[name] = d, n
 				tc.sections[d] = section{Off: off, Size: n}
 				continue
@@ -270,6 +275,19 @@ func truncated(err error) error {
 		return fmt.Errorf("the archive is truncated: %w", err)
 	}
 	return err
+}
+
+// digestInName returns the sha256 that a blob's name gives: docker save
+// (25 and later) writes blobs/sha256/HEX, go-containerregistry HEX.tar.gz.
+// The name is taken at its word here, saving a pass over the layers: every
+// blob is checked against that digest when it is read (blobLayer), so a
+// name that lies fails the read, as a wrong hash would.
+func digestInName(name string) (string, bool) {
+	base := strings.TrimPrefix(name, "blobs/sha256/")
+	if base == name {
+		base = strings.TrimSuffix(name, ".tar.gz")
+	}
+	return base, base != name && len(base) == 64 && isHex(base)
 }
 
 func cleanName(n string) string {

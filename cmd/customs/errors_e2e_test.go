@@ -1,6 +1,10 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +52,11 @@ func TestSBOMBadInput(t *testing.T) {
 	ld, _ := layers[0].Digest()
 	os.WriteFile(filepath.Join(tampered, "blobs", "sha256", ld.Hex), []byte("evil layer"), 0o644)
 
+	// A docker-archive whose layer blob is not what its name, the digest
+	// customs takes from it, says.
+	lying := filepath.Join(dir, "lying.tar")
+	swapLayers(t, archive, lying)
+
 	proxy := goproxytest.Start(t, goproxytest.Module{Path: "example.com/lib", Version: "v1.0.0", Files: map[string]string{
 		"go.mod": "module example.com/lib\n\ngo 1.21\n", "lib.go": "package lib\n"}})
 	proxy.Tamper["example.com/lib@v1.0.0"] = map[string]string{
@@ -65,6 +74,7 @@ func TestSBOMBadInput(t *testing.T) {
 		{"truncated tarball", "docker-archive:" + truncated, []string{truncated, "truncated"}},
 		{"corrupt tarball", "docker-archive:" + garbage, []string{garbage, "not a tar"}},
 		{"layer digest mismatch", "oci:" + tampered, []string{tampered, "digest mismatch"}},
+		{"archive blob named by another digest", "docker-archive:" + lying, []string{lying, "digest mismatch"}},
 		{"manifest that is not an image", reg.Host + "/chart:1.0", []string{"chart", "not a container image"}},
 		{"module that does not exist", "gomod:example.com/nothere@v1.0.0", []string{"example.com/nothere@v1.0.0", "not found"}},
 		{"tampered module", "gomod:example.com/lib@v1.0.0", []string{"example.com/lib@v1.0.0", "checksum mismatch", "SECURITY ERROR"}},
@@ -123,5 +133,51 @@ func TestSBOMCorruptCacheIsRefetched(t *testing.T) {
 	a, b := readSyft(t, first), readSyft(t, second)
 	if strings.Join(a.packageSet(), "\n") != strings.Join(b.packageSet(), "\n") {
 		t.Errorf("packages differ after refetching corrupt cache entries")
+	}
+}
+
+// swapLayers copies the docker-archive in to out with the content of each
+// HEX.tar.gz layer blob replaced by another gzip-compressed tar.
+func swapLayers(t *testing.T, in, out string) {
+	t.Helper()
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evil bytes.Buffer
+	zw := gzip.NewWriter(&evil)
+	etw := tar.NewWriter(zw)
+	etw.WriteHeader(&tar.Header{Name: "etc/evil", Mode: 0o644, Size: 4, Typeflag: tar.TypeReg})
+	etw.Write([]byte("evil"))
+	etw.Close()
+	zw.Close()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(f)
+	swapped := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		if strings.HasSuffix(hdr.Name, ".tar.gz") {
+			body = evil.Bytes()
+			swapped++
+		}
+		hdr.Size = int64(len(body))
+		tw.WriteHeader(hdr)
+		tw.Write(body)
+	}
+	tw.Close()
+	if swapped == 0 {
+		t.Fatalf("%s has no HEX.tar.gz layer to swap", in)
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
