@@ -16,7 +16,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,6 +45,17 @@ const (
 	evExec = -2
 )
 
+// raiseMemlock lifts RLIMIT_MEMLOCK, against which kernels before 5.11
+// charge BPF maps (later ones charge the memory cgroup). Not being allowed
+// to is not an error here: loading the programs fails, saying so, if it
+// mattered. cilium/ebpf's rlimit package decides whether it is needed with
+// a probe at package initialisation, which every customs process paid,
+// whatever its command.
+func raiseMemlock() {
+	unlimited := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	_ = unix.Prlimit(0, unix.RLIMIT_MEMLOCK, &unlimited, nil)
+}
+
 // Run starts the command and follows its whole process tree until it
 // exits, and returns what it did.
 func Run(ctx context.Context, opts Options) (*Profile, error) {
@@ -57,9 +67,7 @@ func Run(ctx context.Context, opts Options) (*Profile, error) {
 	default:
 		return nil, fmt.Errorf("on-violation %q: use log, stop or kill", opts.OnViolation)
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
+	raiseMemlock()
 	spec, err := loadBpf()
 	if err != nil {
 		return nil, err
