@@ -1,8 +1,8 @@
 package startup
 
 import (
-	"bufio"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,21 +16,32 @@ import (
 // by the time main runs about 50 MB of the 79 MB executable are mapped,
 // most of it never used again; a short scan then peaks with those pages
 // counted in its resident set.
+//
+// Only a statically linked executable is trimmed. In a dynamically linked
+// one (a cgo build) the dynamic linker writes relocations into pages that
+// it then makes read-only (RELRO): dropping those would bring back the
+// file's unrelocated bytes, and the next call through them jumps to zero.
 func trim() {
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	f, err := os.Open("/proc/self/maps")
+	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	type span struct{ start, end uintptr }
+	var spans []span
+	for _, line := range strings.Split(string(b), "\n") {
 		// 00400000-025d1000 r-xp 00000000 fe:00 10029815   /path/to/exe
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") {
+		fields := strings.Fields(line)
+		if len(fields) < 6 {
+			continue
+		}
+		if p := fields[5]; strings.Contains(path.Base(p), ".so") {
+			return // a shared library is mapped: dynamically linked
+		}
+		if fields[5] != exe || strings.Contains(fields[1], "w") {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fields[0], "-")
@@ -42,6 +53,9 @@ func trim() {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), syscall.MADV_DONTNEED)
+		spans = append(spans, span{uintptr(start), uintptr(end)})
+	}
+	for _, s := range spans {
+		syscall.Syscall(syscall.SYS_MADVISE, s.start, s.end-s.start, syscall.MADV_DONTNEED)
 	}
 }
