@@ -114,19 +114,56 @@ func (j *job) binaryCapabilities(ctx context.Context, art *pull.Artifact) (*capa
 // readELF reads a file that starts like an ELF executable, and nothing
 // of any other.
 func readELF(r io.Reader, size int64) ([]byte, error) {
-	head := make([]byte, 4)
-	if _, err := io.ReadFull(r, head); err != nil {
+	return readELFHead(r, size, nil)
+}
+
+// readELFHead is readELF that also shows head, when it is not nil, the
+// first headSize bytes (or fewer) of an ELF file before reading the rest.
+func readELFHead(r io.Reader, size int64, head func([]byte)) ([]byte, error) {
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(r, magic); err != nil {
 		return nil, err
 	}
-	if string(head) != "\x7fELF" {
+	if string(magic) != "\x7fELF" {
 		return nil, nil
 	}
 	b := make([]byte, size)
-	copy(b, head)
-	if _, err := io.ReadFull(r, b[4:]); err != nil {
+	copy(b, magic)
+	first := min(size, headSize)
+	if _, err := io.ReadFull(r, b[4:first]); err != nil {
+		return nil, err
+	}
+	if head != nil {
+		head(b[:first])
+	}
+	if _, err := io.ReadFull(r, b[first:]); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// headSize covers the ELF header, the program headers and, in a Go
+// executable, the note that holds its build ID.
+const headSize = 8 << 10
+
+// goNote is the start of the ELF note of a Go build ID: name size 4,
+// a description size, type 4, name "Go".
+var goNote = []byte("\x04\x00\x00\x00")
+
+// looksLikeGo reports whether an ELF file's head holds the note of a Go
+// build ID: a hint, not a proof (reach.ReadBinary decides).
+func looksLikeGo(head []byte) bool {
+	for i := bytes.Index(head, goNote); i >= 0 && i+16 <= len(head); {
+		if string(head[i+8:i+16]) == "\x04\x00\x00\x00Go\x00\x00" {
+			return true
+		}
+		next := bytes.Index(head[i+1:], goNote)
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // executable analyses one executable file.

@@ -29,13 +29,21 @@ func (j *job) done(what string) {
 	}
 }
 
+func (j *job) openDB() (*vuln.DB, error) {
+	return vuln.Open(j.DB, vuln.Options{Cache: j.Cache, Logger: j.Logger, MaxRecordSize: j.MaxRecordSize})
+}
+
 func (j *job) evaluate(ctx context.Context, art *pull.Artifact, inv inventory, pos *posture.Report) (*result.Result, error) {
 	pkgs := inv.Packages
-	j.step("opening the vulnerability database")
-	db, err := vuln.Open(j.DB, vuln.Options{Cache: j.Cache, Logger: j.Logger, MaxRecordSize: j.MaxRecordSize})
-	j.done("opening the vulnerability database")
-	if err != nil {
-		return nil, err
+	db := j.db
+	if db == nil {
+		j.step("opening the vulnerability database")
+		var err error
+		db, err = j.openDB()
+		j.done("opening the vulnerability database")
+		if err != nil {
+			return nil, err
+		}
 	}
 	// Match builds (or reads from the cache) the index of each ecosystem
 	// on first use, which is most of a cold match's time.

@@ -26,6 +26,10 @@ type executables struct {
 	read map[string]bool
 	// slots bounds the executables held and read at once.
 	slots chan struct{}
+	// onGo, when set, is called once, at the head of the first file that
+	// looks like a Go executable.
+	onGo   func()
+	goOnce sync.Once
 }
 
 func newExecutables() *executables {
@@ -141,7 +145,11 @@ func (e *executables) scan(layer string, r *io.PipeReader) {
 		if h.Typeflag != tar.TypeReg || h.Mode&0o111 == 0 || h.Size < 4 || h.Size > maxExecutable {
 			continue
 		}
-		b, err := readELF(tr, h.Size)
+		b, err := readELFHead(tr, h.Size, func(head []byte) {
+			if e.onGo != nil && looksLikeGo(head) {
+				e.goOnce.Do(e.onGo)
+			}
+		})
 		if err != nil {
 			return
 		}

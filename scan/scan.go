@@ -107,6 +107,10 @@ type job struct {
 	// exec are the Go executables read alongside the SBOM, when it read
 	// the image.
 	exec *executables
+	// db is the vulnerability database, opened before the target is read
+	// so that indexes can be read while the SBOM is made; nil when that
+	// failed (evaluate opens it again and reports why).
+	db *vuln.DB
 	// dirBins are a directory's executables, read while matching.
 	dirBins map[string]*reach.Binary
 	// prog is the Go source loaded once (program), progErr why it could
@@ -182,6 +186,7 @@ func (s *Scanner) Scan(ctx context.Context, t pull.Target, req Request) (res *re
 	// Unless the SBOM's inventory is cached, syft's configuration is needed
 	// next: it is made while the target is fetched and its key computed.
 	sbom.Prepare()
+	j.db, _ = j.openDB()
 	art, err := pull.Fetch(ctx, t, s.pullOptions())
 	if err != nil {
 		return nil, err
@@ -196,6 +201,11 @@ func (s *Scanner) Scan(ctx context.Context, t pull.Target, req Request) (res *re
 		j.image = img
 		if req.Policy.Reachability != ReachOff {
 			j.exec = newExecutables()
+			if j.db != nil {
+				// Go's index, the largest a cold database builds for a
+				// Go program, is read while the rest of the image is.
+				j.exec.onGo = func() { j.db.Prefetch("Go") }
+			}
 			img = j.exec.wrap(img)
 		}
 		return pos.wrap(img)

@@ -128,6 +128,18 @@ func (db *DB) Has(base string) bool {
 	return ix.Ecosystems[base] > 0
 }
 
+// Prefetch starts reading, or building, the index that answers for an
+// ecosystem in the background, for a caller that will match packages of
+// it soon: a scan that has seen a Go executable while its SBOM is still
+// being made. Match then finds the index ready, or waits for it. An
+// ecosystem the database has no source for is left alone.
+func (db *DB) Prefetch(base string) {
+	if _, src := db.sourceFor(base); src == "" {
+		return
+	}
+	go db.index(base)
+}
+
 // Revision identifies the database's content: a digest of the indexes'
 // content digests, so that caches can key on it.
 func (db *DB) Revision(ecosystems []string) (string, error) {

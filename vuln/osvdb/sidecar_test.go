@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +266,62 @@ func TestImport(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(db, ".*")); len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
 	}
+}
+
+// TestPrefetch: an ecosystem's index prefetched in the background is the
+// one a later read gets, built once; an ecosystem the database lacks is
+// left alone.
+func TestPrefetch(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "Go"), 0o755)
+	writeZip(t, filepath.Join(dir, "Go", "all.zip"), map[string]string{
+		"GO-1.json": `{"id":"GO-1","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/a"}}]}`,
+	})
+	var log syncBuffer
+	store, err := cas.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dir, Options{Cache: store, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Prefetch("PyPI")
+	db.Prefetch("Go")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "indexed OSV records") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ix, err := db.index("Go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ix.members("Go/example.com/a"); !slices.Equal(got, []string{"GO-1.json"}) {
+		t.Errorf("members of example.com/a = %v, want [GO-1.json]", got)
+	}
+	if n := strings.Count(log.String(), "indexed OSV records"); n != 1 {
+		t.Errorf("the Go index was built %d times, want once:\n%s", n, log.String())
+	}
+	if strings.Contains(log.String(), "PyPI") {
+		t.Errorf("an ecosystem the database lacks was read:\n%s", log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a background goroutine may write
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
