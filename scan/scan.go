@@ -186,7 +186,9 @@ func (s *Scanner) Scan(ctx context.Context, t pull.Target, req Request) (res *re
 	// Unless the SBOM's inventory is cached, syft's configuration is needed
 	// next: it is made while the target is fetched and its key computed.
 	sbom.Prepare()
+	j.step("opening the vulnerability database")
 	j.db, _ = j.openDB()
+	j.done("opening the vulnerability database")
 	art, err := pull.Fetch(ctx, t, s.pullOptions())
 	if err != nil {
 		return nil, err
