@@ -42,8 +42,9 @@ type archiveSearch struct{ syftfile.Resolver }
 // gzipped manual pages and changelogs of every Debian image. syft (through
 // mholt/archives) decides that by decompressing each one once for every
 // archive format it knows, which was a quarter of the CPU of a cold scan
-// of a Debian minbase image, and a sixth of its full SBOM's. A file is left out only when syft's decision
-// is certain to be "not an archive" (internal/archive.identifyFormat):
+// of a Debian minbase image, and a sixth of its full SBOM's. A file is
+// left out only when syft's decision is certain to be "not an archive"
+// (internal/archive.identifyFormat):
 // its name does not say tar, zip, 7z or rar; its decompressed stream does
 // not start like any of them (the same header checks mholt makes, a tar
 // header read by archive/tar over the whole stream); and its own bytes

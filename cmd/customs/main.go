@@ -8,11 +8,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/customs-dev/customs/internal/exemap"
 	"github.com/customs-dev/customs/internal/startup"
 )
 
 func main() {
 	startup.Done()
+	// What package initialisation mapped of the executable and will not
+	// use again leaves the resident set.
+	exemap.Trim()
 	os.Exit(mainCode())
 }
 

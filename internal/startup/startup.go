@@ -30,12 +30,10 @@ func init() {
 	previous, resting = setGCPercent(restGCPercent), true
 }
 
-// Done restores the garbage collector's setting from before init and
-// unmaps the pages of the executable that initialisation left mapped.
+// Done restores the garbage collector's setting from before init.
 func Done() {
 	if resting {
 		setGCPercent(previous)
 		resting = false
-		trim()
 	}
 }

@@ -1,4 +1,4 @@
-package startup
+package exemap
 
 import (
 	"os"
@@ -38,7 +38,7 @@ func exeRSS(t *testing.T) int {
 // and read-only data mapped, and the program runs on.
 func TestTrimUnmapsTheExecutable(t *testing.T) {
 	before := exeRSS(t)
-	trim()
+	Trim()
 	after := exeRSS(t)
 	t.Logf("executable's read-only pages resident: %d KiB before trim, %d KiB after", before, after)
 	if before == 0 || after >= before {
@@ -47,7 +47,7 @@ func TestTrimUnmapsTheExecutable(t *testing.T) {
 }
 
 // TestTrimDynamic runs a cgo build, which the dynamic linker relocates,
-// through Done and then into libc: trim must leave it alone (it crashed
+// through Trim and then into libc: Trim must leave it alone (it crashed
 // with a jump to address zero when it unmapped the relocated pages).
 func TestTrimDynamic(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
@@ -67,11 +67,11 @@ import (
 	"fmt"
 	"os/user"
 
-	"github.com/customs-dev/customs/internal/startup"
+	"github.com/customs-dev/customs/internal/exemap"
 )
 
 func main() {
-	startup.Done()
+	exemap.Trim()
 	C.free(C.malloc(16))
 	u, err := user.Current()
 	fmt.Println(u != nil, err)

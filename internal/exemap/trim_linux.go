@@ -1,4 +1,4 @@
-package startup
+package exemap
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// trim unmaps from this process the pages of its own executable's
+// Trim unmaps from this process the pages of its own executable's
 // read-only segments (code and read-only data). They are clean copies of
 // the file: the next access maps them again from the page cache. Package
 // initialisation touches code and data of every one of customs' 689
@@ -21,7 +21,7 @@ import (
 // one (a cgo build) the dynamic linker writes relocations into pages that
 // it then makes read-only (RELRO): dropping those would bring back the
 // file's unrelocated bytes, and the next call through them jumps to zero.
-func trim() {
+func Trim() {
 	exe, err := os.Executable()
 	if err != nil {
 		return
