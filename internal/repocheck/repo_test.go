@@ -29,7 +29,8 @@ func TestGoModTidy(t *testing.T) {
 
 // sources calls f for each Go file of the module, with its path relative
 // to the root, skipping testdata, hidden directories and third_party
-// (copies of other projects' modules, kept as their authors wrote them).
+// (copies of other projects' modules, kept close to how their authors
+// wrote them: the line, flag and timing rules are ours).
 func sources(t *testing.T, f func(rel string, b []byte)) {
 	t.Helper()
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {

@@ -213,11 +213,11 @@ func (d *Dict) split(text string, insert bool) []Word {
 //
 // Folding can be any canonicalizing transformation we want.
 // For now folding means:
-//	- fold to consistent case (unicode.SimpleFold, but moving to lower-case afterward)
-//	- return -1 for (drop) combining grave and acute U+0300, U+0301
-//	- strip pre-combined graves and acutes on vowels:
-//		é to e, etc. (for Canadian or European licenses
-//		mentioning Québec or Commissariat à l'Energie Atomique)
+//   - fold to consistent case (unicode.SimpleFold, but moving to lower-case afterward)
+//   - return -1 for (drop) combining grave and acute U+0300, U+0301
+//   - strip pre-combined graves and acutes on vowels:
+//     é to e, etc. (for Canadian or European licenses
+//     mentioning Québec or Commissariat à l'Energie Atomique)
 //
 // If necessary we could do a full Unicode-based conversion,
 // but that will require more thought about exactly what to do

@@ -33,10 +33,10 @@ import (
 //
 // To make patterns harder to misread in large texts:
 //
-//	- || must only appear inside (( ))
-//	- ?? must only follow (( ))
-//	- (( must be at the start of a line, preceded only by spaces
-//	- )) must be at the end of a line, followed only by spaces and ??.
+//   - || must only appear inside (( ))
+//   - ?? must only follow (( ))
+//   - (( must be at the start of a line, preceded only by spaces
+//   - )) must be at the end of a line, followed only by spaces and ??.
 //
 // For example:
 //
@@ -46,7 +46,6 @@ import (
 //	the time for all good
 //	((men || women || people))
 //	to come to the aid of their __1__.
-//
 type LRE struct {
 	dict   *Dict
 	file   string
