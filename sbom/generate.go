@@ -332,10 +332,11 @@ func create(ctx context.Context, src source.Source, opts Options, remove ...stri
 	defer opts.progress(pull.Progress{What: "cataloging packages", Finished: true})
 	cfg := config(opts, remove...)
 	var err error
-	src = searchSource{src}
+	search := searchSource{src}
+	src = search
 	if opts.ForMatching {
 		ctx, err = withoutLicenses(ctx)
-		src = matchingSource{src}
+		src = matchingSource{search}
 	} else {
 		ctx, err = withLicenses(ctx, cfg.Licenses, opts.logger())
 	}
@@ -512,23 +513,14 @@ func goPackage(path, version, sum string) pkg.Package {
 // package and merges the file lists pairwise: about a fifth of the CPU of a
 // cold scan of the benchmark's Debian image, where matching needs the
 // name, version and distribution alone.
-type matchingSource struct{ source.Source }
+type matchingSource struct{ searchSource }
 
 func (s matchingSource) FileResolver(scope source.Scope) (syftfile.Resolver, error) {
-	r, err := s.Source.FileResolver(scope)
+	r, err := s.searchSource.FileResolver(scope)
 	if err != nil {
 		return nil, err
 	}
 	return matchingResolver{r}, nil
-}
-
-// ExcludedPaths passes on the source's exclusions, which syft applies
-// inside archives too.
-func (s matchingSource) ExcludedPaths() []string {
-	if e, ok := s.Source.(source.PathExcluder); ok {
-		return e.ExcludedPaths()
-	}
-	return nil
 }
 
 type matchingResolver struct{ syftfile.Resolver }

@@ -146,25 +146,13 @@ func readELFHead(r io.Reader, size int64, head func([]byte)) ([]byte, error) {
 // executable, the note that holds its build ID.
 const headSize = 8 << 10
 
-// goNote is the start of the ELF note of a Go build ID: name size 4,
-// a description size, type 4, name "Go".
-var goNote = []byte("\x04\x00\x00\x00")
+// goNote is the type (4) and name ("Go") of the ELF note that holds a Go
+// executable's build ID.
+var goNote = []byte("\x04\x00\x00\x00Go\x00\x00")
 
 // looksLikeGo reports whether an ELF file's head holds the note of a Go
 // build ID: a hint, not a proof (reach.ReadBinary decides).
-func looksLikeGo(head []byte) bool {
-	for i := bytes.Index(head, goNote); i >= 0 && i+16 <= len(head); {
-		if string(head[i+8:i+16]) == "\x04\x00\x00\x00Go\x00\x00" {
-			return true
-		}
-		next := bytes.Index(head[i+1:], goNote)
-		if next < 0 {
-			break
-		}
-		i += 1 + next
-	}
-	return false
-}
+func looksLikeGo(head []byte) bool { return bytes.Contains(head, goNote) }
 
 // executable analyses one executable file.
 func (j *job) executable(path string, size int64) (*capabilities.Result, error) {

@@ -134,7 +134,7 @@ func parseSize(s string) (int64, error) {
 // layers, file headers) around a live heap of about 20 MB, so the default
 // GOGC of 100 lets the heap reach twice that between collections: at 50,
 // a cold scan of a Debian minbase image peaks at 79 MB instead of 93 MB
-// for about 8% more CPU and the same wall time (issue 27). A small image
+// for about 8% more CPU and a little more wall time (issue 27). A small image
 // (an archive under smallImage) has no heap worth bounding, and the extra
 // collections cost it a fifth of its time: it keeps the default.
 const (

@@ -13,7 +13,7 @@ import (
 // the file: the next access maps them again from the page cache. Package
 // initialisation touches code and data of every one of customs' 689
 // packages, and the kernel maps 64 KiB around each page it faults in, so
-// by the time main runs about 50 MB of the 79 MB executable are mapped,
+// by the time main runs about 50 MB of the executable are mapped,
 // most of it never used again; a short scan then peaks with those pages
 // counted in its resident set.
 //
